@@ -1,0 +1,204 @@
+"""The plugin process: go-plugin handshake, servers, and the one owner of shutdown.
+
+Order matters (plugin-protocol.md §1, §10): check the magic cookie, negotiate
+the protocol version, start the gRPC server on a private socket and the mTLS
+terminator on the public one, then print the handshake line as the very first
+bytes on stdout. After that, wait for Shutdown, SIGTERM or the host's death.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from yamldb import __version__
+from yamldb.lifecycle.instances import Instances
+from yamldb.transport import hclog
+from yamldb.transport.services import DatabaseServicer, GoPluginServices
+from yamldb.transport.terminator import Terminator
+from yamldb.transport.tls import generate_identity, server_context
+
+log = logging.getLogger("yamldb.transport")
+
+MAGIC_COOKIE_KEY = "VAULT_DATABASE_PLUGIN"
+MAGIC_COOKIE_VALUE = "926a0820-aea2-be28-51d6-83cdf00e8edb"
+CORE_PROTOCOL_VERSION = 1
+# 5 and 6 are the same dbplugin v5 API; 6 is what multiplexing Go plugins answer.
+SUPPORTED_VERSIONS = (6, 5)
+# go-plugin dials with MaxInt32 message sizes; match it so large statements never fail.
+MAX_MESSAGE = 2**31 - 1
+
+
+class HandshakeError(Exception):
+    """The environment is not that of a go-plugin host launching a database plugin."""
+
+
+@dataclass(frozen=True)
+class LaunchEnvironment:
+    protocol_version: int
+    client_cert_pem: str
+    socket_dir: str | None
+    socket_group: str | None
+    metadata_mode: bool
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> LaunchEnvironment:
+        if env.get(MAGIC_COOKIE_KEY) != MAGIC_COOKIE_VALUE:
+            raise HandshakeError(
+                "This binary is a plugin. These are not meant to be executed directly.\n"
+                "Please execute the program that consumes these plugins, which will\n"
+                "load any plugins automatically (yamldb: register it as a Vault/OpenBao database plugin)."
+            )
+        offered: list[int] = []
+        for part in env.get("PLUGIN_PROTOCOL_VERSIONS", "").split(","):
+            part = part.strip()
+            if part.isdigit():
+                offered.append(int(part))
+        chosen = next((v for v in SUPPORTED_VERSIONS if v in offered), None)
+        if chosen is None:
+            raise HandshakeError(
+                f"yamldb speaks database plugin protocol 5/6; the host offered {offered or 'none'} "
+                "(the v4 fallback launch is not supported)"
+            )
+        cert = env.get("PLUGIN_CLIENT_CERT", "")
+        if "BEGIN CERTIFICATE" not in cert:
+            raise HandshakeError("PLUGIN_CLIENT_CERT is missing: yamldb only runs with go-plugin AutoMTLS")
+        metadata = (env.get("BAO_PLUGIN_METADATA_MODE") or env.get("VAULT_PLUGIN_METADATA_MODE") or "").lower()
+        return cls(
+            protocol_version=chosen,
+            client_cert_pem=cert,
+            socket_dir=env.get("PLUGIN_UNIX_SOCKET_DIR") or None,
+            socket_group=env.get("PLUGIN_UNIX_SOCKET_GROUP") or None,
+            metadata_mode=metadata == "true",
+        )
+
+
+def plugin_version() -> str:
+    return f"v{__version__}"
+
+
+class PluginProcess:
+    """Owns every resource of the running plugin and tears them down once."""
+
+    def __init__(self, launch: LaunchEnvironment, instances: Instances) -> None:
+        self.launch = launch
+        self.instances = instances
+        self.shutdown = threading.Event()
+        # mkdtemp creates the directory 0700: only our uid can reach the sockets.
+        self.private_dir = Path(tempfile.mkdtemp(prefix="yamldb-", dir=launch.socket_dir))
+        self.public_socket = self.private_dir / "plugin.sock"
+        self.backend_socket = self.private_dir / "grpc.sock"
+        self.grpc_server: grpc.Server | None = None
+        self.terminator: Terminator | None = None
+
+    def start(self) -> str:
+        """Start serving; return the handshake line (without newline)."""
+        self.grpc_server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="yamldb-rpc"),
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self.grpc_server.add_generic_rpc_handlers(
+            [DatabaseServicer(self.instances).handler(), *GoPluginServices(self.shutdown, plugin_version()).handlers()]
+        )
+        self.grpc_server.add_insecure_port(f"unix:{self.backend_socket}")
+        self.grpc_server.start()
+
+        identity = generate_identity()
+        context = server_context(identity, self.launch.client_cert_pem, self.private_dir)
+        self.terminator = Terminator(self.public_socket, self.backend_socket, context)
+        self.terminator.start()
+        self._apply_socket_group()
+        return "|".join([
+            str(CORE_PROTOCOL_VERSION),
+            str(self.launch.protocol_version),
+            "unix",
+            str(self.public_socket),
+            "grpc",
+            identity.handshake_field,
+        ])
+
+    def _apply_socket_group(self) -> None:
+        # Container runners ask for group access (go-plugin does chown + 0660 likewise).
+        group = self.launch.socket_group
+        if not group:
+            return
+        gid = int(group) if group.isdigit() else __import__("grp").getgrnam(group).gr_gid
+        for path in (self.private_dir, self.public_socket):
+            os.chown(path, -1, gid)
+        os.chmod(self.private_dir, 0o750)
+        os.chmod(self.public_socket, 0o660)
+
+    def wait(self) -> None:
+        parent = os.getppid()
+        while not self.shutdown.wait(0.25):
+            if os.getppid() != parent:
+                log.warning("the host process went away; exiting")
+                break
+
+    def stop(self) -> None:
+        if self.terminator is not None:
+            self.terminator.stop()
+        if self.grpc_server is not None:
+            self.grpc_server.stop(grace=0.3).wait(0.5)
+        closer = threading.Thread(target=self.instances.close_all, daemon=True)
+        closer.start()
+        closer.join(0.8)  # the host SIGKILLs 2 s after Shutdown; never risk that
+        shutil.rmtree(self.private_dir, ignore_errors=True)
+
+
+def serve(env: dict[str, str] | None = None) -> int:
+    """Entry point of the plugin executable. Returns the process exit code."""
+    env = dict(os.environ if env is None else env)
+    real_stdout = sys.stdout
+    # Until the handshake is written, nothing else may reach stdout; afterwards the host discards it.
+    sys.stdout = sys.stderr
+    hclog.configure()
+    try:
+        launch = LaunchEnvironment.from_env(env)
+    except HandshakeError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    # go-plugin servers ignore Ctrl-C: the host stops plugins itself (Shutdown, then SIGKILL).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    process = PluginProcess(launch, Instances())
+    signal.signal(signal.SIGTERM, lambda *_: process.shutdown.set())
+    try:
+        line = process.start()
+    except Exception as exc:
+        log.error("plugin failed to start", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}})
+        process.stop()
+        return 1
+    real_stdout.write(line + "\n")
+    real_stdout.flush()
+    log.debug(
+        "plugin started",
+        extra={"fields": {"version": plugin_version(), "protocol": launch.protocol_version,
+                          "metadata_mode": launch.metadata_mode}},
+    )
+    process.wait()
+    process.stop()
+    log.debug("plugin stopped")
+    return 0
+
+
+def main() -> None:
+    # grpc's C core writes its own unstructured lines to fd 2; keep it to real errors.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    code = serve()
+    sys.stderr.flush()
+    # Skip interpreter teardown: grpc's worker threads can delay a normal exit past the host's 2 s.
+    os._exit(code)

@@ -1,0 +1,94 @@
+"""The plugin's side of go-plugin AutoMTLS.
+
+The host passes its one-time certificate in PLUGIN_CLIENT_CERT and pins ours
+from the handshake line. grpcio's BoringSSL cannot accept the host's P-521
+certificate under TLS 1.3 (plugin-protocol.md §2.5), so the TLS server is
+Python's ssl (OpenSSL), which can; it requires a client certificate and trusts
+only the host's.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+@dataclass(frozen=True)
+class ServerIdentity:
+    cert_pem: bytes
+    key_pem: bytes
+    cert_der: bytes
+
+    @property
+    def handshake_field(self) -> str:
+        # go-plugin decodes with base64.RawStdEncoding: standard alphabet, no padding.
+        return base64.b64encode(self.cert_der).decode("ascii").rstrip("=")
+
+
+def generate_identity() -> ServerIdentity:
+    """A fresh self-signed P-256 certificate for `localhost`, valid from 30 s ago."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "yamldb"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
+    ])
+    now = dt.datetime.now(dt.timezone.utc)  # aware UTC: a naive local time breaks east of UTC
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(seconds=30))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return ServerIdentity(
+        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        cert_der=cert.public_bytes(serialization.Encoding.DER),
+    )
+
+
+def server_context(identity: ServerIdentity, client_cert_pem: str, private_dir: Path) -> ssl.SSLContext:
+    """TLS server context that requires the host's certificate and nothing else.
+
+    `private_dir` must be a 0700 directory: the key is written there briefly
+    because ssl can only load keys from files.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    key_path = private_dir / "server.key"
+    cert_path = private_dir / "server.crt"
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(identity.key_pem)
+    cert_path.write_bytes(identity.cert_pem)
+    try:
+        ctx.load_cert_chain(cert_path, key_path)
+    finally:
+        key_path.unlink()
+        cert_path.unlink()
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    # The host's one-time certificate is the only trust anchor: any other client fails.
+    ctx.load_verify_locations(cadata=client_cert_pem)
+    # grpc-go >= 1.67 refuses servers that do not select ALPN h2.
+    ctx.set_alpn_protocols(["h2"])
+    return ctx
