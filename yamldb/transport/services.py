@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from datetime import timezone
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -101,7 +103,10 @@ class DatabaseServicer:
             # An unexpected exception may quote anything, secrets included: keep its text out of replies.
             message = f"internal error ({type(exc).__name__}); see the plugin log"
             code = grpc.StatusCode.INTERNAL
-            log.error(f"{prefix}: unexpected {type(exc).__name__}", exc_info=False)
+            # Where it happened, not what it said: frame locations carry no values, so no secrets.
+            frames = traceback.extract_tb(exc.__traceback__)[-4:]
+            where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
+            log.error(f"{prefix}: unexpected {type(exc).__name__}", extra={"fields": {"at": where}})
         context.abort(code, f"{prefix}: {message}")
 
     def Initialize(self, request: db.InitializeRequest, context: grpc.ServicerContext) -> db.InitializeResponse:

@@ -1,0 +1,33 @@
+# The two commands of the README. Both set up everything they need from scratch.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: test demo lint install clean protos
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check yamldb tests devenv bench
+	$(VENV)/bin/lint-imports
+
+test: lint
+	$(VENV)/bin/pytest -q
+
+demo: install
+	$(PY) -m devenv.demo
+
+# Regenerate protobuf modules after editing yamldb/transport/protos/*.proto.
+protos: install
+	$(PY) -m grpc_tools.protoc -I yamldb/transport/protos --python_out=yamldb/transport/pb \
+	  --pyi_out=yamldb/transport/pb yamldb/transport/protos/*.proto
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

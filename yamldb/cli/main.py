@@ -1,0 +1,95 @@
+"""The `yamldb` command. Exit codes: 0 ok, 1 findings or a failed operation, 2 usage error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yamldb
+
+
+def _cmd_plugin_build(args: argparse.Namespace) -> int:
+    from yamldb.cli.build import build
+
+    result = build(Path(args.output), tuple(args.extra or ("postgresql", "mysql")), args.python)
+    print(f"wrote {result.path} ({result.size / 1e6:.1f} MB, {len(result.distributions)} bundled distributions)")
+    print(f"sha256: {result.sha256}")
+    print()
+    print("Register it (the file must stay in the server's plugin_directory):")
+    print(f"  {result.register_command('bao')}")
+    print(f"  {result.register_command('vault')}")
+    print()
+    print("Or declare it in OpenBao's server configuration:")
+    print("  " + result.declarative_block().replace("\n", "\n  "))
+    return 0
+
+
+def _cmd_dialects(args: argparse.Namespace) -> int:
+    from yamldb.manifest.library import ManifestLibrary
+
+    library = ManifestLibrary()
+    rows = []
+    for path in sorted(library.dialect_directories[0].glob("*.yaml")):
+        manifest = library.load(path.stem)
+        d = manifest.dialect
+        caps = [k for k, v in vars(d.capabilities).items() if v]
+        ops = [op for op in ("create", "renew", "rotate", "rotate_root", "revoke", "rollback")
+               if manifest.statements.get(op)]
+        rows.append({"name": d.name, "driver": d.driver, "extra": d.extra, "capabilities": caps,
+                     "operations": ops, "credential_types": list(manifest.credential_types),
+                     "unsupported": dict(d.unsupported)})
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['name']:<12} {r['driver']:<28} yamldb[{r['extra']}]  ops: {','.join(r['operations'])}"
+                  f"  caps: {','.join(r['capabilities']) or '-'}")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from yamldb.resources import manifest_schema
+
+    print(json.dumps(manifest_schema(), indent=2))
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from yamldb.cli.validate import run_validate
+
+    return run_validate(args.paths, args.format)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="yamldb", description=__doc__)
+    p.add_argument("--version", action="version", version=f"yamldb {yamldb.__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    plugin = sub.add_parser("plugin", help="build the plugin executable").add_subparsers(dest="plugin_cmd",
+                                                                                           required=True)
+    b = plugin.add_parser("build", help="write DIR/yamldb-database-plugin and print its sha256")
+    b.add_argument("--output", "-o", required=True, help="the Vault/OpenBao plugin directory (or a staging dir)")
+    b.add_argument("--extra", action="append", help="driver extras to bundle (default: postgresql, mysql)")
+    b.add_argument("--python", help="interpreter for the shebang (default: /usr/bin/env pythonX.Y)")
+    b.set_defaults(func=_cmd_plugin_build)
+
+    d = sub.add_parser("dialects", help="list shipped dialects and their capabilities")
+    d.add_argument("--format", choices=("text", "json"), default="text")
+    d.set_defaults(func=_cmd_dialects)
+
+    s = sub.add_parser("schema", help="print the manifest JSON Schema")
+    s.set_defaults(func=_cmd_schema)
+
+    v = sub.add_parser("validate", help="validate manifest files or directories")
+    v.add_argument("paths", nargs="+")
+    v.add_argument("--format", choices=("text", "json", "github"), default="text")
+    v.set_defaults(func=_cmd_validate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)  # argparse exits 2 on usage errors
+    sys.exit(args.func(args))

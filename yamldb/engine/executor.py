@@ -1,0 +1,185 @@
+"""Run rendered statements through SQLAlchemy, with transactions and clean errors.
+
+An operation is a list of steps. Steps marked transactional run together in one
+transaction, so a failure leaves nothing behind where the database allows it;
+a non-transactional step first commits what came before, then runs alone in
+autocommit mode (e.g. terminating sessions before DROP ROLE).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from yamldb.errors import DatabaseError
+from yamldb.redact import Scrubber
+
+log = logging.getLogger("yamldb.engine")
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    statements: tuple[str, ...]
+    display: tuple[str, ...]  # the same statements with secrets masked, for messages
+    transaction: bool = True
+    on_error: str = "abort"
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    max_open: int = 4
+    max_idle: int | None = None
+    max_lifetime: float = 0.0
+    pre_ping: bool = True
+    connect_timeout: float = 10.0
+
+
+class StepFailed(DatabaseError):
+    def __init__(self, message: str, statement: str, index: int) -> None:
+        super().__init__(message)
+        self.statement = statement
+        self.index = index
+
+
+def driver_message(exc: BaseException) -> str:
+    """The database's own words, without the driver's echo of the statement."""
+    orig = getattr(exc, "orig", exc)
+    diag = getattr(orig, "diag", None)  # psycopg: structured fields, no statement text
+    if diag is not None and getattr(diag, "message_primary", None):
+        parts = [diag.message_primary]
+        if diag.message_detail:
+            parts.append(f"DETAIL: {diag.message_detail}")
+        if diag.message_hint:
+            parts.append(f"HINT: {diag.message_hint}")
+        return " ".join(parts)
+    args = getattr(orig, "args", ())
+    if len(args) == 2 and isinstance(args[0], int):  # PyMySQL: (errno, message)
+        return f"({args[0]}) {args[1]}"
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
+
+
+class SqlEngine:
+    """A pooled SQLAlchemy engine for one connection config."""
+
+    def __init__(
+        self,
+        url: URL,
+        pool: PoolSettings,
+        connect_args: Mapping[str, Any],
+        scrub: Scrubber,
+        savepoints: bool = True,
+    ) -> None:
+        self.url = url
+        self.scrub = scrub
+        self.savepoints = savepoints
+        kwargs: dict[str, Any] = {"pool_pre_ping": pool.pre_ping, "connect_args": dict(connect_args)}
+        backend = url.get_backend_name()
+        if backend == "sqlite":
+            kwargs["connect_args"].setdefault("check_same_thread", False)
+        else:
+            idle = pool.max_open if pool.max_idle is None else min(pool.max_idle, pool.max_open)
+            kwargs.update(
+                pool_size=max(idle, 1),
+                max_overflow=max(pool.max_open - max(idle, 1), 0),
+                pool_recycle=int(pool.max_lifetime) if pool.max_lifetime > 0 else -1,
+                pool_timeout=30,
+            )
+            if backend in ("postgresql", "mysql", "mariadb"):
+                kwargs["connect_args"].setdefault("connect_timeout", max(int(pool.connect_timeout), 1))
+        self._engine: Engine = create_engine(url, **kwargs)
+        if backend == "sqlite":
+            # pysqlite's implicit transaction handling skips BEGIN before DDL; take control.
+            @event.listens_for(self._engine, "connect")
+            def _no_implicit(dbapi_conn: Any, _: Any) -> None:
+                dbapi_conn.isolation_level = None
+
+            @event.listens_for(self._engine, "begin")
+            def _begin(conn: Connection) -> None:
+                conn.exec_driver_sql("BEGIN")
+
+    def _fail(self, what: str, exc: BaseException) -> DatabaseError:
+        return DatabaseError(self.scrub(f"{what}: {driver_message(exc)}"))
+
+    def verify(self, query: str) -> None:
+        try:
+            with self._engine.connect() as conn:
+                conn.exec_driver_sql(query)
+        except SQLAlchemyError as exc:
+            raise self._fail(f"cannot connect to {self.url.render_as_string(hide_password=True)}", exc) from None
+
+    def query_scalar(self, sql: str) -> Any:
+        try:
+            with self._engine.connect() as conn:
+                return conn.execution_options(no_parameters=True).exec_driver_sql(sql).scalar()
+        except SQLAlchemyError as exc:
+            raise self._fail("query failed", exc) from None
+
+    def run(self, steps: Sequence[PlannedStep], operation: str, scrub: Scrubber | None = None) -> None:
+        """Execute the steps; raise StepFailed (already scrubbed) on the first aborting error."""
+        scrub = scrub or self.scrub
+        started = time.monotonic()
+        try:
+            conn = self._engine.connect()
+        except SQLAlchemyError as exc:
+            raise DatabaseError(scrub(f"cannot connect: {driver_message(exc)}")) from None
+        index = 0
+        try:
+            conn = conn.execution_options(no_parameters=True)  # '%' in SQL is not a parameter marker
+            default_isolation = conn.default_isolation_level
+            tx = None
+            for step in steps:
+                if step.transaction and tx is None:
+                    if conn.in_transaction():  # the autocommit "transaction" of an earlier step
+                        conn.commit()
+                    conn.execution_options(isolation_level=default_isolation)
+                    tx = conn.begin()
+                elif not step.transaction:
+                    if tx is not None:
+                        tx.commit()
+                        tx = None
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                for sql, shown in zip(step.statements, step.display):
+                    index += 1
+                    self._execute(conn, sql, shown, step, operation, index, scrub)
+                if not step.transaction:
+                    conn.commit()
+            if tx is not None:
+                tx.commit()
+        except StepFailed:
+            raise
+        except SQLAlchemyError as exc:
+            raise DatabaseError(scrub(f"{operation} failed: {driver_message(exc)}")) from None
+        finally:
+            conn.close()  # rolls back anything uncommitted
+        log.debug(f"{operation} ran", extra={"fields": {"statements": index,
+                                                        "ms": round((time.monotonic() - started) * 1000, 2)}})
+
+    def _execute(
+        self, conn: Connection, sql: str, shown: str, step: PlannedStep, operation: str, index: int, scrub: Scrubber
+    ) -> None:
+        tolerate = step.on_error == "continue"
+        savepoint = conn.begin_nested() if tolerate and step.transaction and self.savepoints else None
+        try:
+            conn.exec_driver_sql(sql)
+            if savepoint is not None:
+                savepoint.commit()
+        except DBAPIError as exc:
+            if savepoint is not None:
+                savepoint.rollback()
+            message = scrub(driver_message(exc))
+            if tolerate:
+                log.info(f"{operation}: statement {index} failed, continuing as the manifest allows",
+                         extra={"fields": {"error": message}})
+                return
+            raise StepFailed(f"{operation} statement {index} failed: {message}", scrub(shown), index) from None
+
+    def dispose(self) -> None:
+        self._engine.dispose()

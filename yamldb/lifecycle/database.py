@@ -1,0 +1,337 @@
+"""The v5 database operations for one connection config, in plain Python.
+
+Initialize picks the manifest and opens the pool; NewUser/UpdateUser/DeleteUser
+render the role's statements (or the manifest's) and run them. Nothing here
+knows about gRPC.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from yamldb.errors import ConfigError, DatabaseError, ManifestError, TemplateError, YamldbError
+from yamldb.lifecycle import requests as rq
+from yamldb.lifecycle.config import ConnectionConfig
+from yamldb.manifest.library import ManifestLibrary
+from yamldb.manifest.model import Manifest
+from yamldb.redact import Scrubber
+from yamldb.templates.plan import Operation, compile_role_statements, compile_steps
+from yamldb.templates.username import UsernameTemplate
+from yamldb.templates.vault_statements import decode_vault_statements
+
+if TYPE_CHECKING:
+    from yamldb.engine.executor import SqlEngine
+
+log = logging.getLogger("yamldb.lifecycle")
+
+# A role names a manifest statement set instead of carrying SQL: "yamldb:readonly schema=app".
+SET_REFERENCE = re.compile(r"^\s*yamldb:(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<args>(\s+\S+)*)\s*$")
+
+_library: ManifestLibrary | None = None
+_library_lock = threading.Lock()
+
+
+def default_library() -> ManifestLibrary:
+    global _library
+    with _library_lock:
+        if _library is None:
+            _library = ManifestLibrary.from_environment()
+        return _library
+
+
+@dataclass
+class _State:
+    config: ConnectionConfig
+    manifest: Manifest
+    engine: SqlEngine
+    username_template: UsernameTemplate
+    database: str
+    scrub: Scrubber
+    operations: dict[tuple[str, str | None], Operation]
+
+
+def _infer_manifest(url: str, library: ManifestLibrary) -> str:
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+    scheme = {"postgres": "postgresql"}.get(scheme, scheme)
+    if scheme and scheme in library.names():
+        return scheme
+    if "@tcp(" in url or "@unix(" in url:
+        return "mysql"
+    raise ConfigError(f"manifest: not set; choose one of: {', '.join(library.names())}")
+
+
+class ManifestDatabase:
+    """One connection config (one multiplex id)."""
+
+    def __init__(self, library: ManifestLibrary | None = None) -> None:
+        self._library = library
+        self._state: _State | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def library(self) -> ManifestLibrary:
+        return self._library or default_library()
+
+    # -- Initialize -------------------------------------------------------------------------
+    def initialize(self, raw: Mapping[str, Any], verify_connection: bool) -> dict[str, Any]:
+        from yamldb.engine.executor import PoolSettings, SqlEngine
+        from yamldb.engine.urls import render_connection_url, to_sqlalchemy_url
+
+        config = ConnectionConfig.parse(raw)
+        scrub = Scrubber([config.password])
+        try:
+            name = config.manifest or _infer_manifest(config.connection_url, self.library)
+            manifest = self.library.load(name)
+            username_template = UsernameTemplate.parse(config.username_template or manifest.username.template)
+            username_template.render("", "")  # Vault also renders once to catch execution errors early
+            for key, value in config.parameters.items():
+                if key not in manifest.parameters:
+                    raise ConfigError(f"parameters.{key}: manifest {manifest.name!r} has no such parameter; "
+                                      f"it has: {', '.join(manifest.parameters) or 'none'}")
+            operations = {(op, None): compile_steps(steps, op, manifest.dialect.quoting, manifest.parameters)
+                          for op, steps in manifest.statements.items()}
+            dialect = manifest.dialect
+            url_template = config.connection_url or manifest.connection.url or ""
+            rendered = render_connection_url(
+                url_template, config.username, config.password,
+                disable_escaping=config.disable_escaping, escape_password=dialect.escape_url_password,
+            )
+            url = to_sqlalchemy_url(rendered, manifest.connection.driver, dialect.url_formats)
+            settings = manifest.connection
+            engine = SqlEngine(
+                url,
+                PoolSettings(
+                    max_open=config.max_open_connections or settings.max_open_connections,
+                    max_idle=config.max_idle_connections if config.max_idle_connections is not None
+                    else settings.max_idle_connections,
+                    max_lifetime=config.max_connection_lifetime if config.max_connection_lifetime is not None
+                    else settings.max_connection_lifetime,
+                    pre_ping=settings.pre_ping,
+                    connect_timeout=settings.connect_timeout,
+                ),
+                settings.connect_args,
+                scrub,
+                savepoints=dialect.capabilities.savepoints,
+            )
+        except ManifestError as exc:
+            raise ConfigError(scrub(f"manifest: {exc}")) from None
+        except TemplateError as exc:
+            raise ConfigError(scrub(f"template: {exc}")) from None
+        except YamldbError as exc:
+            raise type(exc)(scrub(str(exc))) from None
+        except ImportError as exc:
+            raise ConfigError(f"the driver for {manifest.connection.driver} is not installed "
+                              f"(pip install 'yamldb[{manifest.dialect.extra or manifest.dialect.name}]'): "
+                              f"{exc.name}") from None
+        if verify_connection:
+            try:
+                engine.verify(dialect.verify_query)
+            except DatabaseError:
+                engine.dispose()
+                raise
+        state = _State(config, manifest, engine, username_template, url.database or "", scrub, operations)
+        with self._lock:
+            old, self._state = self._state, state
+        if old is not None:
+            old.engine.dispose()
+        log.info("initialized", extra={"fields": {"manifest": manifest.name, "dialect": dialect.name,
+                                                  "url": url.render_as_string(hide_password=True)}})
+        # Vault stores exactly what we return: echo the whole config back.
+        return {**dict(raw), "supported_credential_types": list(manifest.credential_types)}
+
+    def _current(self) -> _State:
+        state = self._state
+        if state is None:
+            raise ConfigError("the connection is not initialized")
+        return state
+
+    # -- statement selection ----------------------------------------------------------------
+    def _operation(self, state: _State, operation: str, role_statements: Sequence[str]) -> tuple[Operation, dict]:
+        """The role's statements if it has any (SQL or a set reference), else the manifest's."""
+        texts = decode_vault_statements(role_statements)
+        params: dict[str, str] = {}
+        set_name = None
+        if len(texts) == 1 and (match := SET_REFERENCE.match(texts[0])):
+            set_name = match["name"]
+            if set_name not in state.manifest.sets:
+                raise ConfigError(f"statement set {set_name!r} is not in manifest {state.manifest.name!r}; "
+                                  f"it has: {', '.join(state.manifest.sets) or 'none'}")
+            try:
+                pairs = shlex.split(match["args"] or "")
+                params = dict(p.split("=", 1) for p in pairs)
+            except ValueError:
+                raise ConfigError(f"{texts[0]!r}: arguments must be key=value pairs") from None
+            texts = []
+        if texts:
+            op = _compile_role(tuple(texts), operation, state.manifest.dialect.quoting, tuple(state.manifest.parameters))
+        else:
+            key = (operation, set_name)
+            op = state.operations.get(key)
+            if op is None:
+                steps = state.manifest.steps(operation, set_name)
+                op = compile_steps(steps, operation, state.manifest.dialect.quoting, state.manifest.parameters)
+                state.operations[key] = op
+        return op, params
+
+    def _values(self, state: _State, username: str, role_params: Mapping[str, str], **extra: str) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for name, parameter in state.manifest.parameters.items():
+            value = role_params.get(name, state.config.parameters.get(name, parameter.default))
+            if value is None:
+                raise ConfigError(f"parameter {name!r} has no value: set it in the role (yamldb:SET {name}=...) "
+                                  "or in the connection's parameters")
+            if parameter.pattern and not re.fullmatch(parameter.pattern, value):
+                raise ConfigError(f"parameter {name!r}: {value!r} does not match {parameter.pattern!r}")
+            values[name] = value
+        unknown = set(role_params) - set(state.manifest.parameters)
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {', '.join(sorted(unknown))} for manifest "
+                              f"{state.manifest.name!r}")
+        values.update(name=username, username=username, database=state.database, **extra)
+        return values
+
+    def _expiration(self, state: _State, when: datetime | None) -> str:
+        when = when or datetime.now(timezone.utc)
+        return when.astimezone(timezone.utc).strftime(state.manifest.dialect.expiration_format)
+
+    def _run(self, state: _State, op: Operation, values: dict[str, str], secrets: Sequence[str] = ()) -> None:
+        scrub = state.scrub.extend(secrets)
+        try:
+            steps = op.render(values)
+        except TemplateError as exc:
+            raise ConfigError(scrub(f"{op.name}: {exc}")) from None
+        state.engine.run(steps, op.name, scrub)
+
+    # -- NewUser ----------------------------------------------------------------------------
+    def _username(self, state: _State, display_name: str, role_name: str) -> str:
+        rules = state.manifest.username
+        name = state.username_template.render(display_name, role_name)
+        if rules.case == "lower":
+            name = name.lower()
+        elif rules.case == "upper":
+            name = name.upper()
+        if rules.allowed_characters and not re.fullmatch(f"(?:{rules.allowed_characters})*", name):
+            raise TemplateError(f"generated username has characters outside {rules.allowed_characters}; "
+                                "adjust the username template (e.g. with replace)")
+        if not name:
+            raise TemplateError("the username template produced an empty username")
+        limit = rules.max_length
+        if limit and len(name.encode()) > limit:
+            raise TemplateError(f"generated username is {len(name.encode())} bytes, longer than the dialect's "
+                                f"limit of {limit}; add `| truncate {limit}` to the username template")
+        return name
+
+    def new_user(self, req: rq.NewUser) -> str:
+        state = self._current()
+        kind = req.credential_type.vault_name
+        if kind not in state.manifest.credential_types:
+            raise ConfigError(f"credential type {kind} is not supported by manifest {state.manifest.name!r}")
+        username = self._username(state, req.display_name, req.role_name)
+        op, params = self._operation(state, "create", req.statements)
+        if not op:
+            raise ConfigError(state.manifest.dialect.unsupported.get("create", "empty creation statements"))
+        extra = {"expiration": self._expiration(state, req.expiration)}
+        if req.credential_type is rq.CredentialType.PASSWORD:
+            extra["password"] = req.password
+        elif req.credential_type is rq.CredentialType.RSA_PRIVATE_KEY:
+            extra["public_key"] = req.public_key
+        else:
+            extra["subject"] = req.subject
+        values = self._values(state, username, params, **extra)
+        try:
+            self._run(state, op, values, [req.password])
+        except YamldbError:
+            self._rollback(state, username, req.rollback_statements)
+            raise
+        if state.manifest.login_check.enabled and req.credential_type is rq.CredentialType.PASSWORD:
+            self._login_check(state, username, req.password, req.rollback_statements)
+        log.info("created user", extra={"fields": {"username": username, "role": req.role_name}})
+        return username
+
+    def _rollback(self, state: _State, username: str, role_rollback: Sequence[str]) -> None:
+        try:
+            op, params = self._operation(state, "rollback", role_rollback)
+            if op:
+                values = self._values(state, username, params)
+                state.engine.run(
+                    [step.__class__(step.statements, step.display, step.transaction, "continue")
+                     for step in op.render(values)], "rollback", state.scrub)
+        except YamldbError as exc:
+            log.warning("rollback after a failed create did not complete", extra={"fields": {"error": str(exc)}})
+
+    def _login_check(self, state: _State, username: str, password: str, role_rollback: Sequence[str]) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from yamldb.engine.executor import driver_message
+
+        url = state.engine.url.set(username=username, password=password)
+        engine = create_engine(url, poolclass=__import__("sqlalchemy.pool", fromlist=["NullPool"]).NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(state.manifest.login_check.query)
+        except SQLAlchemyError as exc:
+            self._delete(state, username, ())
+            raise DatabaseError(state.scrub.extend([password])(
+                f"login check failed for the new user, which was removed again: {driver_message(exc)}")) from None
+        finally:
+            engine.dispose()
+
+    # -- UpdateUser -------------------------------------------------------------------------
+    def update_user(self, req: rq.UpdateUser) -> None:
+        state = self._current()
+        if req.password is not None:
+            is_root = req.username == state.config.username
+            op, params = self._operation(state, "rotate_root" if is_root else "rotate", req.password.statements)
+            if not op and is_root:
+                op, params = self._operation(state, "rotate", req.password.statements)
+            if not op:
+                raise ConfigError(state.manifest.dialect.unsupported.get("rotate", "no password change statements"))
+            values = self._values(state, req.username, params, password=req.password.new_password)
+            self._run(state, op, values, [req.password.new_password])
+            log.info("changed password", extra={"fields": {"username": req.username, "root": is_root}})
+        if req.public_key is not None:
+            op, params = self._operation(state, "rotate", req.public_key.statements)
+            if not op or "public_key" not in op.placeholders():
+                raise ConfigError("no statements that change a public key ({{public_key}}) for this manifest")
+            self._run(state, op, self._values(state, req.username, params, public_key=req.public_key.new_public_key))
+        if req.expiration is not None:
+            op, params = self._operation(state, "renew", req.expiration.statements)
+            if not op:
+                # Documented no-op: databases without user expiry (MySQL) rely on revocation.
+                log.debug("renew: no statements, nothing to do", extra={"fields": {"username": req.username}})
+                return
+            values = self._values(state, req.username, params,
+                                  expiration=self._expiration(state, req.expiration.new_expiration))
+            self._run(state, op, values)
+
+    # -- DeleteUser -------------------------------------------------------------------------
+    def delete_user(self, req: rq.DeleteUser) -> None:
+        self._delete(self._current(), req.username, req.statements)
+
+    def _delete(self, state: _State, username: str, statements: Sequence[str]) -> None:
+        op, params = self._operation(state, "revoke", statements)
+        if not op:
+            raise ConfigError(state.manifest.dialect.unsupported.get("revoke", "no revocation statements"))
+        self._run(state, op, self._values(state, username, params))
+        log.info("revoked user", extra={"fields": {"username": username}})
+
+    def close(self) -> None:
+        with self._lock:
+            state, self._state = self._state, None
+        if state is not None:
+            state.engine.dispose()
+
+
+@lru_cache(maxsize=256)
+def _compile_role(texts: tuple[str, ...], operation: str, rules: Any, parameters: tuple[str, ...]) -> Operation:
+    # Roles send the same statements on every request: compile each distinct set once.
+    return compile_role_statements(texts, operation, rules, parameters)

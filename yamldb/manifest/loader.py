@@ -1,0 +1,237 @@
+"""Read a manifest file: YAML with positions → schema check → dialect resolution → model.
+
+Collecting findings is separate from reporting them: `check_file` returns every
+problem found; `load_file` raises the first as a ManifestError.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from yamldb.errors import Location, ManifestError
+from yamldb.manifest.model import (
+    OPERATIONS,
+    Capabilities,
+    ConnectionSettings,
+    Dialect,
+    LoginCheck,
+    Manifest,
+    Parameter,
+    Step,
+    UsernameRules,
+)
+from yamldb.manifest.quoting import QuotingRules
+from yamldb.manifest.schema_errors import schema_findings
+from yamldb.manifest.yamlsource import Document, load_yaml_file
+from yamldb.resources import manifest_schema
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from an int, a digit string, or a Go duration like '1m30s'."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if text.isdigit():
+        return float(text)
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise ValueError(f"not a duration: {value!r} (use seconds or e.g. 30s, 5m, 1h)")
+    return total
+
+
+@dataclass
+class _Partial:
+    """What one file contributes, before it is merged over its dialect."""
+
+    data: Mapping[str, Any]
+    document: Document
+    statements: dict[str, tuple[Step, ...]]
+    sets: dict[str, dict[str, tuple[Step, ...]]]
+
+
+LibraryLookup = Callable[[str], Path]
+
+
+def _steps(document: Document, path: tuple, value: Any) -> tuple[Step, ...]:
+    items = [value] if isinstance(value, str) else list(value)
+    steps = []
+    for index, item in enumerate(items):
+        item_path = path if isinstance(value, str) else (*path, index)
+        if isinstance(item, str):
+            steps.append(Step(sql=item, location=document.value_location(item_path)))
+        else:
+            steps.append(Step(
+                sql=item["sql"],
+                transaction=item.get("transaction", True),
+                on_error=item.get("on_error", "abort"),
+                split=item.get("split", True),
+                location=document.value_location((*item_path, "sql")),
+            ))
+    return tuple(steps)
+
+
+def _statement_set(document: Document, path: tuple, data: Mapping[str, Any]) -> dict[str, tuple[Step, ...]]:
+    return {op: _steps(document, (*path, op), data[op]) for op in OPERATIONS if op in data}
+
+
+def _read(path: Path, display: str | None) -> tuple[_Partial | None, list[ManifestError]]:
+    document = load_yaml_file(path, display)
+    if document.data is None:
+        return None, [ManifestError("the file is empty; a manifest needs at least `yamldb: 1` and `dialect:`",
+                                    Location(document.file, 1, 1))]
+    findings = schema_findings(document, manifest_schema())
+    if findings:
+        return None, findings
+    data = document.data
+    sets = {name: _statement_set(document, ("sets", name), body) for name, body in data.get("sets", {}).items()}
+    return _Partial(data, document, _statement_set(document, ("statements",), data.get("statements", {})), sets), []
+
+
+def _dialect(data: Mapping[str, Any], source: str) -> Dialect:
+    quoting = dict(data.get("quoting", {}))
+    for key in ("identifier_quotes", "string_quotes"):
+        if key in quoting:
+            quoting[key] = tuple(quoting[key])
+    ident = quoting.get("identifier_quotes", ('"',))
+    quoting.setdefault("preferred_identifier_quote", ident[0])
+    rules = QuotingRules(max_identifier_length=data.get("max_identifier_length", 0), **quoting)
+    return Dialect(
+        name=data["name"],
+        driver=data["driver"],
+        description=data.get("description", ""),
+        extra=data.get("extra", ""),
+        vault_type=data.get("vault_type", data["name"]),
+        url_formats=tuple(data.get("url_formats", ("sqlalchemy",))),
+        escape_url_password=data.get("escape_url_password", True),
+        quoting=rules,
+        expiration_format=data.get("expiration_format", "%Y-%m-%d %H:%M:%S%z"),
+        verify_query=data.get("verify_query", "SELECT 1"),
+        capabilities=Capabilities(**data.get("capabilities", {})),
+        unsupported=MappingProxyType(dict(data.get("unsupported", {}))),
+        source=source,
+    )
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
+    """Merge a chain [dialect file, ..., manifest] into one Manifest (later files win)."""
+    data: dict[str, Any] = {}
+    statements: dict[str, tuple[Step, ...]] = {}
+    sets: dict[str, dict[str, tuple[Step, ...]]] = {}
+    for part in chain:
+        section = {k: v for k, v in part.data.items() if k not in ("statements", "sets", "dialect")}
+        data = _merge(data, section)
+        statements.update(part.statements)
+        for set_name, body in part.sets.items():
+            sets.setdefault(set_name, {}).update(body)
+    dialect_part = chain[0]
+    dialect = _dialect(dialect_part.data["dialect"], dialect_part.document.file)
+    connection = data.get("connection", {})
+    pool = connection.get("pool", {})
+    username = data.get("username", {})
+    max_open = pool.get("max_open_connections", 4)
+    return Manifest(
+        name=name,
+        description=data.get("description", ""),
+        source=source,
+        dialect=dialect,
+        connection=ConnectionSettings(
+            driver=connection.get("driver", dialect.driver),
+            url=connection.get("url"),
+            max_open_connections=max_open,
+            max_idle_connections=pool.get("max_idle_connections"),
+            max_connection_lifetime=parse_duration(pool.get("max_connection_lifetime", 0)),
+            pre_ping=pool.get("pre_ping", True),
+            connect_args=MappingProxyType(dict(connection.get("connect_args", {}))),
+            connect_timeout=parse_duration(connection.get("connect_timeout", 10)),
+        ),
+        username=UsernameRules(
+            template=username.get("template", '{{ printf "v-%s-%s-%s" (.RoleName | truncate 8) (random 20) '
+                                              '(unix_time) | truncate 63 }}'),
+            max_length=username.get("max_length", dialect.quoting.max_identifier_length),
+            case=username.get("case", "preserve"),
+            allowed_characters=username.get("allowed_characters"),
+        ),
+        statements=MappingProxyType(statements),
+        sets=MappingProxyType({k: MappingProxyType(v) for k, v in sets.items()}),
+        parameters=MappingProxyType({
+            pname: Parameter(
+                name=pname,
+                default=None if p.get("default") is None else str(p["default"]).lower()
+                if isinstance(p.get("default"), bool) else str(p["default"]),
+                pattern=p.get("pattern"),
+                required=p.get("required", False),
+                description=p.get("description", ""),
+            )
+            for pname, p in data.get("parameters", {}).items()
+        }),
+        credential_types=tuple(data.get("credential_types", ("password",))),
+        login_check=LoginCheck(**data.get("login_check", {})),
+    )
+
+
+def check_file(
+    path: Path, find_dialect: LibraryLookup, display: str | None = None, _seen: tuple[Path, ...] = ()
+) -> tuple[Manifest | None, list[ManifestError]]:
+    """Load a manifest and every file it builds on; return it with all findings."""
+    part, findings = _read(path, display)
+    if part is None:
+        return None, findings
+    chain = [part]
+    current = part
+    seen = (*_seen, path.resolve())
+    while isinstance(current.data["dialect"], str):
+        ref = current.data["dialect"]
+        where = current.document.value_location(("dialect",))
+        try:
+            if ref.endswith((".yaml", ".yml")):
+                base_path = (Path(current.document.file).parent / ref) if not Path(ref).is_absolute() else Path(ref)
+                base_path = Path(path).parent / ref if not base_path.exists() else base_path
+            else:
+                base_path = find_dialect(ref)
+        except ManifestError as exc:
+            return None, [ManifestError(exc.message, where)]
+        if base_path.resolve() in seen:
+            return None, [ManifestError(f"dialect {ref!r} refers back to itself", where)]
+        if not base_path.is_file():
+            return None, [ManifestError(f"dialect file {ref!r} not found", where)]
+        seen = (*seen, base_path.resolve())
+        base, base_findings = _read(base_path, None)
+        if base is None:
+            return None, base_findings
+        chain.insert(0, base)
+        current = base
+    name = part.data.get("name") or Path(path).stem
+    return _build(chain, name, part.document.file), []
+
+
+def load_file(path: Path, find_dialect: LibraryLookup, display: str | None = None) -> Manifest:
+    manifest, findings = check_file(path, find_dialect, display)
+    if findings:
+        raise findings[0]
+    assert manifest is not None
+    return manifest

@@ -1,0 +1,108 @@
+"""The manifest as typed, immutable Python objects (built by loader.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from yamldb.errors import Location
+from yamldb.manifest.quoting import QuotingRules
+
+OPERATIONS = ("create", "renew", "rotate", "rotate_root", "revoke", "rollback")
+CREDENTIAL_TYPES = ("password", "rsa_private_key", "client_certificate")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    transactional_ddl: bool = True
+    user_expiration: bool = True
+    savepoints: bool = True
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    driver: str
+    description: str = ""
+    extra: str = ""
+    vault_type: str = ""
+    url_formats: tuple[str, ...] = ("sqlalchemy",)
+    escape_url_password: bool = True
+    quoting: QuotingRules = QuotingRules()
+    expiration_format: str = "%Y-%m-%d %H:%M:%S%z"
+    verify_query: str = "SELECT 1"
+    capabilities: Capabilities = Capabilities()
+    unsupported: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    sql: str
+    transaction: bool = True
+    on_error: str = "abort"  # "abort" | "continue"
+    split: bool = True
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    default: str | None = None
+    pattern: str | None = None
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    driver: str
+    url: str | None = None
+    max_open_connections: int = 4
+    max_idle_connections: int | None = None
+    max_connection_lifetime: float = 0.0
+    pre_ping: bool = True
+    connect_args: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class UsernameRules:
+    template: str
+    max_length: int = 0
+    case: str = "preserve"
+    allowed_characters: str | None = None
+
+
+@dataclass(frozen=True)
+class LoginCheck:
+    enabled: bool = False
+    query: str = "SELECT 1"
+
+
+StatementSet = Mapping[str, tuple[Step, ...]]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    dialect: Dialect
+    connection: ConnectionSettings
+    username: UsernameRules
+    statements: StatementSet
+    sets: Mapping[str, StatementSet] = field(default_factory=lambda: MappingProxyType({}))
+    parameters: Mapping[str, Parameter] = field(default_factory=lambda: MappingProxyType({}))
+    credential_types: tuple[str, ...] = ("password",)
+    login_check: LoginCheck = LoginCheck()
+    description: str = ""
+    source: str = ""
+
+    def steps(self, operation: str, set_name: str | None = None) -> tuple[Step, ...]:
+        """Steps for an operation: from a named set if given (falling back to the defaults)."""
+        if set_name is not None:
+            chosen = self.sets.get(set_name)
+            if chosen is not None and operation in chosen:
+                return chosen[operation]
+        return self.statements.get(operation, ())
