@@ -7,7 +7,7 @@ install they are the top-level folders beside the package.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -21,6 +21,6 @@ def shipped_dir(name: str) -> Path:
     raise FileNotFoundError(f"yamldb's {name}/ folder is missing from this installation")
 
 
-@lru_cache(maxsize=None)
+@cache
 def manifest_schema() -> dict:
     return json.loads((shipped_dir("schemas") / "manifest.schema.json").read_text(encoding="utf-8"))

@@ -122,17 +122,8 @@ def test_typo_in_top_level_key_points_at_the_key_and_suggests() -> None:
 
 
 def test_typo_in_nested_list_item_key() -> None:
-    text = (
-        "dialect: postgresql\n"
-        "statements:\n"
-        "  create:\n"
-        "    - sql: GRANT y\n"
-        "      transacton: false\n"
-    )
-    assert (
-        only(text)
-        == 'm.yaml:5:7: unknown key "transacton" (did you mean "transaction"?)'
-    )
+    text = "dialect: postgresql\nstatements:\n  create:\n    - sql: GRANT y\n      transacton: false\n"
+    assert only(text) == 'm.yaml:5:7: unknown key "transacton" (did you mean "transaction"?)'
 
 
 def test_unknown_key_without_a_close_match_has_no_suggestion() -> None:
@@ -147,9 +138,7 @@ def test_no_suggestion_of_a_key_already_present() -> None:
 
 def test_case_slip_is_suggested() -> None:
     text = "Dialect: mysql\nstatements: {create: []}\n"
-    assert 'm.yaml:1:1: unknown key "Dialect" (did you mean "dialect"?)' in findings(
-        text
-    )
+    assert 'm.yaml:1:1: unknown key "Dialect" (did you mean "dialect"?)' in findings(text)
 
 
 def test_false_schema_property_is_not_allowed() -> None:
@@ -159,9 +148,7 @@ def test_false_schema_property_is_not_allowed() -> None:
 
 def test_invalid_property_name_points_at_the_key() -> None:
     text = "dialect: mysql\nstatements: {create: []}\nparameters:\n  Schema-Name: x\n"
-    assert only(text) == (
-        'm.yaml:4:3: invalid key "Schema-Name": does not match the pattern ^[a-z_]+$'
-    )
+    assert only(text) == ('m.yaml:4:3: invalid key "Schema-Name": does not match the pattern ^[a-z_]+$')
 
 
 # -- values --------------------------------------------------------------------
@@ -183,16 +170,13 @@ def test_wrong_type_points_at_the_value() -> None:
 def test_yaml_boolean_where_text_expected_suggests_quoting() -> None:
     text = "dialect: mysql\nstatements: {create: []}\ndescription: yes\n"
     assert only(text) == (
-        "m.yaml:3:14: description: expected a string, got a boolean;"
-        ' quote it ("yes") to make it a string'
+        'm.yaml:3:14: description: expected a string, got a boolean; quote it ("yes") to make it a string'
     )
 
 
 def test_empty_value() -> None:
     text = "dialect:\nstatements: {create: []}\n"
-    assert only(text) == (
-        "m.yaml:1:9: dialect: null is not one of: postgresql, mysql, mariadb"
-    )
+    assert only(text) == ("m.yaml:1:9: dialect: null is not one of: postgresql, mysql, mariadb")
 
 
 def test_list_where_a_mapping_was_expected() -> None:
@@ -202,9 +186,7 @@ def test_list_where_a_mapping_was_expected() -> None:
 
 def test_pattern() -> None:
     text = "dialect: mysql\nstatements: {create: []}\nname: My DB\n"
-    assert only(text) == (
-        'm.yaml:3:7: name: "My DB" does not match the pattern ^[a-z][a-z0-9-]*$'
-    )
+    assert only(text) == ('m.yaml:3:7: name: "My DB" does not match the pattern ^[a-z][a-z0-9-]*$')
 
 
 def test_maximum_and_max_length() -> None:
@@ -262,19 +244,14 @@ def test_root_of_the_wrong_type() -> None:
 
 
 def test_empty_document() -> None:
-    assert (
-        only("# nothing yet\n")
-        == "m.yaml:1:1: the document is empty; expected a mapping"
-    )
+    assert only("# nothing yet\n") == "m.yaml:1:1: the document is empty; expected a mapping"
 
 
 # -- oneOf / anyOf -------------------------------------------------------------
 
 
 def _steps(*lines: str) -> str:
-    return "dialect: mysql\nstatements:\n  create:\n" + "".join(
-        f"    {line}\n" for line in lines
-    )
+    return "dialect: mysql\nstatements:\n  create:\n" + "".join(f"    {line}\n" for line in lines)
 
 
 def test_one_of_string_branch_when_value_is_a_string() -> None:
@@ -285,9 +262,7 @@ def test_one_of_object_branch_when_value_is_a_mapping() -> None:
     assert only(_steps("- sql: 5")) == (
         'm.yaml:4:12: sql: expected a string, got an integer; quote it ("5") to make it a string'
     )
-    assert (
-        only(_steps("- transaction: yes")) == 'm.yaml:4:7: missing required key "sql"'
-    )
+    assert only(_steps("- transaction: yes")) == 'm.yaml:4:7: missing required key "sql"'
 
 
 def test_one_of_reports_every_error_of_the_chosen_branch() -> None:
@@ -404,10 +379,7 @@ def test_nested_one_of_of_types() -> None:
     assert only("timeout: 5x\n", schema) == (
         'm.yaml:1:10: timeout: "5x" does not match the pattern ^[0-9]+[smh]$'
     )
-    assert (
-        only("timeout: -1\n", schema)
-        == "m.yaml:1:10: timeout: must be at least 0, got -1"
-    )
+    assert only("timeout: -1\n", schema) == "m.yaml:1:10: timeout: must be at least 0, got -1"
 
 
 def test_one_of_matching_several_alternatives() -> None:
@@ -415,10 +387,7 @@ def test_one_of_matching_several_alternatives() -> None:
         "type": "object",
         "properties": {"port": {"oneOf": [{"type": "integer"}, {"minimum": 0}]}},
     }
-    assert (
-        only("port: 5\n", schema)
-        == "m.yaml:1:7: port: matches more than one allowed form"
-    )
+    assert only("port: 5\n", schema) == "m.yaml:1:7: port: matches more than one allowed form"
 
 
 def test_false_property_inside_a_union_branch() -> None:
@@ -511,14 +480,26 @@ _SCALARS = st.one_of(
     st.sampled_from(["", "x", "postgresql", "mysql", "a-b", "DROP", "2024-01-01"]),
 )
 _KEYS = st.sampled_from(
-    ["dialect", "statements", "create", "revoke", "sql", "transaction", "on_error"]
-    + ["tags", "port", "name", "parameters", "old_name", "Bad-Key", "statments"]
+    [
+        "dialect",
+        "statements",
+        "create",
+        "revoke",
+        "sql",
+        "transaction",
+        "on_error",
+        "tags",
+        "port",
+        "name",
+        "parameters",
+        "old_name",
+        "Bad-Key",
+        "statments",
+    ]
 )
 _DATA = st.recursive(
     _SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(_KEYS, inner, max_size=5)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_KEYS, inner, max_size=5)),
     max_leaves=20,
 )
 

@@ -472,7 +472,11 @@ def test_print_and_println_spacing() -> None:
         ("a {{- /* left only */}} b", "a b"),
         ("{{ (.DisplayName) }}", "dn"),
         ("{{ ((.DisplayName | uppercase) | lowercase) }}", "dn"),
-        ('{{ printf "%s/%d" (.DisplayName | replace "d" (printf "%s" (.RoleName | uppercase))) (len (print .RoleName "xyz")) }}', "RNn/5"),
+        (
+            '{{ printf "%s/%d" (.DisplayName | replace "d" (printf "%s" (.RoleName | uppercase))) '
+            '(len (print .RoleName "xyz")) }}',
+            "RNn/5",
+        ),
         ('{{ "a" | printf "%s%s" (printf "%s" "b") }}', "ba"),
         ("{{ uppercase (lowercase .DisplayName) }}", "DN"),
         ('{{ printf "%s-%s" unix_time "x" }}', f"{NOW_UNIX}-x"),

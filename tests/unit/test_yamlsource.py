@@ -80,12 +80,7 @@ def test_bom_and_crlf_are_accepted() -> None:
 
 def test_merge_keys_explicit_keys_win() -> None:
     doc = load_yaml(
-        "base: &base\n"
-        "  transaction: false\n"
-        "  on_error: fail\n"
-        "step:\n"
-        "  <<: *base\n"
-        "  on_error: continue\n",
+        "base: &base\n  transaction: false\n  on_error: fail\nstep:\n  <<: *base\n  on_error: continue\n",
         "m.yaml",
     )
     assert doc.data["step"] == {"transaction": False, "on_error": "continue"}
@@ -136,10 +131,7 @@ def test_key_and_value_locations() -> None:
     # List items have no key: the item itself.
     assert str(doc.key_location(("statements", "create", 0))) == "m.yaml:5:7"
     assert str(doc.value_location(("statements", "create", 1, "sql"))) == "m.yaml:6:12"
-    assert (
-        str(doc.key_location(("statements", "create", 1, "transaction")))
-        == "m.yaml:7:7"
-    )
+    assert str(doc.key_location(("statements", "create", 1, "transaction"))) == "m.yaml:7:7"
     assert str(doc.value_location(("statements", "revoke"))) == "m.yaml:8:11"
 
 
@@ -218,9 +210,7 @@ items:
         (("items", 0), "{{name}}", "m.yaml:18:7"),
     ],
 )
-def test_scalar_offset_location(
-    path: tuple[str | int, ...], placeholder: str, expected: str
-) -> None:
+def test_scalar_offset_location(path: tuple[str | int, ...], placeholder: str, expected: str) -> None:
     doc = load_yaml(OFFSETS, "m.yaml")
     value = doc.data
     for part in path:
@@ -257,16 +247,11 @@ def test_tab_used_for_indentation() -> None:
 
 def test_tab_after_spaces_in_indentation() -> None:
     message = error_of("a:\n  b: 1\n  \tc: 2\n")
-    assert (
-        message
-        == "m.yaml:3:3: tab character used for indentation; YAML requires spaces"
-    )
+    assert message == "m.yaml:3:3: tab character used for indentation; YAML requires spaces"
 
 
 def test_tab_after_colon() -> None:
-    assert error_of("dialect:\tpostgresql\n") == (
-        "m.yaml:1:9: tab character is not allowed here; use spaces"
-    )
+    assert error_of("dialect:\tpostgresql\n") == ("m.yaml:1:9: tab character is not allowed here; use spaces")
 
 
 def test_tab_inside_block_scalar_content_is_fine() -> None:
@@ -276,19 +261,14 @@ def test_tab_inside_block_scalar_content_is_fine() -> None:
 
 def test_duplicate_key() -> None:
     text = "dialect: postgresql\nname: a\nstatements: {}\nname: b\n"
-    assert (
-        error_of(text) == 'm.yaml:4:1: duplicate key "name" (first defined at line 2)'
-    )
+    assert error_of(text) == 'm.yaml:4:1: duplicate key "name" (first defined at line 2)'
 
 
 def test_duplicate_key_nested_and_in_flow_mapping() -> None:
     assert error_of("a:\n  b: 1\n  c: 2\n  b: 3\n") == (
         'm.yaml:4:3: duplicate key "b" (first defined at line 2)'
     )
-    assert (
-        error_of("a: {x: 1, x: 2}\n")
-        == 'm.yaml:1:11: duplicate key "x" (first defined at line 1)'
-    )
+    assert error_of("a: {x: 1, x: 2}\n") == 'm.yaml:1:11: duplicate key "x" (first defined at line 1)'
 
 
 @pytest.mark.parametrize(
@@ -331,18 +311,14 @@ def test_could_not_find_colon_points_at_the_line_missing_it() -> None:
 
 def test_bad_indentation() -> None:
     message = error_of("statements:\n  create: []\n revoke: []\n")
-    assert message.startswith(
-        "m.yaml:3:2: found a new mapping where it was not expected"
-    )
+    assert message.startswith("m.yaml:3:2: found a new mapping where it was not expected")
     assert "check the indentation" in message
     assert "mapping that starts at line 1" in message
 
 
 def test_list_item_under_mapping() -> None:
     message = error_of("dialect: x\n- CREATE ROLE\n")
-    assert message.startswith(
-        "m.yaml:2:1: found a list item '-' where it was not expected"
-    )
+    assert message.startswith("m.yaml:2:1: found a list item '-' where it was not expected")
 
 
 def test_unterminated_quote_points_at_opening_quote() -> None:
@@ -363,30 +339,18 @@ def test_reserved_indicator() -> None:
 
 
 def test_unknown_alias() -> None:
-    assert error_of("a: *nope\n") == (
-        "m.yaml:1:4: unknown alias *nope (no anchor &nope defined before it)"
-    )
+    assert error_of("a: *nope\n") == ("m.yaml:1:4: unknown alias *nope (no anchor &nope defined before it)")
 
 
 def test_duplicate_anchor() -> None:
-    assert (
-        error_of("a: &x 1\nb: &x 2\n")
-        == "m.yaml:2:4: duplicate anchor &x (first defined at line 1)"
-    )
+    assert error_of("a: &x 1\nb: &x 2\n") == "m.yaml:2:4: duplicate anchor &x (first defined at line 1)"
 
 
 def test_recursive_alias() -> None:
     # Reported at the key holding the alias (the alias leaves no node of its own).
-    assert error_of("a: &x\n  b: *x\n") == (
-        "m.yaml:2:3: alias refers to a value that contains itself"
-    )
-    assert (
-        error_of("a: &x [*x]\n")
-        == "m.yaml:1:4: alias refers to a value that contains itself"
-    )
-    assert error_of("a: &x {<<: *x}\n").startswith(
-        "m.yaml:1:8: alias refers to a value"
-    )
+    assert error_of("a: &x\n  b: *x\n") == ("m.yaml:2:3: alias refers to a value that contains itself")
+    assert error_of("a: &x [*x]\n") == "m.yaml:1:4: alias refers to a value that contains itself"
+    assert error_of("a: &x {<<: *x}\n").startswith("m.yaml:1:8: alias refers to a value")
 
 
 def test_billion_laughs_is_bounded() -> None:
@@ -411,15 +375,11 @@ def test_unsupported_tag() -> None:
 
 def test_invalid_explicitly_tagged_number() -> None:
     message = error_of("a: !!int abc\n")
-    assert (
-        message == "m.yaml:1:4: invalid integer 'abc'; quote it if it is meant as text"
-    )
+    assert message == "m.yaml:1:4: invalid integer 'abc'; quote it if it is meant as text"
 
 
 def test_bad_merge_value() -> None:
-    assert error_of("a:\n  <<: 1\n").startswith(
-        "m.yaml:2:7: the value of '<<' must be a mapping"
-    )
+    assert error_of("a:\n  <<: 1\n").startswith("m.yaml:2:7: the value of '<<' must be a mapping")
 
 
 def test_control_character_is_located() -> None:
@@ -458,9 +418,7 @@ def test_not_utf8(tmp_path: Path) -> None:
     path.write_bytes("a: 1\nname: caf\u00e9\n".encode("latin-1"))
     with pytest.raises(ManifestError) as info:
         load_yaml_file(path, "latin1.yaml")
-    assert str(info.value) == (
-        "latin1.yaml:2:10: file is not valid UTF-8 (byte 0xe9); save it as UTF-8"
-    )
+    assert str(info.value) == ("latin1.yaml:2:10: file is not valid UTF-8 (byte 0xe9); save it as UTF-8")
 
 
 def test_syntax_error_in_file_names_display_name(tmp_path: Path) -> None:
@@ -477,9 +435,26 @@ def test_syntax_error_in_file_names_display_name(tmp_path: Path) -> None:
 # merge keys, tabs, odd line breaks) rather than mostly plain text.
 _YAMLISH = st.lists(
     st.sampled_from(
-        list("ab1 :-?[]{},#&*!|>'\"\\%@`\t\n<=~.")
-        + ["\r", "\x00", "\ufeff", "\u2028", "yes", "null", "<<", "---", "..."]
-        + ["&a", "*a", "\u00e9", "\n  ", "\n- ", ": ", "!!int", "!!str"]
+        [
+            *list("ab1 :-?[]{},#&*!|>'\"\\%@`\t\n<=~."),
+            "\r",
+            "\x00",
+            "\ufeff",
+            "\u2028",
+            "yes",
+            "null",
+            "<<",
+            "---",
+            "...",
+            "&a",
+            "*a",
+            "é",
+            "\n  ",
+            "\n- ",
+            ": ",
+            "!!int",
+            "!!str",
+        ]
     ),
     max_size=40,
 ).map("".join)
@@ -502,9 +477,7 @@ def test_load_yaml_only_raises_manifest_error(text: str) -> None:
     _check_json_shaped(doc.data, doc, ())
 
 
-def _check_json_shaped(
-    value: object, doc: Document, path: tuple[str | int, ...]
-) -> None:
+def _check_json_shaped(value: object, doc: Document, path: tuple[str | int, ...]) -> None:
     location = doc.location(path)
     assert location.file == "fuzz.yaml" and location.line >= 1
     if isinstance(value, dict):
@@ -526,15 +499,11 @@ def _check_json_shaped(
     style=st.sampled_from([None, "'", '"', "|", ">"]),
     width=st.sampled_from([12, 80]),
 )
-def test_scalar_offsets_point_at_the_same_character(
-    value: str, style: str | None, width: int
-) -> None:
+def test_scalar_offsets_point_at_the_same_character(value: str, style: str | None, width: int) -> None:
     """Whatever style pyyaml writes a string in, mapped offsets land on that character."""
     import yaml
 
-    text = yaml.safe_dump(
-        {"k": value}, default_style=style, width=width, allow_unicode=True
-    )
+    text = yaml.safe_dump({"k": value}, default_style=style, width=width, allow_unicode=True)
     # pyyaml's emitter does not round-trip every string in every style.
     assume(yaml.safe_load(text) == {"k": value})
     doc = load_yaml(text, "m.yaml")

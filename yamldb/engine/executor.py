@@ -146,7 +146,7 @@ class SqlEngine:
                         tx.commit()
                         tx = None
                     conn.execution_options(isolation_level="AUTOCOMMIT")
-                for sql, shown in zip(step.statements, step.display):
+                for sql, shown in zip(step.statements, step.display, strict=True):
                     index += 1
                     self._execute(conn, sql, shown, step, operation, index, scrub)
                 if not step.transaction:

@@ -24,6 +24,7 @@ from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.model import Manifest
 from yamldb.redact import Scrubber
 from yamldb.templates.plan import Operation, compile_role_statements, compile_steps
+from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.username import UsernameTemplate
 from yamldb.templates.vault_statements import decode_vault_statements
 
@@ -92,7 +93,7 @@ class ManifestDatabase:
             manifest = self.library.load(name)
             username_template = UsernameTemplate.parse(config.username_template or manifest.username.template)
             username_template.render("", "")  # Vault also renders once to catch execution errors early
-            for key, value in config.parameters.items():
+            for key in config.parameters:
                 if key not in manifest.parameters:
                     raise ConfigError(f"parameters.{key}: manifest {manifest.name!r} has no such parameter; "
                                       f"it has: {', '.join(manifest.parameters) or 'none'}")
@@ -171,7 +172,8 @@ class ManifestDatabase:
                 raise ConfigError(f"{texts[0]!r}: arguments must be key=value pairs") from None
             texts = []
         if texts:
-            op = _compile_role(tuple(texts), operation, state.manifest.dialect.quoting, tuple(state.manifest.parameters))
+            op = _compile_role(tuple(texts), operation, state.manifest.dialect.quoting,
+                               tuple(state.manifest.parameters))
         else:
             key = (operation, set_name)
             op = state.operations.get(key)
@@ -204,6 +206,10 @@ class ManifestDatabase:
 
     def _run(self, state: _State, op: Operation, values: dict[str, str], secrets: Sequence[str] = ()) -> None:
         scrub = state.scrub.extend(secrets)
+        if ("password" in values and state.config.password_authentication == "scram-sha-256"
+                and "scram_sha256" not in op.filters_of("password")):
+            # As the built-in plugin: {{password}} becomes a verifier, the server never sees the password.
+            values = {**values, "password": scram_sha256_verifier(values["password"])}
         try:
             steps = op.render(values)
         except TemplateError as exc:

@@ -30,10 +30,10 @@ class Dialect:
     vault_type: str = ""
     url_formats: tuple[str, ...] = ("sqlalchemy",)
     escape_url_password: bool = True
-    quoting: QuotingRules = QuotingRules()
+    quoting: QuotingRules = field(default_factory=QuotingRules)
     expiration_format: str = "%Y-%m-%d %H:%M:%S%z"
     verify_query: str = "SELECT 1"
-    capabilities: Capabilities = Capabilities()
+    capabilities: Capabilities = field(default_factory=Capabilities)
     unsupported: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     source: str = ""
 
@@ -95,7 +95,7 @@ class Manifest:
     sets: Mapping[str, StatementSet] = field(default_factory=lambda: MappingProxyType({}))
     parameters: Mapping[str, Parameter] = field(default_factory=lambda: MappingProxyType({}))
     credential_types: tuple[str, ...] = ("password",)
-    login_check: LoginCheck = LoginCheck()
+    login_check: LoginCheck = field(default_factory=LoginCheck)
     description: str = ""
     source: str = ""
 

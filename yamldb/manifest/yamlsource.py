@@ -327,7 +327,7 @@ class _Builder:
             )
         try:
             return convert(node)
-        except Exception:  # noqa: BLE001 - one pyyaml converter on one scalar
+        except Exception:
             # Only reachable with odd plain scalars (``0x_``) or explicit tags
             # (``!!int abc``): say what was expected instead of a traceback.
             kind = {_NULL: "null", _BOOL: "boolean", _INT: "integer", _FLOAT: "number"}[

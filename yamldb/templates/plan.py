@@ -65,6 +65,9 @@ class Operation:
     def placeholders(self) -> set[str]:
         return {p.name for step in self.steps for p in step.template.placeholders}
 
+    def filters_of(self, name: str) -> set[str]:
+        return {f for step in self.steps for p in step.template.placeholders if p.name == name for f in p.filters}
+
     def render(self, values: Mapping[str, str]) -> tuple[RenderedStep, ...]:
         masked = {**values, **{k: v for k, v in MASKED.items() if k in values}}
         out = []

@@ -1,9 +1,30 @@
-"""Entry of the plugin executable; sets the environment before grpc is imported."""
+"""Entry of the plugin executable; sets the environment before grpc is imported.
+
+Arguments come from the operator's registration (`-args=...`), never from the
+connection config: `--manifest-dir DIR` (repeatable) adds a manifest directory.
+"""
 
 import os
+import sys
+
+
+def _apply_args(argv: list[str]) -> None:
+    dirs = [d for d in os.environ.get("YAMLDB_MANIFEST_DIRS", "").split(os.pathsep) if d]
+    it = iter(argv)
+    for arg in it:
+        if arg.startswith("--manifest-dir="):
+            dirs.append(arg.split("=", 1)[1])
+        elif arg == "--manifest-dir":
+            dirs.append(next(it, ""))
+        else:
+            sys.stderr.write(f"yamldb-database-plugin: unknown argument {arg!r} (known: --manifest-dir DIR)\n")
+            raise SystemExit(1)
+    if dirs:
+        os.environ["YAMLDB_MANIFEST_DIRS"] = os.pathsep.join(d for d in dirs if d)
 
 
 def main() -> None:
+    _apply_args(sys.argv[1:])
     # grpc's C core reads these at import time and writes unstructured lines to fd 2.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")

@@ -150,10 +150,11 @@ class PluginProcess:
                 break
 
     def stop(self) -> None:
+        # gRPC first, with a short grace, so the Shutdown reply still travels out through the terminator.
+        if self.grpc_server is not None:
+            self.grpc_server.stop(grace=0.2).wait(0.5)
         if self.terminator is not None:
             self.terminator.stop()
-        if self.grpc_server is not None:
-            self.grpc_server.stop(grace=0.3).wait(0.5)
         closer = threading.Thread(target=self.instances.close_all, daemon=True)
         closer.start()
         closer.join(0.8)  # the host SIGKILLs 2 s after Shutdown; never risk that

@@ -23,9 +23,17 @@ from yamldb.lifecycle import requests as rq
 from yamldb.lifecycle.instances import Instances
 from yamldb.transport.pb import (
     database_pb2 as db,
+)
+from yamldb.transport.pb import (
     goplugin_pb2 as gp,
+)
+from yamldb.transport.pb import (
     health_pb2 as health,
+)
+from yamldb.transport.pb import (
     multiplexing_pb2 as mux,
+)
+from yamldb.transport.pb import (
     version_pb2 as version,
 )
 
@@ -241,7 +249,7 @@ class GoPluginServices:
         # The host keeps these streams open for the plugin's life; nothing is ever sent.
         ended = threading.Event()
         context.add_callback(ended.set)
-        while not ended.wait(0.5):
+        while not ended.wait(0.1):
             if self.shutdown.is_set() or not context.is_active():
                 return
 

@@ -39,8 +39,14 @@ class Terminator:
 
     def stop(self) -> None:
         if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            asyncio.run_coroutine_threadsafe(self._drain_and_stop(), self._loop)
         self._thread.join(timeout=1)
+
+    async def _drain_and_stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        await asyncio.sleep(0.05)  # let the last replies already written leave the buffers
+        self._loop.stop()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)

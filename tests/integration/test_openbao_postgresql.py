@@ -1,0 +1,152 @@
+"""The prebuilt plugin inside a real OpenBao, issuing real PostgreSQL credentials (issue 2)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import psycopg
+import pytest
+
+from devenv import OpenBaoAPIError, OpenBaoDevServer, PostgresCluster
+
+CREATE = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
+          "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";")
+
+
+def configure(bao: OpenBaoDevServer, pg: PostgresCluster, name: str, password: str | None = None,
+              expect=(200, 204), **extra: str) -> dict:
+    body = {
+        "plugin_name": "yamldb",
+        "manifest": "postgresql",
+        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg.port}/postgres",
+        "username": pg.superuser,
+        "password": pg.password if password is None else password,
+        "allowed_roles": "*",
+        **extra,
+    }
+    return bao.api("POST", f"database/config/{name}", body, expect=expect)
+
+
+def role_exists(pg: PostgresCluster, username: str) -> bool:
+    with pg.connect() as conn:
+        return conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (username,)).fetchone()[0] == 1
+
+
+def config_error(bao: OpenBaoDevServer, pg: PostgresCluster, name: str, **extra: str) -> str:
+    with pytest.raises(OpenBaoAPIError) as err:
+        configure(bao, pg, name, **extra)
+    assert err.value.status == 400
+    return str(err.value)
+
+
+@pytest.fixture(scope="module")
+def pg_config(openbao: OpenBaoDevServer, pg_cluster: PostgresCluster) -> str:
+    configure(openbao, pg_cluster, "pg")
+    openbao.api("POST", "database/roles/reader", {"db_name": "pg", "creation_statements": CREATE,
+                                                  "default_ttl": "1h", "max_ttl": "24h"})
+    return "pg"
+
+
+def test_build_output_names_the_register_command(built_plugin):
+    assert f"-sha256={built_plugin.sha256}" in built_plugin.output
+    assert 'plugin "database" "yamldb"' in built_plugin.output
+
+
+def test_config_write_connects_and_a_wrong_password_fails_clearly(openbao, pg_cluster):
+    message = config_error(openbao, pg_cluster, "pg-wrong", password="Not-The-Password-42")
+    assert "password authentication failed" in message
+    assert "Not-The-Password-42" not in message and pg_cluster.password not in message
+
+
+def test_creds_log_in_and_revocation_removes_the_role(openbao, pg_cluster, pg_config):
+    lease = openbao.api("GET", "database/creds/reader")
+    username, password = lease["data"]["username"], lease["data"]["password"]
+    assert username.startswith("v-token-reader-")
+    with psycopg.connect(host="127.0.0.1", port=pg_cluster.port, user=username, password=password,
+                         dbname="postgres") as conn:
+        assert conn.execute("SELECT current_user").fetchone()[0] == username
+    # The role gives no revocation statements: the manifest's revocation runs.
+    openbao.cli("lease", "revoke", lease["lease_id"])
+    assert not role_exists(pg_cluster, username)
+
+
+def test_login_with_a_wrong_password_is_refused(openbao, pg_cluster, pg_config):
+    # The cluster really checks passwords (scram-sha-256), so the login above proves the credential.
+    lease = openbao.api("GET", "database/creds/reader")
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host="127.0.0.1", port=pg_cluster.port, user=lease["data"]["username"],
+                        password="wrong", dbname="postgres").close()
+    openbao.cli("lease", "revoke", lease["lease_id"])
+
+
+def test_the_host_respawns_a_killed_plugin(openbao, pg_cluster, pg_config):
+    openbao.api("GET", "database/creds/reader")
+    pids = openbao.plugin_pids("yamldb-database-plugin")
+    assert pids
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    # OpenBao answers the first request after the death with "plugin shutdown" and drops
+    # its client; the next request spawns a new process.
+    errors = []
+    for _ in range(3):
+        try:
+            lease = openbao.api("GET", "database/creds/reader")
+            break
+        except OpenBaoAPIError as exc:
+            errors.append(str(exc))
+            time.sleep(0.2)
+    else:
+        pytest.fail(f"no credentials after the kill: {errors}")
+    assert all("plugin shutdown" in e or "Unavailable" in e for e in errors), errors
+    assert role_exists(pg_cluster, lease["data"]["username"])
+    assert set(openbao.plugin_pids("yamldb-database-plugin")).isdisjoint(pids)
+    openbao.cli("lease", "revoke", lease["lease_id"])
+
+
+def test_invalid_manifest_fails_the_config_write_with_its_location(openbao, pg_cluster):
+    message = config_error(openbao, pg_cluster, "pg-broken", manifest="broken")
+    assert "broken.yaml:3:1" in message and 'unknown key "statments"' in message
+    assert 'did you mean "statements"' in message
+
+
+def test_unknown_manifest_lists_the_available_ones(openbao, pg_cluster):
+    message = config_error(openbao, pg_cluster, "pg-unknown", manifest="postgress")
+    assert "unknown manifest 'postgress'" in message and "postgresql" in message
+
+
+def test_manifest_names_cannot_be_paths(openbao, pg_cluster):
+    message = config_error(openbao, pg_cluster, "pg-path", manifest="../../etc/passwd")
+    assert "not a path" in message
+
+
+def test_unreachable_database_is_a_clear_error(openbao, pg_cluster):
+    from devenv.ports import free_port
+
+    port = free_port()
+    message = config_error(openbao, pg_cluster, "pg-down",
+                           connection_url=f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/postgres")
+    assert f"127.0.0.1:{port}" in message and "refused" in message.lower()
+    assert pg_cluster.password not in message
+
+
+def test_no_secret_reaches_any_log_line_or_error(openbao, pg_cluster, pg_config):
+    """Failing and succeeding runs; then neither OpenBao's log (which carries the plugin's stderr) nor
+    the replies contain a password."""
+    secrets = {pg_cluster.password, "Not-The-Password-42"}
+    lease = openbao.api("GET", "database/creds/reader")
+    secrets.add(lease["data"]["password"])
+    openbao.api("POST", "database/roles/bad", {"db_name": "pg", "creation_statements": "CREATE ROLE \"{{name}}\" "
+                "WITH LOGIN PASSWORD '{{password}}' NOSUCHOPTION;"})
+    with pytest.raises(OpenBaoAPIError) as err:
+        openbao.api("GET", "database/creds/bad")
+    assert "unable to create new user" in str(err.value)
+    openbao.cli("lease", "revoke", lease["lease_id"])
+    replies = str(err.value)
+    log = openbao.log_text()
+    assert "yamldb-database-plugin" in log  # the plugin's own lines are there
+    for secret in secrets:
+        assert secret not in log
+        assert secret not in replies

@@ -1,0 +1,3 @@
+from yamldb.cli.main import main
+
+main()
