@@ -1,0 +1,49 @@
+"""Low-level helpers shared by the harness: TCP ports and the common exception."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+__all__ = ["HarnessUnavailable", "free_port", "port_open", "wait_for_port"]
+
+
+class HarnessUnavailable(RuntimeError):
+    """A prerequisite for a throw-away server is missing on this machine.
+
+    ``reason`` is a human-readable sentence suitable for ``pytest.skip``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that was free on ``host`` a moment ago (bind to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True if a TCP connection to ``host:port`` succeeds right now."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
+    """Block until ``host:port`` accepts TCP connections.
+
+    Raises ``TimeoutError`` if it does not within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if port_open(host, port, timeout=min(0.5, max(timeout, 0.05))):
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{host}:{port} did not accept connections within {timeout:g}s")
+        time.sleep(0.05)
