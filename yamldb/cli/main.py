@@ -63,6 +63,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return run_validate(args.paths, args.format)
 
 
+def _cmd_render(args: argparse.Namespace) -> int:
+    from yamldb.cli.render import run_render
+
+    return run_render(args.manifest, args.operation, args.role, args.set or [], args.display_name,
+                      args.show_secrets)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yamldb", description=__doc__)
     p.add_argument("--version", action="version", version=f"yamldb {yamldb.__version__}")
@@ -87,6 +94,16 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("paths", nargs="+")
     v.add_argument("--format", choices=("text", "json", "github"), default="text")
     v.set_defaults(func=_cmd_validate)
+
+    r = sub.add_parser("render", help="print the SQL an operation runs, for sample values")
+    r.add_argument("manifest", help="a manifest name (see yamldb dialects) or a file")
+    r.add_argument("--operation", "-o", required=True,
+                   choices=("create", "renew", "rotate", "rotate_root", "revoke", "rollback"))
+    r.add_argument("--role", help="role name; also selects the statement set of that name, if any")
+    r.add_argument("--set", action="append", metavar="NAME=VALUE", help="a manifest parameter")
+    r.add_argument("--display-name", default="token", help="Vault display name for the sample username")
+    r.add_argument("--show-secrets", action="store_true", help="print sample secrets instead of masking them")
+    r.set_defaults(func=_cmd_render)
     return p
 
 

@@ -6,39 +6,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from yamldb.errors import Location, ManifestError, TemplateError, YamldbError
+from yamldb.errors import Location, ManifestError, YamldbError
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import check_file
-from yamldb.manifest.model import Manifest
-from yamldb.templates.plan import PlanError, compile_steps
-from yamldb.templates.username import UsernameTemplate
+from yamldb.templates.checks import manifest_findings
 
 
 @dataclass(frozen=True)
 class Finding:
     location: Location
     message: str
-
-
-def _manifest_findings(manifest: Manifest, file: str) -> list[Finding]:
-    out: list[Finding] = []
-    rules = manifest.dialect.quoting
-    for op, steps in manifest.statements.items():
-        try:
-            compile_steps(steps, op, rules, manifest.parameters)
-        except PlanError as exc:
-            out.append(Finding(exc.location or Location(file), exc.detail))
-    for set_name, body in manifest.sets.items():
-        for op, steps in body.items():
-            try:
-                compile_steps(steps, op, rules, manifest.parameters)
-            except PlanError as exc:
-                out.append(Finding(exc.location or Location(file), f"sets.{set_name}.{op}: {exc.detail}"))
-    try:
-        UsernameTemplate.parse(manifest.username.template).render("", "")
-    except TemplateError as exc:
-        out.append(Finding(Location(file), f"username.template: {exc.message}"))
-    return out
 
 
 def collect(paths: list[str]) -> tuple[list[Finding], list[str], list[str]]:
@@ -62,7 +39,7 @@ def collect(paths: list[str]) -> tuple[list[Finding], list[str], list[str]]:
             errors, manifest = [ManifestError(str(exc), Location(str(file)))], None
         findings += [Finding(e.location or Location(str(file)), e.message) for e in errors]
         if manifest is not None:
-            findings += _manifest_findings(manifest, str(file))
+            findings += [Finding(e.location or Location(str(file)), e.message) for e in manifest_findings(manifest)]
     return findings, [str(f) for f in files], usage
 
 

@@ -20,16 +20,9 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from yamldb.errors import DatabaseError
 from yamldb.redact import Scrubber
+from yamldb.templates.plan import RenderedStep
 
 log = logging.getLogger("yamldb.engine")
-
-
-@dataclass(frozen=True)
-class PlannedStep:
-    statements: tuple[str, ...]
-    display: tuple[str, ...]  # the same statements with secrets masked, for messages
-    transaction: bool = True
-    on_error: str = "abort"
 
 
 @dataclass(frozen=True)
@@ -122,7 +115,7 @@ class SqlEngine:
         except SQLAlchemyError as exc:
             raise self._fail("query failed", exc) from None
 
-    def run(self, steps: Sequence[PlannedStep], operation: str, scrub: Scrubber | None = None) -> None:
+    def run(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber | None = None) -> None:
         """Execute the steps; raise StepFailed (already scrubbed) on the first aborting error."""
         scrub = scrub or self.scrub
         started = time.monotonic()
@@ -146,9 +139,9 @@ class SqlEngine:
                         tx.commit()
                         tx = None
                     conn.execution_options(isolation_level="AUTOCOMMIT")
-                for sql, shown in zip(step.statements, step.display, strict=True):
+                for position, sql in enumerate(step.statements):
                     index += 1
-                    self._execute(conn, sql, shown, step, operation, index, scrub)
+                    self._execute(conn, sql, position, step, operation, index, scrub)
                 if not step.transaction:
                     conn.commit()
             if tx is not None:
@@ -163,7 +156,8 @@ class SqlEngine:
                                                         "ms": round((time.monotonic() - started) * 1000, 2)}})
 
     def _execute(
-        self, conn: Connection, sql: str, shown: str, step: PlannedStep, operation: str, index: int, scrub: Scrubber
+        self, conn: Connection, sql: str, position: int, step: RenderedStep, operation: str, index: int,
+        scrub: Scrubber,
     ) -> None:
         tolerate = step.on_error == "continue"
         savepoint = conn.begin_nested() if tolerate and step.transaction and self.savepoints else None
@@ -179,7 +173,8 @@ class SqlEngine:
                 log.info(f"{operation}: statement {index} failed, continuing as the manifest allows",
                          extra={"fields": {"error": message}})
                 return
-            raise StepFailed(f"{operation} statement {index} failed: {message}", scrub(shown), index) from None
+            raise StepFailed(f"{operation} statement {index} failed: {message}", scrub(step.display[position]),
+                             index) from None
 
     def dispose(self) -> None:
         self._engine.dispose()

@@ -23,6 +23,7 @@ from yamldb.lifecycle.config import ConnectionConfig
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.model import Manifest
 from yamldb.redact import Scrubber
+from yamldb.templates.checks import manifest_findings
 from yamldb.templates.plan import Operation, compile_role_statements, compile_steps
 from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.username import UsernameTemplate
@@ -91,6 +92,10 @@ class ManifestDatabase:
         try:
             name = config.manifest or _infer_manifest(config.connection_url, self.library)
             manifest = self.library.load(name)
+            problems = manifest_findings(manifest)
+            if problems:
+                more = f" (and {len(problems) - 1} more; run yamldb validate)" if len(problems) > 1 else ""
+                raise ManifestError(problems[0].message + more, problems[0].location)
             username_template = UsernameTemplate.parse(config.username_template or manifest.username.template)
             username_template.render("", "")  # Vault also renders once to catch execution errors early
             for key in config.parameters:
@@ -267,9 +272,8 @@ class ManifestDatabase:
             op, params = self._operation(state, "rollback", role_rollback)
             if op:
                 values = self._values(state, username, params)
-                state.engine.run(
-                    [step.__class__(step.statements, step.display, step.transaction, "continue")
-                     for step in op.render(values)], "rollback", state.scrub)
+                steps = [step.with_on_error("continue") for step in op.render(values)]
+                state.engine.run(steps, "rollback", state.scrub)
         except YamldbError as exc:
             log.warning("rollback after a failed create did not complete", extra={"fields": {"error": str(exc)}})
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -73,14 +74,17 @@ def _steps(document: Document, path: tuple, value: Any) -> tuple[Step, ...]:
     for index, item in enumerate(items):
         item_path = path if isinstance(value, str) else (*path, index)
         if isinstance(item, str):
-            steps.append(Step(sql=item, location=document.value_location(item_path)))
+            steps.append(Step(sql=item, location=document.value_location(item_path),
+                              locate=partial(document.scalar_offset_location, item_path)))
         else:
+            sql_path = (*item_path, "sql")
             steps.append(Step(
                 sql=item["sql"],
                 transaction=item.get("transaction", True),
                 on_error=item.get("on_error", "abort"),
                 split=item.get("split", True),
-                location=document.value_location((*item_path, "sql")),
+                location=document.value_location(sql_path),
+                locate=partial(document.scalar_offset_location, sql_path),
             ))
     return tuple(steps)
 
@@ -148,6 +152,15 @@ def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
         statements.update(part.statements)
         for set_name, body in part.sets.items():
             sets.setdefault(set_name, {}).update(body)
+    locations: dict[str, Location] = {}
+    for part in chain:  # later files win, as for the values
+        for dotted in ("username.template", "username.max_length", "credential_types", "dialect", "name"):
+            path = tuple(dotted.split("."))
+            node: Any = part.data
+            for key in path:
+                node = node.get(key) if isinstance(node, Mapping) else None
+            if node is not None:
+                locations[dotted] = part.document.value_location(path)
     dialect_part = chain[0]
     dialect = _dialect(dialect_part.data["dialect"], dialect_part.document.file)
     connection = data.get("connection", {})
@@ -191,6 +204,7 @@ def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
         }),
         credential_types=tuple(data.get("credential_types", ("password",))),
         login_check=LoginCheck(**data.get("login_check", {})),
+        locations=MappingProxyType(locations),
     )
 
 

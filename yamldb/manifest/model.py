@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -45,6 +45,13 @@ class Step:
     on_error: str = "abort"  # "abort" | "continue"
     split: bool = True
     location: Location | None = None
+    # Maps an offset inside `sql` to its file position (block scalars, quoting), for precise errors.
+    locate: Callable[[int], Location] | None = field(default=None, compare=False, repr=False)
+
+    def location_of(self, offset: int | None) -> Location | None:
+        if offset is not None and self.locate is not None:
+            return self.locate(offset)
+        return self.location
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,8 @@ class Manifest:
     login_check: LoginCheck = field(default_factory=LoginCheck)
     description: str = ""
     source: str = ""
+    # Where selected settings were written ("username.template", "credential_types", ...), for findings.
+    locations: Mapping[str, Location] = field(default_factory=lambda: MappingProxyType({}))
 
     def steps(self, operation: str, set_name: str | None = None) -> tuple[Step, ...]:
         """Steps for an operation: from a named set if given (falling back to the defaults)."""

@@ -8,8 +8,10 @@ when a user is half created.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import difflib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property, partial
 
 from yamldb.errors import Location, TemplateError
 from yamldb.manifest.model import Step
@@ -32,9 +34,19 @@ MASKED = {"password": "[password]"}
 @dataclass(frozen=True)
 class RenderedStep:
     statements: tuple[str, ...]
-    display: tuple[str, ...]  # secrets masked: safe for errors, logs and `yamldb render`
     transaction: bool = True
     on_error: str = "abort"
+    # Renders the same statements with secrets masked; only called when a message needs them,
+    # because filters such as scram_sha256 are costly to run twice per request.
+    masked: Callable[[], tuple[str, ...]] | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def display(self) -> tuple[str, ...]:
+        """The statements with secrets masked: safe for errors, logs and `yamldb render`."""
+        return self.masked() if self.masked is not None else self.statements
+
+    def with_on_error(self, on_error: str) -> RenderedStep:
+        return RenderedStep(self.statements, self.transaction, on_error, self.masked)
 
 
 class PlanError(TemplateError):
@@ -70,14 +82,18 @@ class Operation:
 
     def render(self, values: Mapping[str, str]) -> tuple[RenderedStep, ...]:
         masked = {**values, **{k: v for k, v in MASKED.items() if k in values}}
-        out = []
-        for step in self.steps:
-            statements = step.template.render(values)
-            display = step.template.render(masked)
-            if not step.split and len(statements) > 1:
-                statements, display = [";\n".join(statements)], [";\n".join(display)]
-            out.append(RenderedStep(tuple(statements), tuple(display), step.transaction, step.on_error))
-        return tuple(out)
+        return tuple(
+            RenderedStep(_render_step(step, values), step.transaction, step.on_error,
+                         partial(_render_step, step, masked))
+            for step in self.steps
+        )
+
+
+def _render_step(step: CompiledStep, values: Mapping[str, str]) -> tuple[str, ...]:
+    statements = step.template.render(values)
+    if not step.split and len(statements) > 1:
+        return (";\n".join(statements),)  # one batch, as the manifest asks
+    return tuple(statements)
 
 
 def _check_names(template: StatementTemplate, operation: str, parameters: Iterable[str],
@@ -87,6 +103,8 @@ def _check_names(template: StatementTemplate, operation: str, parameters: Iterab
         if placeholder.name not in allowed:
             known = ", ".join(sorted(allowed))
             why = " (secrets are not available here)" if placeholder.name in SECRETS else ""
+            close = difflib.get_close_matches(placeholder.name, sorted(allowed), n=1)
+            why += f' (did you mean "{close[0]}"?)' if close and not why else ""
             raise PlanError(
                 f"placeholder {{{{{placeholder.name}}}}} is not available in {operation}{why}; available: {known}",
                 location, placeholder.position,
@@ -102,8 +120,11 @@ def compile_steps(steps: Sequence[Step], operation: str, rules: QuotingRules,
         try:
             template = StatementTemplate.parse(step.sql, rules)
         except TemplateError as exc:
-            raise PlanError(exc.message, step.location, exc.position) from None
-        _check_names(template, operation, params, step.location)
+            raise PlanError(exc.message, step.location_of(exc.position), exc.position) from None
+        try:
+            _check_names(template, operation, params, None)
+        except PlanError as exc:
+            raise PlanError(exc.detail, step.location_of(exc.position), exc.position) from None
         compiled.append(CompiledStep(template, step.transaction, step.on_error, step.split))
     return Operation(operation, compiled)
 

@@ -16,8 +16,11 @@ Security rules this module keeps (see tests/unit/test_sql_templates.py):
   rendered body would contain its closing tag gets a fresh tag.
 * Constructs where databases disagree on where a token ends (nested block
   comments, MySQL executable comments, a lone CR in a line comment, a number
-  running into a quote or `$`, a bare placeholder glued to a neighbouring token)
-  are rejected when the template is parsed rather than guessed at.
+  running into a quote or `$`, Oracle q'..' quoting, a bare placeholder glued to
+  a neighbouring token) are rejected when the template is parsed rather than
+  guessed at; so are placeholders inside comments and U&'..' literals. Where
+  over-escaping is harmless we over-escape (an E'..' string's continuation
+  segments keep backslash escapes).
 * NUL is rejected in every value: PostgreSQL cannot store it and C drivers
   truncate at it.
 
@@ -334,7 +337,7 @@ class _Lexer:
                 )
         end_of_placeholder = close + 2
         if bare:
-            self._check_bare_neighbours(i, end_of_placeholder, end, inner)
+            self._check_bare_neighbours(i, end_of_placeholder, inner)
 
         placeholder = Placeholder(name, filters, i, context)
         self.placeholders.append(placeholder)
@@ -361,7 +364,7 @@ class _Lexer:
             final = _identifier_escaper(quote)
         return _Hole(placeholder, _chain(transforms, final)), end_of_placeholder
 
-    def _check_bare_neighbours(self, start: int, stop: int, end: int, inner: str) -> None:
+    def _check_bare_neighbours(self, start: int, stop: int, inner: str) -> None:
         # A bare placeholder emits a complete quoted token. Glued to a word it could
         # become a prefixed literal (E'..', U&"..", N'..', q'[..]'), glued to a quote
         # it would merge with the neighbouring quoted token.
