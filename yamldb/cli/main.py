@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,6 +71,22 @@ def _cmd_render(args: argparse.Namespace) -> int:
                       args.show_secrets)
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from yamldb.cli.check import run_check
+
+    params = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"yamldb check: --set takes NAME=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        params[key] = value
+    password = args.password
+    if password is None and args.password_env:
+        password = os.environ.get(args.password_env, "")
+    return run_check(args.manifest, args.connection_url, args.username or "", password or "", args.role, params)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yamldb", description=__doc__)
     p.add_argument("--version", action="version", version=f"yamldb {yamldb.__version__}")
@@ -104,6 +121,17 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--display-name", default="token", help="Vault display name for the sample username")
     r.add_argument("--show-secrets", action="store_true", help="print sample secrets instead of masking them")
     r.set_defaults(func=_cmd_render)
+
+    c = sub.add_parser("check", help="run the whole lifecycle against a live database (for CI)")
+    c.add_argument("manifest", help="a manifest name or a file")
+    c.add_argument("--connection-url", required=True,
+                   help="as in the Vault config; {{username}}/{{password}} are filled from the options below")
+    c.add_argument("--username", help="admin user")
+    c.add_argument("--password", help="admin password (prefer --password-env in CI)")
+    c.add_argument("--password-env", metavar="VAR", help="read the admin password from this variable")
+    c.add_argument("--role", help="use the manifest's statement set of this name, as a role would")
+    c.add_argument("--set", action="append", metavar="NAME=VALUE", help="a manifest parameter")
+    c.set_defaults(func=_cmd_check)
     return p
 
 

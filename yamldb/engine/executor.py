@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from yamldb.errors import DatabaseError
 from yamldb.redact import Scrubber
@@ -87,6 +88,7 @@ class SqlEngine:
             )
             if backend in ("postgresql", "mysql", "mariadb"):
                 kwargs["connect_args"].setdefault("connect_timeout", max(int(pool.connect_timeout), 1))
+        self._connect_args = kwargs["connect_args"]
         self._engine: Engine = create_engine(url, **kwargs)
         if backend == "sqlite":
             # pysqlite's implicit transaction handling skips BEGIN before DDL; take control.
@@ -107,6 +109,19 @@ class SqlEngine:
                 conn.exec_driver_sql(query)
         except SQLAlchemyError as exc:
             raise self._fail(f"cannot connect to {self.url.render_as_string(hide_password=True)}", exc) from None
+
+    def login(self, username: str, password: str, query: str) -> None:
+        """Log in as another user with the same URL and run `query`; raise DatabaseError if refused."""
+        engine = create_engine(self.url.set(username=username, password=password), poolclass=NullPool,
+                               connect_args=self._connect_args)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(query)
+        except SQLAlchemyError as exc:
+            raise DatabaseError(self.scrub.extend([password])(f"login as {username} failed: "
+                                                             f"{driver_message(exc)}")) from None
+        finally:
+            engine.dispose()
 
     def query_scalar(self, sql: str) -> Any:
         try:

@@ -21,7 +21,7 @@ from yamldb.errors import ConfigError, DatabaseError, ManifestError, TemplateErr
 from yamldb.lifecycle import requests as rq
 from yamldb.lifecycle.config import ConnectionConfig
 from yamldb.manifest.library import ManifestLibrary
-from yamldb.manifest.model import Manifest
+from yamldb.manifest.model import Manifest, Step
 from yamldb.redact import Scrubber
 from yamldb.templates.checks import manifest_findings
 from yamldb.templates.plan import Operation, compile_role_statements, compile_steps
@@ -73,8 +73,9 @@ def _infer_manifest(url: str, library: ManifestLibrary) -> str:
 class ManifestDatabase:
     """One connection config (one multiplex id)."""
 
-    def __init__(self, library: ManifestLibrary | None = None) -> None:
+    def __init__(self, library: ManifestLibrary | None = None, manifest: Manifest | None = None) -> None:
         self._library = library
+        self._fixed_manifest = manifest  # `yamldb check FILE` runs a manifest that is in no library
         self._state: _State | None = None
         self._lock = threading.Lock()
 
@@ -90,8 +91,11 @@ class ManifestDatabase:
         config = ConnectionConfig.parse(raw)
         scrub = Scrubber([config.password])
         try:
-            name = config.manifest or _infer_manifest(config.connection_url, self.library)
-            manifest = self.library.load(name)
+            if self._fixed_manifest is not None:
+                manifest = self._fixed_manifest
+            else:
+                name = config.manifest or _infer_manifest(config.connection_url, self.library)
+                manifest = self.library.load(name)
             problems = manifest_findings(manifest)
             if problems:
                 more = f" (and {len(problems) - 1} more; run yamldb validate)" if len(problems) > 1 else ""
@@ -263,7 +267,7 @@ class ManifestDatabase:
             self._rollback(state, username, req.rollback_statements)
             raise
         if state.manifest.login_check.enabled and req.credential_type is rq.CredentialType.PASSWORD:
-            self._login_check(state, username, req.password, req.rollback_statements)
+            self._login_check(state, username, req.password)
         log.info("created user", extra={"fields": {"username": username, "role": req.role_name}})
         return username
 
@@ -277,23 +281,27 @@ class ManifestDatabase:
         except YamldbError as exc:
             log.warning("rollback after a failed create did not complete", extra={"fields": {"error": str(exc)}})
 
-    def _login_check(self, state: _State, username: str, password: str, role_rollback: Sequence[str]) -> None:
-        from sqlalchemy import create_engine
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from yamldb.engine.executor import driver_message
-
-        url = state.engine.url.set(username=username, password=password)
-        engine = create_engine(url, poolclass=__import__("sqlalchemy.pool", fromlist=["NullPool"]).NullPool)
+    def _login_check(self, state: _State, username: str, password: str) -> None:
         try:
-            with engine.connect() as conn:
-                conn.exec_driver_sql(state.manifest.login_check.query)
-        except SQLAlchemyError as exc:
+            state.engine.login(username, password, state.manifest.login_check.query)
+        except DatabaseError as exc:
             self._delete(state, username, ())
-            raise DatabaseError(state.scrub.extend([password])(
-                f"login check failed for the new user, which was removed again: {driver_message(exc)}")) from None
-        finally:
-            engine.dispose()
+            raise DatabaseError(f"login check failed, the new user was removed again: {exc}") from None
+
+    def login(self, username: str, password: str) -> None:
+        """Log in as `username` (used by `yamldb check`); raises DatabaseError when refused."""
+        state = self._current()
+        state.engine.login(username, password, state.manifest.login_check.query)
+
+    def user_exists(self, username: str) -> bool | None:
+        """Whether the dialect's `user_exists` query finds the user; None if the dialect has none."""
+        state = self._current()
+        query = state.manifest.dialect.user_exists
+        if not query:
+            return None
+        op = compile_steps((Step(query),), "revoke", state.manifest.dialect.quoting, state.manifest.parameters)
+        (step,) = op.render(self._values(state, username, {}))
+        return state.engine.query_scalar(step.statements[0]) is not None
 
     # -- UpdateUser -------------------------------------------------------------------------
     def update_user(self, req: rq.UpdateUser) -> None:

@@ -125,6 +125,7 @@ def _dialect(data: Mapping[str, Any], source: str) -> Dialect:
         quoting=rules,
         expiration_format=data.get("expiration_format", "%Y-%m-%d %H:%M:%S%z"),
         verify_query=data.get("verify_query", "SELECT 1"),
+        user_exists=data.get("user_exists"),
         capabilities=Capabilities(**data.get("capabilities", {})),
         unsupported=MappingProxyType(dict(data.get("unsupported", {}))),
         source=source,

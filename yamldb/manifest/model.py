@@ -19,6 +19,7 @@ class Capabilities:
     transactional_ddl: bool = True
     user_expiration: bool = True
     savepoints: bool = True
+    logins: bool = True
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Dialect:
     quoting: QuotingRules = field(default_factory=QuotingRules)
     expiration_format: str = "%Y-%m-%d %H:%M:%S%z"
     verify_query: str = "SELECT 1"
+    user_exists: str | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
     unsupported: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     source: str = ""
