@@ -9,6 +9,7 @@ autocommit mode (e.g. terminating sessions before DROP ROLE).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -130,15 +131,23 @@ class SqlEngine:
         except SQLAlchemyError as exc:
             raise self._fail("query failed", exc) from None
 
-    def run(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber | None = None) -> None:
-        """Execute the steps; raise StepFailed (already scrubbed) on the first aborting error."""
+    def run(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber | None = None,
+            deadline: float | None = None) -> None:
+        """Execute the steps; raise StepFailed (already scrubbed) on the first aborting error.
+
+        `deadline` is a time.monotonic() value (the host's gRPC deadline): a statement still
+        running then is cancelled in the database, so a hung statement does not outlive the request.
+        """
         scrub = scrub or self.scrub
         started = time.monotonic()
+        if deadline is not None and deadline <= started:
+            raise DatabaseError(f"{operation}: the request's deadline passed before it started")
         try:
             conn = self._engine.connect()
         except SQLAlchemyError as exc:
             raise DatabaseError(scrub(f"cannot connect: {driver_message(exc)}")) from None
         index = 0
+        watchdog = _Watchdog(conn, self, deadline) if deadline is not None else None
         try:
             conn = conn.execution_options(no_parameters=True)  # '%' in SQL is not a parameter marker
             default_isolation = conn.default_isolation_level
@@ -161,11 +170,16 @@ class SqlEngine:
                     conn.commit()
             if tx is not None:
                 tx.commit()
-        except StepFailed:
+        except StepFailed as exc:
+            if watchdog is not None and watchdog.fired:
+                raise DatabaseError(f"{operation} statement {exc.index} was cancelled: the request's deadline "
+                                    "passed (the host gave up waiting)") from None
             raise
         except SQLAlchemyError as exc:
             raise DatabaseError(scrub(f"{operation} failed: {driver_message(exc)}")) from None
         finally:
+            if watchdog is not None:
+                watchdog.disarm()
             conn.close()  # rolls back anything uncommitted
         log.debug(f"{operation} ran", extra={"fields": {"statements": index,
                                                         "ms": round((time.monotonic() - started) * 1000, 2)}})
@@ -191,5 +205,41 @@ class SqlEngine:
             raise StepFailed(f"{operation} statement {index} failed: {message}", scrub(step.display[position]),
                              index) from None
 
+    def cancel(self, dbapi_conn: Any) -> None:
+        """Ask the database to stop whatever `dbapi_conn` is running (best effort, from another thread)."""
+        if hasattr(dbapi_conn, "cancel_safe"):  # psycopg 3.2+: a non-blocking out-of-band cancel
+            dbapi_conn.cancel_safe(timeout=5)
+        elif hasattr(dbapi_conn, "cancel"):
+            dbapi_conn.cancel()
+        elif hasattr(dbapi_conn, "interrupt"):  # sqlite3
+            dbapi_conn.interrupt()
+        elif hasattr(dbapi_conn, "thread_id"):  # PyMySQL: KILL QUERY from a second connection
+            with self._engine.connect() as other:
+                other.exec_driver_sql(f"KILL QUERY {int(dbapi_conn.thread_id())}")
+
     def dispose(self) -> None:
         self._engine.dispose()
+
+
+class _Watchdog:
+    """Cancels the connection's running statement when the deadline passes."""
+
+    def __init__(self, conn: Connection, engine: SqlEngine, deadline: float) -> None:
+        self.fired = False
+        self._dbapi = conn.connection.dbapi_connection
+        self._engine = engine
+        self._timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        try:
+            self._engine.cancel(self._dbapi)
+            log.warning("cancelled a statement: the request's deadline passed")
+        except Exception as exc:  # the request fails either way; say why the cancel did not happen
+            log.warning("could not cancel a statement after the deadline",
+                        extra={"fields": {"error": type(exc).__name__}})
+
+    def disarm(self) -> None:
+        self._timer.cancel()

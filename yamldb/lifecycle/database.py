@@ -213,7 +213,8 @@ class ManifestDatabase:
         when = when or datetime.now(timezone.utc)
         return when.astimezone(timezone.utc).strftime(state.manifest.dialect.expiration_format)
 
-    def _run(self, state: _State, op: Operation, values: dict[str, str], secrets: Sequence[str] = ()) -> None:
+    def _run(self, state: _State, op: Operation, values: dict[str, str], secrets: Sequence[str] = (),
+             deadline: float | None = None) -> None:
         scrub = state.scrub.extend(secrets)
         if ("password" in values and state.config.password_authentication == "scram-sha-256"
                 and "scram_sha256" not in op.filters_of("password")):
@@ -223,7 +224,7 @@ class ManifestDatabase:
             steps = op.render(values)
         except TemplateError as exc:
             raise ConfigError(scrub(f"{op.name}: {exc}")) from None
-        state.engine.run(steps, op.name, scrub)
+        state.engine.run(steps, op.name, scrub, deadline)
 
     # -- NewUser ----------------------------------------------------------------------------
     def _username(self, state: _State, display_name: str, role_name: str) -> str:
@@ -262,7 +263,7 @@ class ManifestDatabase:
             extra["subject"] = req.subject
         values = self._values(state, username, params, **extra)
         try:
-            self._run(state, op, values, [req.password])
+            self._run(state, op, values, [req.password], req.deadline)
         except YamldbError:
             self._rollback(state, username, req.rollback_statements)
             raise
@@ -314,13 +315,14 @@ class ManifestDatabase:
             if not op:
                 raise ConfigError(state.manifest.dialect.unsupported.get("rotate", "no password change statements"))
             values = self._values(state, req.username, params, password=req.password.new_password)
-            self._run(state, op, values, [req.password.new_password])
+            self._run(state, op, values, [req.password.new_password], req.deadline)
             log.info("changed password", extra={"fields": {"username": req.username, "root": is_root}})
         if req.public_key is not None:
             op, params = self._operation(state, "rotate", req.public_key.statements)
             if not op or "public_key" not in op.placeholders():
                 raise ConfigError("no statements that change a public key ({{public_key}}) for this manifest")
-            self._run(state, op, self._values(state, req.username, params, public_key=req.public_key.new_public_key))
+            self._run(state, op, self._values(state, req.username, params, public_key=req.public_key.new_public_key),
+                      deadline=req.deadline)
         if req.expiration is not None:
             op, params = self._operation(state, "renew", req.expiration.statements)
             if not op:
@@ -329,17 +331,17 @@ class ManifestDatabase:
                 return
             values = self._values(state, req.username, params,
                                   expiration=self._expiration(state, req.expiration.new_expiration))
-            self._run(state, op, values)
+            self._run(state, op, values, deadline=req.deadline)
 
     # -- DeleteUser -------------------------------------------------------------------------
     def delete_user(self, req: rq.DeleteUser) -> None:
-        self._delete(self._current(), req.username, req.statements)
+        self._delete(self._current(), req.username, req.statements, req.deadline)
 
-    def _delete(self, state: _State, username: str, statements: Sequence[str]) -> None:
+    def _delete(self, state: _State, username: str, statements: Sequence[str], deadline: float | None = None) -> None:
         op, params = self._operation(state, "revoke", statements)
         if not op:
             raise ConfigError(state.manifest.dialect.unsupported.get("revoke", "no revocation statements"))
-        self._run(state, op, self._values(state, username, params))
+        self._run(state, op, self._values(state, username, params), deadline=deadline)
         log.info("revoked user", extra={"fields": {"username": username}})
 
     def close(self) -> None:

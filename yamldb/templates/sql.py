@@ -195,6 +195,9 @@ _BEGIN_NOT_BLOCK = frozenset({
 _END_KEEPS_DEPTH = frozenset({"IF", "LOOP", "WHILE", "REPEAT", "FOR", "TRANSACTION", "WORK"})
 
 
+_SQL_SPACE = " \t\n\r\f\v"  # what the databases skip as whitespace (not U+00A0 and friends)
+
+
 def _is_word_char(c: str) -> bool:
     # Identifier characters as PostgreSQL and MySQL see them (any non-ASCII counts).
     return c.isalnum() or c == "_" or c == "$" or ord(c) >= 0x80
@@ -279,7 +282,7 @@ class _Lexer:
         text = self.text
         while i < end:
             c = text[i]
-            if c.isspace():
+            if c in _SQL_SPACE:
                 i += 1
             elif self._line_comment_at(i, end):
                 stop = text.find("\n", i, end)
@@ -429,7 +432,7 @@ class _Lexer:
         while True:
             j = i
             while j < end:
-                if text[j] in " \t\n\r\f\v":
+                if text[j] in _SQL_SPACE:
                     j += 1
                 elif text.startswith("--", j):
                     stop = text.find("\n", j, end)
@@ -591,15 +594,17 @@ def _statements(items: list) -> list[tuple[_Part, ...]]:
 
     def finish() -> None:
         significant = any(
-            not isinstance(p, str) or (type(p) is str and p.strip()) for p in current
+            not isinstance(p, str) or (type(p) is str and p.strip(_SQL_SPACE)) for p in current
         )
         if significant:
             parts = list(_merge(current))
-            # Strip template whitespace at the edges; values are never stripped.
+            # Strip template whitespace at the edges; values are never stripped. Only
+            # ASCII whitespace: PostgreSQL and MySQL read e.g. U+00A0 as an identifier
+            # character, and stripping it could turn "\u00a0$$" into a dollar quote.
             if type(parts[0]) is str:
-                parts[0] = parts[0].lstrip()  # type: ignore[union-attr]
+                parts[0] = parts[0].lstrip(_SQL_SPACE)  # type: ignore[union-attr]
             if type(parts[-1]) is str:
-                parts[-1] = parts[-1].rstrip()  # type: ignore[union-attr]
+                parts[-1] = parts[-1].rstrip(_SQL_SPACE)  # type: ignore[union-attr]
             statements.append(tuple(p for p in parts if p != ""))
         current.clear()
 
