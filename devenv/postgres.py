@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -201,6 +202,13 @@ class PostgresCluster:
             "-l", str(self.log_path),
             "-o", f"-p {int(self.port)}",
         )  # fmt: skip
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """Stop the server (fast: active sessions are terminated), stay down a while, start it again."""
+        self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
+        time.sleep(down_seconds)
+        self._run("pg_ctl", "start", "-w", "-t", "30", "-D", str(self.data_dir), "-l", str(self.log_path),
+                  "-o", f"-p {int(self.port)}")
 
     def _start_watchdog(self) -> None:
         stop_cmd = [*self._run_as, str(self.bin_dir / "pg_ctl"), "stop"]

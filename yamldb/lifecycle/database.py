@@ -344,6 +344,12 @@ class ManifestDatabase:
         self._run(state, op, self._values(state, username, params), deadline=deadline)
         log.info("revoked user", extra={"fields": {"username": username}})
 
+    def release(self) -> None:
+        """Close the pooled database connections but stay usable (a later call opens new ones)."""
+        state = self._state
+        if state is not None:
+            state.engine.dispose()
+
     def close(self) -> None:
         with self._lock:
             state, self._state = self._state, None

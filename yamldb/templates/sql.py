@@ -439,6 +439,10 @@ class _Lexer:
                     j = end if stop < 0 else stop
                 else:
                     break
+            if text.startswith("{{", j):
+                # {{x | literal}} here would render as a continuation segment that
+                # the server reads with this string's escaping, not the one we used.
+                raise TemplateError(f"placeholder right after a {what}: PostgreSQL may join it to that string", j)
             if j >= end or text[j] != "'":
                 return i
             gap = text[i:j]
