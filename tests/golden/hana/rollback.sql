@@ -1,0 +1,4 @@
+-- hana: rollback
+
+-- 1.1 (on_error: continue)
+DROP USER "v-token-role-abc'""\;--" CASCADE

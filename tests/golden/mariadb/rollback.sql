@@ -1,0 +1,4 @@
+-- mariadb: rollback
+
+-- 1.1
+DROP USER IF EXISTS 'v-token-role-abc''"\\;--'@'%'

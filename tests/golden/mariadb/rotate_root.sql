@@ -1,0 +1,4 @@
+-- mariadb: rotate_root
+
+-- 1.1
+ALTER USER 'v-token-role-abc''"\\;--'@'%' IDENTIFIED BY '[password]'

@@ -1,0 +1,4 @@
+-- mssql-contained-users: rollback
+
+-- 1.1
+DROP USER IF EXISTS [v-token-role-abc'"\;--]

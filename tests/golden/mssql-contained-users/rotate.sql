@@ -1,0 +1,4 @@
+-- mssql-contained-users: rotate
+
+-- 1.1
+ALTER USER [v-token-role-abc'"\;--] WITH PASSWORD = '[password]'

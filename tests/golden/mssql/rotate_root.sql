@@ -1,0 +1,4 @@
+-- mssql: rotate_root
+
+-- 1.1
+ALTER LOGIN [v-token-role-abc'"\;--] WITH PASSWORD = '[password]'

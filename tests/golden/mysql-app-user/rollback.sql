@@ -1,0 +1,4 @@
+-- mysql-app-user: rollback
+
+-- 1.1
+DROP USER IF EXISTS 'v-token-role-abc''"\\;--'@'%'

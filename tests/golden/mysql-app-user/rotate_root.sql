@@ -1,0 +1,4 @@
+-- mysql-app-user: rotate_root
+
+-- 1.1
+ALTER USER 'v-token-role-abc''"\\;--'@'%' IDENTIFIED BY '[password]'

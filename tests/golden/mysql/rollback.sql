@@ -1,0 +1,4 @@
+-- mysql: rollback
+
+-- 1.1
+DROP USER IF EXISTS 'v-token-role-abc''"\\;--'@'%'

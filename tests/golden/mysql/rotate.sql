@@ -1,0 +1,4 @@
+-- mysql: rotate
+
+-- 1.1
+ALTER USER 'v-token-role-abc''"\\;--'@'%' IDENTIFIED BY '[password]'

@@ -1,0 +1,4 @@
+-- postgresql-readwrite: renew
+
+-- 1.1
+ALTER ROLE "v-token-role-abc'""\;--" VALID UNTIL '2030-01-02 03:04:05+0000'

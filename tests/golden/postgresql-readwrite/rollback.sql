@@ -1,0 +1,4 @@
+-- postgresql-readwrite: rollback
+
+-- 1.1
+DROP ROLE IF EXISTS "v-token-role-abc'""\;--"

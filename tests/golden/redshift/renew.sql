@@ -1,0 +1,4 @@
+-- redshift: renew
+
+-- 1.1
+ALTER USER "v-token-role-abc'""\;--" VALID UNTIL '2030-01-02 03:04:05+0000'

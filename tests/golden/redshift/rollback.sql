@@ -1,0 +1,4 @@
+-- redshift: rollback
+
+-- 1.1
+DROP USER IF EXISTS "v-token-role-abc'""\;--"

@@ -1,0 +1,4 @@
+-- redshift: rotate_root
+
+-- 1.1
+ALTER USER "v-token-role-abc'""\;--" WITH PASSWORD '[password]'

@@ -1,0 +1,4 @@
+-- snowflake-keypair: rotate_root
+
+-- 1.1
+ALTER USER "v-token-role-abc'""\;--" SET PASSWORD = '[password]'

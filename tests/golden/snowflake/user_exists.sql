@@ -1,0 +1,4 @@
+-- snowflake: user_exists
+
+-- 1.1
+SHOW USERS LIKE 'v-token-role-abc''"\\;--'
