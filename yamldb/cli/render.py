@@ -11,6 +11,7 @@ from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import load_file
 from yamldb.templates.plan import MASKED, compile_steps
 from yamldb.templates.username import UsernameTemplate
+from yamldb.templates.usernames import generate_username
 
 SAMPLE_PASSWORD = "A1a-sample-password-from-vault"
 SAMPLE_PUBLIC_KEY = ("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsample\n"
@@ -42,7 +43,8 @@ def run_render(manifest_ref: str, operation: str, role: str | None, sets: list[s
             print(f"-- {operation}: nothing to run ({reason})")
             return 0
         op = compile_steps(steps, operation, manifest.dialect.quoting, manifest.parameters)
-        username = UsernameTemplate.parse(manifest.username.template).render(display_name, role or "role")
+        username = generate_username(manifest.username, UsernameTemplate.parse(manifest.username.template),
+                                     display_name, role or "role")
         expiration = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime(manifest.dialect.expiration_format)
         values = {p.name: p.default or "" for p in manifest.parameters.values()} | params
         values |= {"name": username, "username": username, "password": SAMPLE_PASSWORD, "expiration": expiration,

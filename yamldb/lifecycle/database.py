@@ -27,6 +27,7 @@ from yamldb.templates.checks import manifest_findings
 from yamldb.templates.plan import Operation, compile_role_statements, compile_steps
 from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.username import UsernameTemplate
+from yamldb.templates.usernames import generate_username
 from yamldb.templates.vault_statements import decode_vault_statements
 
 if TYPE_CHECKING:
@@ -192,9 +193,12 @@ class ManifestDatabase:
                 state.operations[key] = op
         return op, params
 
-    def _values(self, state: _State, username: str, role_params: Mapping[str, str], **extra: str) -> dict[str, str]:
+    def _values(self, state: _State, username: str, role_params: Mapping[str, str], used: set[str] | None = None,
+                **extra: str) -> dict[str, str]:
         values: dict[str, str] = {}
         for name, parameter in state.manifest.parameters.items():
+            if used is not None and name not in used:
+                continue  # a parameter only creation needs must not be demanded at revocation
             value = role_params.get(name, state.config.parameters.get(name, parameter.default))
             if value is None:
                 raise ConfigError(f"parameter {name!r} has no value: set it in the role (yamldb:SET {name}=...) "
@@ -228,22 +232,7 @@ class ManifestDatabase:
 
     # -- NewUser ----------------------------------------------------------------------------
     def _username(self, state: _State, display_name: str, role_name: str) -> str:
-        rules = state.manifest.username
-        name = state.username_template.render(display_name, role_name)
-        if rules.case == "lower":
-            name = name.lower()
-        elif rules.case == "upper":
-            name = name.upper()
-        if rules.allowed_characters and not re.fullmatch(f"(?:{rules.allowed_characters})*", name):
-            raise TemplateError(f"generated username has characters outside {rules.allowed_characters}; "
-                                "adjust the username template (e.g. with replace)")
-        if not name:
-            raise TemplateError("the username template produced an empty username")
-        limit = rules.max_length
-        if limit and len(name.encode()) > limit:
-            raise TemplateError(f"generated username is {len(name.encode())} bytes, longer than the dialect's "
-                                f"limit of {limit}; add `| truncate {limit}` to the username template")
-        return name
+        return generate_username(state.manifest.username, state.username_template, display_name, role_name)
 
     def new_user(self, req: rq.NewUser) -> str:
         state = self._current()
@@ -261,7 +250,7 @@ class ManifestDatabase:
             extra["public_key"] = req.public_key
         else:
             extra["subject"] = req.subject
-        values = self._values(state, username, params, **extra)
+        values = self._values(state, username, params, op.placeholders(), **extra)
         try:
             self._run(state, op, values, [req.password], req.deadline)
         except YamldbError:
@@ -276,7 +265,7 @@ class ManifestDatabase:
         try:
             op, params = self._operation(state, "rollback", role_rollback)
             if op:
-                values = self._values(state, username, params)
+                values = self._values(state, username, params, op.placeholders())
                 steps = [step.with_on_error("continue") for step in op.render(values)]
                 state.engine.run(steps, "rollback", state.scrub)
         except YamldbError as exc:
@@ -301,7 +290,7 @@ class ManifestDatabase:
         if not query:
             return None
         op = compile_steps((Step(query),), "revoke", state.manifest.dialect.quoting, state.manifest.parameters)
-        (step,) = op.render(self._values(state, username, {}))
+        (step,) = op.render(self._values(state, username, {}, op.placeholders()))
         return state.engine.query_scalar(step.statements[0]) is not None
 
     # -- UpdateUser -------------------------------------------------------------------------
@@ -314,14 +303,16 @@ class ManifestDatabase:
                 op, params = self._operation(state, "rotate", req.password.statements)
             if not op:
                 raise ConfigError(state.manifest.dialect.unsupported.get("rotate", "no password change statements"))
-            values = self._values(state, req.username, params, password=req.password.new_password)
+            values = self._values(state, req.username, params, op.placeholders(),
+                                  password=req.password.new_password)
             self._run(state, op, values, [req.password.new_password], req.deadline)
             log.info("changed password", extra={"fields": {"username": req.username, "root": is_root}})
         if req.public_key is not None:
             op, params = self._operation(state, "rotate", req.public_key.statements)
             if not op or "public_key" not in op.placeholders():
                 raise ConfigError("no statements that change a public key ({{public_key}}) for this manifest")
-            self._run(state, op, self._values(state, req.username, params, public_key=req.public_key.new_public_key),
+            self._run(state, op, self._values(state, req.username, params, op.placeholders(),
+                                              public_key=req.public_key.new_public_key),
                       deadline=req.deadline)
         if req.expiration is not None:
             op, params = self._operation(state, "renew", req.expiration.statements)
@@ -329,7 +320,7 @@ class ManifestDatabase:
                 # Documented no-op: databases without user expiry (MySQL) rely on revocation.
                 log.debug("renew: no statements, nothing to do", extra={"fields": {"username": req.username}})
                 return
-            values = self._values(state, req.username, params,
+            values = self._values(state, req.username, params, op.placeholders(),
                                   expiration=self._expiration(state, req.expiration.new_expiration))
             self._run(state, op, values, deadline=req.deadline)
 
@@ -341,7 +332,7 @@ class ManifestDatabase:
         op, params = self._operation(state, "revoke", statements)
         if not op:
             raise ConfigError(state.manifest.dialect.unsupported.get("revoke", "no revocation statements"))
-        self._run(state, op, self._values(state, username, params), deadline=deadline)
+        self._run(state, op, self._values(state, username, params, op.placeholders()), deadline=deadline)
         log.info("revoked user", extra={"fields": {"username": username}})
 
     def release(self) -> None:

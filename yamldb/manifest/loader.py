@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
@@ -164,6 +164,13 @@ def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
                 locations[dotted] = part.document.value_location(path)
     dialect_part = chain[0]
     dialect = _dialect(dialect_part.data["dialect"], dialect_part.document.file)
+    # A manifest that keeps users in a table on a database with real logins says so here.
+    if "user_exists" in data or "logins" in data:
+        dialect = replace(
+            dialect,
+            user_exists=data.get("user_exists", dialect.user_exists),
+            capabilities=replace(dialect.capabilities, logins=data.get("logins", dialect.capabilities.logins)),
+        )
     connection = data.get("connection", {})
     pool = connection.get("pool", {})
     username = data.get("username", {})

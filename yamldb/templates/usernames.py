@@ -1,0 +1,27 @@
+"""Generate a username the way a manifest says: template, case, allowed characters, length limit."""
+
+from __future__ import annotations
+
+import re
+
+from yamldb.errors import TemplateError
+from yamldb.manifest.model import UsernameRules
+from yamldb.templates.username import UsernameTemplate
+
+
+def generate_username(rules: UsernameRules, template: UsernameTemplate, display_name: str, role_name: str) -> str:
+    name = template.render(display_name, role_name)
+    if rules.case == "lower":
+        name = name.lower()
+    elif rules.case == "upper":
+        name = name.upper()
+    if not name:
+        raise TemplateError("the username template produced an empty username")
+    if rules.allowed_characters and not re.fullmatch(f"(?:{rules.allowed_characters})*", name):
+        raise TemplateError(f"generated username has characters outside {rules.allowed_characters}; "
+                            "adjust the username template (e.g. with replace)")
+    limit = rules.max_length
+    if limit and len(name.encode()) > limit:
+        raise TemplateError(f"generated username is {len(name.encode())} bytes, longer than the dialect's "
+                            f"limit of {limit}; add `| truncate {limit}` to the username template")
+    return name
