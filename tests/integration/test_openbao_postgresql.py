@@ -150,3 +150,14 @@ def test_no_secret_reaches_any_log_line_or_error(openbao, pg_cluster, pg_config)
     for secret in secrets:
         assert secret not in log
         assert secret not in replies
+
+
+def test_a_password_written_into_connection_url_is_redacted_everywhere(openbao, pg_cluster):
+    literal = f"postgresql://{pg_cluster.superuser}:{pg_cluster.password}@127.0.0.1:{pg_cluster.port}/nosuchdb"
+    with pytest.raises(OpenBaoAPIError) as err:
+        openbao.api("POST", "database/config/pg-literal", {
+            "plugin_name": "yamldb", "manifest": "postgresql", "connection_url": literal, "allowed_roles": "*"})
+    assert 'database "nosuchdb" does not exist' in str(err.value)
+    assert ":***@127.0.0.1" in str(err.value)
+    assert pg_cluster.password not in str(err.value)
+    assert pg_cluster.password not in openbao.log_text()
