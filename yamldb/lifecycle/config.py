@@ -60,6 +60,7 @@ class ConnectionConfig:
     max_connection_lifetime: float | None = None
     parameters: Mapping[str, str] = field(default_factory=dict)
     password_authentication: str = "password"
+    manifest_inline: str | None = None
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> ConnectionConfig:
@@ -96,4 +97,6 @@ class ConnectionConfig:
             max_connection_lifetime=lifetime_s,
             parameters={str(k): as_str(f"parameters.{k}", v) for k, v in params.items()},
             password_authentication=auth,
+            manifest_inline=as_str("manifest_inline", raw["manifest_inline"])
+            if raw.get("manifest_inline") not in (None, "") else None,
         )

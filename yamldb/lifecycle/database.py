@@ -8,6 +8,7 @@ knows about gRPC.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
 import threading
@@ -21,6 +22,7 @@ from yamldb.errors import ConfigError, DatabaseError, ManifestError, TemplateErr
 from yamldb.lifecycle import requests as rq
 from yamldb.lifecycle.config import ConnectionConfig
 from yamldb.manifest.library import ManifestLibrary
+from yamldb.manifest.loader import check_text
 from yamldb.manifest.model import Manifest, Step
 from yamldb.redact import Scrubber
 from yamldb.templates.checks import manifest_findings
@@ -61,6 +63,14 @@ class _State:
     operations: dict[tuple[str, str | None], Operation]
 
 
+INLINE_ENV = "YAMLDB_INLINE_MANIFESTS"
+
+
+def inline_manifests_allowed() -> bool:
+    """The operator turns inline manifests off at registration (-args=--no-inline-manifests)."""
+    return os.environ.get(INLINE_ENV, "true").strip().lower() not in ("0", "false", "no", "off")
+
+
 def _infer_manifest(url: str, library: ManifestLibrary) -> str:
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
     scheme = {"postgres": "postgresql"}.get(scheme, scheme)
@@ -94,6 +104,8 @@ class ManifestDatabase:
         try:
             if self._fixed_manifest is not None:
                 manifest = self._fixed_manifest
+            elif config.manifest_inline is not None:
+                manifest = self._inline(config)
             else:
                 name = config.manifest or _infer_manifest(config.connection_url, self.library)
                 manifest = self.library.load(name)
@@ -157,6 +169,18 @@ class ManifestDatabase:
                                                   "url": url.render_as_string(hide_password=True)}})
         # Vault stores exactly what we return: echo the whole config back.
         return {**dict(raw), "supported_credential_types": list(manifest.credential_types)}
+
+    def _inline(self, config: ConnectionConfig) -> Manifest:
+        if not inline_manifests_allowed():
+            raise ConfigError("manifest_inline: inline manifests are disabled for this plugin by its operator; "
+                              "use manifest=NAME")
+        if config.manifest:
+            raise ConfigError("set either manifest or manifest_inline, not both")
+        manifest, findings = check_text(config.manifest_inline or "", "manifest_inline", self.library.dialect_path)
+        if findings:
+            raise findings[0]
+        assert manifest is not None
+        return manifest
 
     def _current(self) -> _State:
         state = self._state

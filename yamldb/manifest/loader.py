@@ -28,7 +28,7 @@ from yamldb.manifest.model import (
 )
 from yamldb.manifest.quoting import QuotingRules
 from yamldb.manifest.schema_errors import schema_findings
-from yamldb.manifest.yamlsource import Document, load_yaml_file
+from yamldb.manifest.yamlsource import Document, load_yaml, load_yaml_file
 from yamldb.resources import manifest_schema
 
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
@@ -94,7 +94,10 @@ def _statement_set(document: Document, path: tuple, data: Mapping[str, Any]) -> 
 
 
 def _read(path: Path, display: str | None) -> tuple[_Partial | None, list[ManifestError]]:
-    document = load_yaml_file(path, display)
+    return _parse(load_yaml_file(path, display))
+
+
+def _parse(document: Document) -> tuple[_Partial | None, list[ManifestError]]:
     if document.data is None:
         return None, [ManifestError("the file is empty; a manifest needs at least `yamldb: 1` and `dialect:`",
                                     Location(document.file, 1, 1))]
@@ -249,6 +252,33 @@ def check_file(
         current = base
     name = part.data.get("name") or Path(path).stem
     return _build(chain, name, part.document.file), []
+
+
+def check_text(text: str, display: str, find_dialect: LibraryLookup) -> tuple[Manifest | None, list[ManifestError]]:
+    """A manifest given as text (inline in a connection config). Its dialect must be a name: text from a
+    config must never make the plugin open a file path."""
+    try:
+        part, findings = _parse(load_yaml(text, display))
+    except ManifestError as exc:
+        return None, [exc]
+    if part is None:
+        return None, findings
+    ref = part.data["dialect"]
+    chain = [part]
+    if isinstance(ref, str):
+        where = part.document.value_location(("dialect",))
+        if ref.endswith((".yaml", ".yml")):
+            return None, [ManifestError("an inline manifest names its dialect, not a file (e.g. dialect: "
+                                        "postgresql)", where)]
+        try:
+            base_path = find_dialect(ref)
+        except ManifestError as exc:
+            return None, [ManifestError(exc.message, where)]
+        base, base_findings = _read(base_path, None)
+        if base is None:
+            return None, base_findings
+        chain.insert(0, base)
+    return _build(chain, part.data.get("name") or display, display), []
 
 
 def load_file(path: Path, find_dialect: LibraryLookup, display: str | None = None) -> Manifest:

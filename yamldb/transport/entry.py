@@ -1,7 +1,8 @@
 """Entry of the plugin executable; sets the environment before grpc is imported.
 
 Arguments come from the operator's registration (`-args=...`), never from the
-connection config: `--manifest-dir DIR` (repeatable) adds a manifest directory.
+connection config: `--manifest-dir DIR` (repeatable) adds a manifest directory;
+`--no-inline-manifests` refuses manifests sent inline in a connection config.
 """
 
 import os
@@ -16,8 +17,11 @@ def _apply_args(argv: list[str]) -> None:
             dirs.append(arg.split("=", 1)[1])
         elif arg == "--manifest-dir":
             dirs.append(next(it, ""))
+        elif arg == "--no-inline-manifests":
+            os.environ["YAMLDB_INLINE_MANIFESTS"] = "false"
         else:
-            sys.stderr.write(f"yamldb-database-plugin: unknown argument {arg!r} (known: --manifest-dir DIR)\n")
+            sys.stderr.write(f"yamldb-database-plugin: unknown argument {arg!r} "
+                             "(known: --manifest-dir DIR, --no-inline-manifests)\n")
             raise SystemExit(1)
     if dirs:
         os.environ["YAMLDB_MANIFEST_DIRS"] = os.pathsep.join(d for d in dirs if d)
