@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: install
-	$(VENV)/bin/ruff check yamldb tests devenv bench
+	$(VENV)/bin/ruff check yamldb tests devenv $(wildcard bench)
 	$(VENV)/bin/lint-imports
 
 test: lint
