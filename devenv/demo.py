@@ -128,8 +128,9 @@ def demo() -> None:
         steps.run("rotate the root password: bao write -f database/rotate-root/demo", rotate_root, str)
         again = steps.run("issue another credential after the rotation",
                           lambda: bao.api("GET", "database/creds/reader"), lambda r: r["data"]["username"])
-        steps.run("revoke the first credential: bao lease revoke", lambda: bao.cli("lease", "revoke",
-                                                                                    lease["lease_id"]))
+        # -sync: without it the CLI only queues the revocation and returns.
+        steps.run("revoke the first credential: bao lease revoke -sync", lambda: bao.cli(
+            "lease", "revoke", "-sync", lease["lease_id"]))
         steps.run("revoke the second", lambda: bao.api("PUT", "sys/leases/revoke", {"lease_id": again["lease_id"]}))
 
         def check_gone() -> str:

@@ -68,7 +68,7 @@ def test_creds_log_in_and_revocation_removes_the_role(openbao, pg_cluster, pg_co
                          dbname="postgres") as conn:
         assert conn.execute("SELECT current_user").fetchone()[0] == username
     # The role gives no revocation statements: the manifest's revocation runs.
-    openbao.cli("lease", "revoke", lease["lease_id"])
+    openbao.cli("lease", "revoke", "-sync", lease["lease_id"])
     assert not role_exists(pg_cluster, username)
 
 
@@ -78,7 +78,7 @@ def test_login_with_a_wrong_password_is_refused(openbao, pg_cluster, pg_config):
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(host="127.0.0.1", port=pg_cluster.port, user=lease["data"]["username"],
                         password="wrong", dbname="postgres").close()
-    openbao.cli("lease", "revoke", lease["lease_id"])
+    openbao.cli("lease", "revoke", "-sync", lease["lease_id"])
 
 
 def test_the_host_respawns_a_killed_plugin(openbao, pg_cluster, pg_config):
@@ -103,7 +103,7 @@ def test_the_host_respawns_a_killed_plugin(openbao, pg_cluster, pg_config):
     assert all("plugin shutdown" in e or "Unavailable" in e for e in errors), errors
     assert role_exists(pg_cluster, lease["data"]["username"])
     assert set(openbao.plugin_pids("yamldb-database-plugin")).isdisjoint(pids)
-    openbao.cli("lease", "revoke", lease["lease_id"])
+    openbao.cli("lease", "revoke", "-sync", lease["lease_id"])
 
 
 def test_invalid_manifest_fails_the_config_write_with_its_location(openbao, pg_cluster):
@@ -143,7 +143,7 @@ def test_no_secret_reaches_any_log_line_or_error(openbao, pg_cluster, pg_config)
     with pytest.raises(OpenBaoAPIError) as err:
         openbao.api("GET", "database/creds/bad")
     assert "unable to create new user" in str(err.value)
-    openbao.cli("lease", "revoke", lease["lease_id"])
+    openbao.cli("lease", "revoke", "-sync", lease["lease_id"])
     replies = str(err.value)
     log = openbao.log_text()
     assert "yamldb-database-plugin" in log  # the plugin's own lines are there
