@@ -161,6 +161,15 @@ class PluginProcess:
         shutil.rmtree(self.private_dir, ignore_errors=True)
 
 
+def _warm_up() -> None:
+    try:
+        # SQLAlchemy is the slowest import of all.
+        import yamldb.engine.executor
+        import yamldb.engine.urls  # noqa: F401
+    except Exception as exc:  # only a head start; Initialize imports again and reports properly
+        log.debug("warm-up import failed", extra={"fields": {"error": type(exc).__name__}})
+
+
 def serve(env: dict[str, str] | None = None) -> int:
     """Entry point of the plugin executable. Returns the process exit code."""
     env = dict(os.environ if env is None else env)
@@ -185,6 +194,9 @@ def serve(env: dict[str, str] | None = None) -> int:
         return 1
     real_stdout.write(line + "\n")
     real_stdout.flush()
+    if not launch.metadata_mode:
+        # The host's Initialize follows within milliseconds; import the engine meanwhile, off the handshake path.
+        threading.Thread(target=_warm_up, name="yamldb-warmup", daemon=True).start()
     log.debug(
         "plugin started",
         extra={"fields": {"version": plugin_version(), "protocol": launch.protocol_version,
