@@ -1,0 +1,92 @@
+"""Connection URLs in Vault's formats and weakly typed config values (issue 4 §1, §3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from yamldb.engine.urls import path_escape, render_connection_url, to_sqlalchemy_url
+from yamldb.errors import ConfigError
+from yamldb.lifecycle.config import ConnectionConfig
+
+PG = ("postgresql_url", "postgresql_dsn", "sqlalchemy")
+MY = ("go_mysql_dsn", "sqlalchemy")
+
+
+def test_path_escape_matches_go_url_path_escape():
+    # Go keeps A-Z a-z 0-9 - _ . ~ $ & + : = @ and escapes the rest, uppercase hex.
+    assert path_escape("a-b_c.d~e$f&g+h:i=j@k") == "a-b_c.d~e$f&g+h:i=j@k"
+    assert path_escape("p/w?d#x y%z;,'\"") == "p%2Fw%3Fd%23x%20y%25z%3B%2C%27%22"
+
+
+def test_templating_escapes_like_vault_and_disable_escaping_turns_it_off():
+    template = "postgresql://{{username}}:{{password}}@h/db"
+    assert render_connection_url(template, "u@x", "p/w") == "postgresql://u@x:p%2Fw@h/db"
+    assert render_connection_url(template, "u", "p/w", disable_escaping=True) == "postgresql://u:p/w@h/db"
+    # MySQL: Vault escapes the username but never the password.
+    assert render_connection_url("{{username}}:{{password}}@tcp(h:3306)/", "u/x", "p/w",
+                                 escape_password=False) == "u%2Fx:p/w@tcp(h:3306)/"
+
+
+def test_values_may_not_smuggle_placeholders():
+    with pytest.raises(ConfigError):
+        render_connection_url("{{username}}:{{password}}", "{{password}}", "x")
+
+
+def test_postgresql_url_forms():
+    url = to_sqlalchemy_url("postgres://u:p%2Fw@h:5433/db?sslmode=require", "postgresql+psycopg", PG)
+    assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == \
+        ("postgresql+psycopg", "u", "p/w", "h", 5433, "db")
+    assert url.query["sslmode"] == "require"
+
+
+def test_postgresql_key_value_dsn():
+    url = to_sqlalchemy_url("host=h port=5433 user=u password='p w' dbname=db sslmode=disable",
+                            "postgresql+psycopg", PG)
+    assert (url.username, url.password, url.host, url.port, url.database) == ("u", "p w", "h", 5433, "db")
+    assert url.query["sslmode"] == "disable"
+
+
+def test_go_mysql_dsn_with_raw_password():
+    url = to_sqlalchemy_url("u:p@ss:w/rd@tcp(10.0.0.1:3307)/app?charset=utf8mb4&parseTime=true",
+                            "mysql+pymysql", MY)
+    assert (url.username, url.password, url.host, url.port, url.database) == \
+        ("u", "p@ss:w/rd", "10.0.0.1", 3307, "app")
+    assert dict(url.query) == {"charset": "utf8mb4"}  # parseTime is Go-only
+
+
+def test_go_mysql_dsn_without_database_or_port():
+    url = to_sqlalchemy_url("u:p@tcp(db.internal)/", "mysql+pymysql", MY)
+    assert url.host == "db.internal" and url.port is None and url.database is None
+
+
+def test_sqlalchemy_url_passes_and_plain_scheme_gets_the_driver():
+    assert to_sqlalchemy_url("mysql://u:p@h/db", "mysql+pymysql", MY).drivername == "mysql+pymysql"
+    assert to_sqlalchemy_url("mysql+mysqldb://u:p@h/db", "mysql+pymysql", MY).drivername == "mysql+mysqldb"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "not a url", "host=h user=u"])
+def test_unusable_urls_are_clear_errors(text):
+    with pytest.raises(ConfigError, match="connection_url"):
+        to_sqlalchemy_url(text, "mysql+pymysql", MY)
+
+
+def test_config_values_arrive_as_strings_from_the_cli():
+    config = ConnectionConfig.parse({
+        "connection_url": "x", "max_open_connections": "5", "max_idle_connections": "2",
+        "max_connection_lifetime": "1m30s", "disable_escaping": "true", "parameters": '{"schema": "app"}'})
+    assert (config.max_open_connections, config.max_idle_connections, config.max_connection_lifetime) == (5, 2, 90.0)
+    assert config.disable_escaping is True and config.parameters == {"schema": "app"}
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("max_open_connections", "five", "expected a whole number"),
+    ("max_open_connections", "0", "at least 1"),
+    ("disable_escaping", "maybe", "expected true or false"),
+    ("max_connection_lifetime", "soon", "not a duration"),
+    ("parameters", "[1]", "expected a mapping"),
+    ("password_authentication", "md5", "not a valid password authentication type"),
+])
+def test_bad_config_values_name_the_key(key, value, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        ConnectionConfig.parse({"connection_url": "x", key: value})
+    assert key in str(err.value)
