@@ -813,3 +813,29 @@ def _read_quoted(sql: str, i: int, closer: str, backslash: bool) -> tuple[str, i
         else:
             out.append(c)
             j += 1
+
+
+# -- dialect flags added for Oracle PL/SQL and Snowflake/Redshift comments --------------------------------
+
+def test_plsql_blocks_keep_their_final_semicolon_only_when_the_dialect_asks():
+    from yamldb.manifest.quoting import QuotingRules
+
+    text = ("BEGIN EXECUTE IMMEDIATE 'DROP USER \"{{name}}\" CASCADE'; EXCEPTION WHEN OTHERS THEN NULL; END;\n"
+            "SELECT 1 FROM DUAL;")
+    oracle = QuotingRules(identifier_quotes=('"',), string_quotes=("'",), block_terminator=True)
+    rendered = StatementTemplate.parse(text, oracle).render({"name": "u"})
+    assert rendered == ["BEGIN EXECUTE IMMEDIATE 'DROP USER \"u\" CASCADE'; EXCEPTION WHEN OTHERS THEN NULL; END;",
+                        "SELECT 1 FROM DUAL"]
+    plain = QuotingRules(identifier_quotes=('"',), string_quotes=("'",))
+    assert StatementTemplate.parse(text, plain).render({"name": "u"})[0].endswith("END")
+
+
+def test_backslash_escapes_without_mysql_comments():
+    from yamldb.manifest.quoting import QuotingRules
+
+    snowflake = QuotingRules(identifier_quotes=('"',), string_quotes=("'",), backslash_escapes=True,
+                             mysql_comments=False)
+    # '#' is an ordinary character and '--x' a comment, unlike MySQL.
+    assert StatementTemplate.parse("SELECT '{{v}}' # not a comment", snowflake).render({"v": "a\\b"}) == \
+        ["SELECT 'a\\\\b' # not a comment"]
+    assert StatementTemplate.parse("SELECT 1 --x\n", snowflake).render({}) == ["SELECT 1 --x"]

@@ -25,3 +25,13 @@ class QuotingRules:
     preferred_identifier_quote: str = '"'
     # Longest identifier the database accepts (bytes), 0 = unknown.
     max_identifier_length: int = 0
+    # MySQL's comment rules: '#' comments, '--' only before a space, /*! executable */ comments.
+    # None means "as backslash_escapes" (true for MySQL/MariaDB); Snowflake and Redshift escape with
+    # backslashes but have standard comments, so they say false.
+    mysql_comments: bool | None = None
+    # PL/SQL blocks end with "END;" and need that ';' (Oracle, Db2 PL/SQL): keep it when splitting.
+    block_terminator: bool = False
+
+    @property
+    def uses_mysql_comments(self) -> bool:
+        return self.backslash_escapes if self.mysql_comments is None else self.mysql_comments

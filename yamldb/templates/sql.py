@@ -236,14 +236,14 @@ class _Lexer:
     def _line_comment_at(self, i: int, end: int) -> bool:
         text = self.text
         if text.startswith("--", i) and i + 1 < end:
-            if not self.rules.backslash_escapes:
+            if not self.rules.uses_mysql_comments:
                 return True
             # MySQL/MariaDB: "--" starts a comment only before whitespace, a control character or the end.
             if i + 2 >= end:
                 return True
             nxt = text[i + 2]
             return ord(nxt) <= 32 or ord(nxt) == 127  # ASCII space or control, as MySQL checks
-        return text[i] == "#" and self.rules.backslash_escapes
+        return text[i] == "#" and self.rules.uses_mysql_comments
 
     def _skip_line_comment(self, i: int, end: int) -> int:
         """Index just past the comment (before its newline); rejects placeholders and lone CRs."""
@@ -263,7 +263,7 @@ class _Lexer:
 
     def _skip_block_comment(self, i: int, end: int) -> int:
         text = self.text
-        if self.rules.backslash_escapes and (text.startswith("/*!", i) or text.startswith("/*M!", i)):
+        if self.rules.uses_mysql_comments and (text.startswith("/*!", i) or text.startswith("/*M!", i)):
             raise TemplateError("MySQL executable comments (/*! ... */) are not supported in templates", i)
         stop = text.find("*/", i + 2, end)
         if stop < 0:
@@ -474,6 +474,7 @@ class _Lexer:
         rules = self.rules
         out: list = []
         depth = 0  # BEGIN/CASE ... END nesting, top level only
+        block_closed = False  # the last END brought depth back to 0 (a PL/SQL block ends here)
         ignore_word_at = -1  # the CASE of "END CASE"
         context: Context = "bare" if top else "dollar"
         segment = i  # start of pending plain code
@@ -561,12 +562,16 @@ class _Lexer:
                     elif upper == "END":
                         following, at = self._next_token(j, end)
                         if following not in _END_KEEPS_DEPTH:
+                            block_closed = depth == 1
                             depth = max(depth - 1, 0)
                             if following == "CASE":
                                 ignore_word_at = at
                 i = j
             elif c == ";" and top and depth == 0:
                 flush(i)
+                if block_closed and rules.block_terminator:
+                    out.append(";")  # PL/SQL needs "END;"; everything else is sent without the ';'
+                block_closed = False
                 out.append(_SPLIT)
                 segment = i = i + 1
             else:
