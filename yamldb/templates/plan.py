@@ -92,7 +92,8 @@ class Operation:
 def _render_step(step: CompiledStep, values: Mapping[str, str]) -> tuple[str, ...]:
     statements = step.template.render(values)
     if not step.split and len(statements) > 1:
-        return (";\n".join(statements),)  # one batch, as the manifest asks
+        # One batch, as the manifest asks; the ';' on its own line so a trailing -- comment cannot swallow it.
+        return ("\n;\n".join(statements),)
     return tuple(statements)
 
 
