@@ -4,10 +4,12 @@
 IF EXISTS (SELECT 1 FROM sys.server_principals WHERE name = N'v-token-role-abc''"\;--') ALTER LOGIN [v-token-role-abc'"\;--] DISABLE
 
 -- 2.1 (transaction: false, on_error: continue)
-DECLARE @kill nvarchar(max) = N'';
+DECLARE @kill nvarchar(max) = N''
+;
 SELECT @kill = @kill + N'KILL ' + CAST(session_id AS nvarchar(10)) + N'; '
   FROM sys.dm_exec_sessions
-  WHERE login_name = N'v-token-role-abc''"\;--' AND session_id <> @@SPID;
+  WHERE login_name = N'v-token-role-abc''"\;--' AND session_id <> @@SPID
+;
 EXEC sys.sp_executesql @kill
 
 -- 3.1 (transaction: false)
