@@ -35,6 +35,8 @@ def collect(paths: list[str]) -> tuple[list[Finding], list[str], list[str]]:
     for file in files:
         try:
             manifest, errors = check_file(file, library.dialect_path, str(file))
+        except ManifestError as exc:  # YAML that does not parse: already carries file:line:col
+            errors, manifest = [exc], None
         except YamldbError as exc:
             errors, manifest = [ManifestError(str(exc), Location(str(file)))], None
         findings += [Finding(e.location or Location(str(file)), e.message) for e in errors]

@@ -7,6 +7,7 @@ arbitrary files.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import threading
@@ -53,7 +54,7 @@ class ManifestLibrary:
                 found.update(p.stem for p in directory.glob("*.yaml") if NAME.match(p.stem))
         return sorted(found)
 
-    def _find(self, name: str, directories: Sequence[Path]) -> Path:
+    def _find(self, name: str, directories: Sequence[Path], kind: str = "manifest") -> Path:
         if not NAME.match(name) or ".." in name:
             raise ManifestNotFound(
                 f"invalid manifest name {name!r}: use a name such as 'postgresql' (letters, digits, . _ -), "
@@ -66,13 +67,17 @@ class ManifestLibrary:
                 if not candidate.resolve().is_relative_to(directory.resolve()):
                     continue
                 return candidate
-        raise ManifestNotFound(f"unknown manifest {name!r}; available: {', '.join(self.names()) or 'none'}")
+        available = self.names() if kind == "manifest" else sorted(
+            {p.stem for d in directories if d.is_dir() for p in d.glob("*.yaml") if NAME.match(p.stem)})
+        close = difflib.get_close_matches(name, available, n=1)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        raise ManifestNotFound(f"unknown {kind} {name!r}{hint}; available: {', '.join(available) or 'none'}")
 
     def path_of(self, name: str) -> Path:
         return self._find(name, self.directories)
 
     def dialect_path(self, name: str) -> Path:
-        return self._find(name, self.dialect_directories)
+        return self._find(name, self.dialect_directories, "dialect")
 
     def load(self, name: str) -> Manifest:
         path = self.path_of(name)
