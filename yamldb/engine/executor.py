@@ -150,19 +150,22 @@ class SqlEngine:
         watchdog = _Watchdog(conn, self, deadline) if deadline is not None else None
         try:
             conn = conn.execution_options(no_parameters=True)  # '%' in SQL is not a parameter marker
-            default_isolation = conn.default_isolation_level
             tx = None
+            autocommit = False  # switched only when a step asks: each switch costs MySQL a round trip
             for step in steps:
                 if step.transaction and tx is None:
-                    if conn.in_transaction():  # the autocommit "transaction" of an earlier step
-                        conn.commit()
-                    conn.execution_options(isolation_level=default_isolation)
+                    if autocommit:
+                        conn.commit()  # end the autocommit "transaction" of the earlier step
+                        conn.execution_options(isolation_level=conn.default_isolation_level)
+                        autocommit = False
                     tx = conn.begin()
                 elif not step.transaction:
                     if tx is not None:
                         tx.commit()
                         tx = None
-                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                    if not autocommit:
+                        conn.execution_options(isolation_level="AUTOCOMMIT")
+                        autocommit = True
                 for position, sql in enumerate(step.statements):
                     index += 1
                     self._execute(conn, sql, position, step, operation, index, scrub)
