@@ -147,6 +147,7 @@ def test_no_secret_reaches_any_log_line_or_error(openbao, pg_cluster, pg_config)
     replies = str(err.value)
     log = openbao.log_text()
     assert "yamldb-database-plugin" in log  # the plugin's own lines are there
+    assert "Traceback" not in log and "Error:" not in log.replace("error:", "")  # no Python traceback, ever
     for secret in secrets:
         assert secret not in log
         assert secret not in replies

@@ -123,7 +123,7 @@ def dependency_closure(root: str, extras: set[str]) -> list[metadata.Distributio
             sub_extras = {e.strip() for e in (match.group(2) or "[]")[1:-1].split(",") if e.strip()}
             if first or sub_extras:
                 todo.append((match.group(1), sub_extras))
-    return [d for k, d in sorted(seen.items()) if k != "yamldb"]
+    return [d for k, d in sorted(seen.items()) if k != root]
 
 
 def _add_tree(zf: zipfile.ZipFile, source: Path, arcroot: str) -> None:
@@ -143,7 +143,7 @@ def _write(zf: zipfile.ZipFile, arcname: str, path: Path) -> None:
 def build(output_dir: Path, extras: tuple[str, ...] = DEFAULT_EXTRAS, python: str | None = None) -> BuildResult:
     output_dir.mkdir(parents=True, exist_ok=True)
     payload = io.BytesIO()
-    dists = dependency_closure("yamldb", set(extras))
+    dists = dependency_closure(yamldb.DISTRIBUTION, set(extras))
     with zipfile.ZipFile(payload, "w") as zf:
         package = Path(yamldb.__file__).resolve().parent
         _add_tree(zf, package, "site/yamldb")

@@ -46,7 +46,7 @@ def _cmd_dialects(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
-            print(f"{r['name']:<12} {r['driver']:<28} yamldb[{r['extra']}]  ops: {','.join(r['operations'])}"
+            print(f"{r['name']:<12} {r['driver']:<28} yamldb-plugin[{r['extra']}]  ops: {','.join(r['operations'])}"
                   f"  caps: {','.join(r['capabilities']) or '-'}")
     return 0
 

@@ -147,7 +147,8 @@ class SqlEngine:
         except SQLAlchemyError as exc:
             raise DatabaseError(scrub(f"cannot connect: {driver_message(exc)}")) from None
         index = 0
-        watchdog = _Watchdog(conn, self, deadline) if deadline is not None else None
+        # Beyond a day is no deadline at all (and would overflow threading.Timer).
+        watchdog = _Watchdog(conn, self, deadline) if deadline is not None and deadline - started < 86400 else None
         try:
             conn = conn.execution_options(no_parameters=True)  # '%' in SQL is not a parameter marker
             tx = None

@@ -152,7 +152,7 @@ class ManifestDatabase:
             raise type(exc)(scrub(str(exc))) from None
         except ImportError as exc:
             raise ConfigError(f"the driver for {manifest.connection.driver} is not installed "
-                              f"(pip install 'yamldb[{manifest.dialect.extra or manifest.dialect.name}]'): "
+                              f"(pip install 'yamldb-plugin[{manifest.dialect.extra or manifest.dialect.name}]'): "
                               f"{exc.name}") from None
         if verify_connection:
             try:

@@ -50,9 +50,19 @@ def _unary(fn: Callable, req_cls: Any, resp_cls: Any) -> grpc.RpcMethodHandler:
     )
 
 
+# Hosts that set no deadline show up as an effectively infinite time_remaining().
+_NO_DEADLINE_BEYOND = 86400.0
+
+
+def deadline_from(remaining: float | None) -> float | None:
+    """A time.monotonic() deadline from grpc's time_remaining(), or None when there is none."""
+    if remaining is None or remaining > _NO_DEADLINE_BEYOND:
+        return None
+    return time.monotonic() + max(remaining, 0.0)
+
+
 def _deadline(context: grpc.ServicerContext) -> float | None:
-    remaining = context.time_remaining()
-    return None if remaining is None else time.monotonic() + remaining
+    return deadline_from(context.time_remaining())
 
 
 def _statements(msg: db.Statements | None) -> tuple[str, ...]:
