@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from yamldb.engine.tls import TlsFiles, TlsSettings
 from yamldb.errors import DatabaseError
 from yamldb.redact import Scrubber
 from yamldb.templates.plan import RenderedStep
@@ -71,12 +72,20 @@ class SqlEngine:
         connect_args: Mapping[str, Any],
         scrub: Scrubber,
         savepoints: bool = True,
+        tls: TlsSettings | None = None,
     ) -> None:
         self.url = url
         self.scrub = scrub
         self.savepoints = savepoints
+        self._tls_files = TlsFiles()
         kwargs: dict[str, Any] = {"pool_pre_ping": pool.pre_ping, "connect_args": dict(connect_args)}
         backend = url.get_backend_name()
+        if tls is not None and backend == "mysql":
+            kwargs["connect_args"]["ssl"] = tls.ssl_context()
+            if tls.server_name:
+                kwargs["connect_args"]["server_hostname"] = tls.server_name
+        elif tls is not None and backend == "postgresql":
+            kwargs["connect_args"].update(self._tls_files.psycopg_args(tls))
         if backend == "sqlite":
             kwargs["connect_args"].setdefault("check_same_thread", False)
         else:
@@ -223,6 +232,7 @@ class SqlEngine:
 
     def dispose(self) -> None:
         self._engine.dispose()
+        self._tls_files.remove()
 
 
 class _Watchdog:

@@ -97,10 +97,12 @@ class ManifestDatabase:
     # -- Initialize -------------------------------------------------------------------------
     def initialize(self, raw: Mapping[str, Any], verify_connection: bool) -> dict[str, Any]:
         from yamldb.engine.executor import PoolSettings, SqlEngine
-        from yamldb.engine.urls import render_connection_url, to_sqlalchemy_url
+        from yamldb.engine.tls import TlsSettings
+        from yamldb.engine.urls import parse_connection_url, render_connection_url
 
         config = ConnectionConfig.parse(raw)
-        scrub = Scrubber([config.password])
+        # Private keys from the config are secrets exactly like the password.
+        scrub = Scrubber([config.password, *(str(raw.get(k) or "") for k in ("private_key", "tls_certificate_key"))])
         try:
             if self._fixed_manifest is not None:
                 manifest = self._fixed_manifest
@@ -127,7 +129,9 @@ class ManifestDatabase:
                 url_template, config.username, config.password,
                 disable_escaping=config.disable_escaping, escape_password=dialect.escape_url_password,
             )
-            url = to_sqlalchemy_url(rendered, manifest.connection.driver, dialect.url_formats)
+            parsed = parse_connection_url(rendered, manifest.connection.driver, dialect.url_formats)
+            url = parsed.url
+            tls = TlsSettings.from_config(dict(raw), url.get_backend_name(), parsed.tls)
             settings = manifest.connection
             engine = SqlEngine(
                 url,
@@ -138,11 +142,12 @@ class ManifestDatabase:
                     max_lifetime=config.max_connection_lifetime if config.max_connection_lifetime is not None
                     else settings.max_connection_lifetime,
                     pre_ping=settings.pre_ping,
-                    connect_timeout=settings.connect_timeout,
+                    connect_timeout=parsed.connect_timeout or settings.connect_timeout,
                 ),
                 settings.connect_args,
                 scrub,
                 savepoints=dialect.capabilities.savepoints,
+                tls=tls,
             )
         except ManifestError as exc:
             raise ConfigError(scrub(f"manifest: {exc}")) from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from yamldb.pem import load_cert_chain
 
 
 @dataclass(frozen=True)
@@ -70,22 +71,12 @@ def generate_identity() -> ServerIdentity:
 def server_context(identity: ServerIdentity, client_cert_pem: str, private_dir: Path) -> ssl.SSLContext:
     """TLS server context that requires the host's certificate and nothing else.
 
-    `private_dir` must be a 0700 directory: the key is written there briefly
-    because ssl can only load keys from files.
+    `private_dir` is the plugin's private socket directory (kept for callers; keys go through
+    yamldb.pem, which uses a fresh 0700 directory of its own).
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    key_path = private_dir / "server.key"
-    cert_path = private_dir / "server.crt"
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(identity.key_pem)
-    cert_path.write_bytes(identity.cert_pem)
-    try:
-        ctx.load_cert_chain(cert_path, key_path)
-    finally:
-        key_path.unlink()
-        cert_path.unlink()
+    load_cert_chain(ctx, identity.cert_pem, identity.key_pem)
     ctx.verify_mode = ssl.CERT_REQUIRED
     # The host's one-time certificate is the only trust anchor: any other client fails.
     ctx.load_verify_locations(cadata=client_cert_pem)
