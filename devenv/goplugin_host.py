@@ -202,13 +202,13 @@ class PluginProcess:
             command, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         self.stderr_lines: list[str] = []
+        self._forwarder: _Forwarder | None = None
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         line = self._first_line(timeout)
         self.handshake_seconds = time.monotonic() - self.started
         self.handshake_line = line
         self.handshake = Handshake.parse(line)
         threading.Thread(target=self._drain_stdout, daemon=True).start()
-        self._forwarder: _Forwarder | None = None
 
     def _first_line(self, timeout: float) -> str:
         result: list[str] = []

@@ -252,3 +252,12 @@ def test_stderr_is_hclog_json(plugin):
             assert isinstance(entry[key], str), key  # non-strings crash the Go host's log reader
         assert entry["@level"] in ("trace", "debug", "info", "warn", "error")
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)", entry["@timestamp"])
+
+
+def test_a_missing_manifest_directory_fails_the_launch_loudly():
+    result = subprocess.run([*PLUGIN, "--manifest-dir=/no/such/dir,--no-inline-manifests"], capture_output=True,
+                            text=True, timeout=30, stdin=subprocess.DEVNULL,
+                            env={**os.environ, COOKIE[0]: COOKIE[1], "PLUGIN_PROTOCOL_VERSIONS": "5,6",
+                                 "PLUGIN_CLIENT_CERT": make_host_cert().cert_pem.decode()})
+    assert result.returncode == 1 and result.stdout == ""
+    assert "does not exist" in result.stderr and "one -args=--manifest-dir=DIR per directory" in result.stderr

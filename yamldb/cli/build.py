@@ -13,9 +13,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import py_compile
 import re
 import stat
+import subprocess
 import sys
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from importlib import metadata
@@ -44,17 +47,39 @@ def _cache_root():
     except OSError:
         pass
     # Fall back to a per-user directory in the temp dir; refuse one others could have planted.
-    base = os.path.join(os.environ.get("TMPDIR", "/tmp"), "yamldb-plugin-%d" % os.getuid())
+    fallback = os.path.join(os.environ.get("TMPDIR", "/tmp"), "yamldb-plugin-%d" % os.getuid())
+    import json, datetime
+    sys.stderr.write(json.dumps({"@level": "warn", "@module": "yamldb.bootstrap", "@timestamp":
+        datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
+        "@message": "plugin cache %s is unusable (owner or mode); using %s" % (base, fallback)}) + "\\n")
+    base = fallback
     os.makedirs(base, mode=0o700, exist_ok=True)
     st = os.stat(base)
     if st.st_uid != os.getuid() or st.st_mode & 0o077:
         sys.stderr.write("yamldb: unsafe cache directory %s (owner/permissions)\\n" % base)
         sys.exit(1)
     return base
+def _prune(root):
+    # Builds not started for two weeks are removed; a build still registered just unpacks again.
+    import shutil, time
+    for name in os.listdir(root):
+        path = os.path.join(root, name)
+        marker = os.path.join(path, ".complete")
+        try:
+            if name != BUILD_ID and os.path.isfile(marker) and time.time() - os.stat(marker).st_mtime > 14 * 86400:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
 def _unpack():
-    target = os.path.join(_cache_root(), BUILD_ID)
+    root = _cache_root()
+    target = os.path.join(root, BUILD_ID)
     if os.path.exists(os.path.join(target, ".complete")):
+        try:
+            os.utime(os.path.join(target, ".complete"))  # "last started", for pruning
+        except OSError:
+            pass
         return target
+    _prune(root)
     import tempfile
     tmp = tempfile.mkdtemp(prefix=".unpack-", dir=os.path.dirname(target))
     with zipfile.ZipFile(os.path.dirname(os.path.abspath(__file__))) as zf:
@@ -134,13 +159,79 @@ def _add_tree(zf: zipfile.ZipFile, source: Path, arcroot: str) -> None:
 
 def _write(zf: zipfile.ZipFile, arcname: str, path: Path) -> None:
     # Fixed timestamps and modes: the same inputs give the same sha256.
+    _put(zf, arcname, path.read_bytes(), executable=os.access(path, os.X_OK))
+    if path.suffix == ".py":
+        _put(zf, _pyc_name(arcname), _compile(path, arcname))
+
+
+def _put(zf: zipfile.ZipFile, arcname: str, data: bytes, executable: bool = False) -> None:
     info = zipfile.ZipInfo(arcname, date_time=(2020, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = ((0o755 if os.access(path, os.X_OK) else 0o644) | stat.S_IFREG) << 16
-    zf.writestr(info, path.read_bytes())
+    info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
+    zf.writestr(info, data)
+
+
+def _pyc_name(arcname: str) -> str:
+    folder, _, name = arcname.rpartition("/")
+    return f"{folder}/__pycache__/{name[:-3]}.{sys.implementation.cache_tag}.pyc"
+
+
+def _compile(path: Path, arcname: str) -> bytes:
+    """Bytecode that stays valid after unpacking: unchecked-hash pycs (PEP 552) ignore file timestamps,
+    and hosts often run with PYTHONDONTWRITEBYTECODE (OpenBao passes its environment on), so the
+    plugin would otherwise compile every module on every start."""
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "out.pyc"
+        try:
+            py_compile.compile(str(path), cfile=str(target), dfile=arcname.removeprefix("site/"), doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        except py_compile.PyCompileError:
+            return b""  # e.g. a test file with Python-2 syntax inside a dependency: never imported
+        return target.read_bytes()
+
+
+class BuildError(Exception):
+    """The build cannot produce a file that would work; the message says what to do."""
+
+
+def _check_extras(extras: tuple[str, ...]) -> None:
+    """Every requested driver extra must be installed here: the build bundles what is installed."""
+    dist = metadata.distribution(yamldb.DISTRIBUTION)
+    known: dict[str, list[str]] = {}
+    for req in dist.requires or []:
+        match = _REQ.match(req)
+        for extra in re.findall(r"extra\s*==\s*['\"]([^'\"]+)['\"]", (match.group(3) if match else "") or ""):
+            known.setdefault(extra, []).append(match.group(1))
+    for extra in extras:
+        if extra not in known and extra != "sqlite":
+            raise BuildError(f"unknown extra {extra!r}; known: {', '.join(sorted(known))}")
+        for name in known.get(extra, []):
+            try:
+                metadata.distribution(name)
+            except metadata.PackageNotFoundError:
+                raise BuildError(f"extra {extra!r} needs {name}, which is not installed: "
+                                 f"pip install '{yamldb.DISTRIBUTION}[{extra}]' first") from None
+
+
+def _check_python(python: str) -> None:
+    """Native wheels are built for this interpreter's minor version; the shebang must match it."""
+    wanted = f"{sys.version_info.major}.{sys.version_info.minor}"
+    executable = python.split()[-1] if python.startswith("/usr/bin/env ") else python
+    try:
+        found = subprocess.run([executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+    except OSError:
+        found = ""
+    if not found:
+        raise BuildError(f"--python {python}: cannot run it here to check its version; it must be Python {wanted}")
+    if found != wanted:
+        raise BuildError(f"--python {python} is Python {found}, but the bundled native packages are for {wanted}")
 
 
 def build(output_dir: Path, extras: tuple[str, ...] = DEFAULT_EXTRAS, python: str | None = None) -> BuildResult:
+    _check_extras(extras)
+    if python:
+        _check_python(python)
     output_dir.mkdir(parents=True, exist_ok=True)
     payload = io.BytesIO()
     dists = dependency_closure(yamldb.DISTRIBUTION, set(extras))
@@ -163,7 +254,7 @@ def build(output_dir: Path, extras: tuple[str, ...] = DEFAULT_EXTRAS, python: st
     with zipfile.ZipFile(payload, "a") as zf:
         info = zipfile.ZipInfo("__main__.py", date_time=(2020, 1, 1, 0, 0, 0))
         info.compress_type = zipfile.ZIP_DEFLATED
-        zf.writestr(info, BOOTSTRAP.format(build_id=build_id))
+        zf.writestr(info, BOOTSTRAP.replace("{build_id!r}", repr(build_id)))
     target = output_dir / PLUGIN_FILE
     tmp = target.with_name(f".{PLUGIN_FILE}.tmp")
     data = f"#!{interpreter}\n".encode() + payload.getvalue()

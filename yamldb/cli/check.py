@@ -28,7 +28,7 @@ def _print(step: CheckStep) -> None:
 
 def run_check(manifest_ref: str, connection_url: str, username: str, password: str, role: str | None,
               params: dict[str, str]) -> int:
-    library = ManifestLibrary()
+    library = ManifestLibrary.from_environment()  # the same YAMLDB_MANIFEST_DIRS the plugin is given
     config = {"connection_url": connection_url, "username": username, "password": password,
               "parameters": params}
     try:

@@ -13,9 +13,13 @@ import yamldb
 
 
 def _cmd_plugin_build(args: argparse.Namespace) -> int:
-    from yamldb.cli.build import build
+    from yamldb.cli.build import BuildError, build
 
-    result = build(Path(args.output), tuple(args.extra or ("postgresql", "mysql")), args.python)
+    try:
+        result = build(Path(args.output), tuple(args.extra or ("postgresql", "mysql")), args.python)
+    except BuildError as exc:
+        print(f"yamldb plugin build: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote {result.path} ({result.size / 1e6:.1f} MB, {len(result.distributions)} bundled distributions)")
     print(f"sha256: {result.sha256}")
     print()
@@ -137,4 +141,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)  # argparse exits 2 on usage errors
-    sys.exit(args.func(args))
+    try:
+        code = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `yamldb render ... | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)

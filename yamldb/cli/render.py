@@ -20,7 +20,7 @@ SAMPLE_PUBLIC_KEY = ("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ
 
 def run_render(manifest_ref: str, operation: str, role: str | None, sets: list[str], display_name: str,
                show_secrets: bool) -> int:
-    library = ManifestLibrary()
+    library = ManifestLibrary.from_environment()  # the same YAMLDB_MANIFEST_DIRS the plugin is given
     try:
         path = Path(manifest_ref)
         manifest = load_file(path, library.dialect_path) if path.suffix in (".yaml", ".yml") \

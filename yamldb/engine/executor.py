@@ -215,7 +215,9 @@ class SqlEngine:
                 log.info(f"{operation}: statement {index} failed, continuing as the manifest allows",
                          extra={"fields": {"error": message}})
                 return
-            raise StepFailed(f"{operation} statement {index} failed: {message}", scrub(step.display[position]),
+            shown = scrub(step.display[position])
+            preview = shown if len(shown) <= 300 else shown[:300] + "…"
+            raise StepFailed(f"{operation} statement {index} failed: {message} (statement: {preview})", shown,
                              index) from None
 
     def cancel(self, dbapi_conn: Any) -> None:

@@ -118,7 +118,7 @@ class SelfCheck:
 
     def _renew(self, statements: tuple[str, ...]) -> str:
         manifest = self._manifest()
-        if not manifest.steps("renew", self.role) and not statements:
+        if not manifest.steps("renew", self.role):
             raise _Skip(manifest.dialect.unsupported.get("renew", "the manifest has no renew statements"))
         assert self.username is not None
         self.db.update_user(rq.UpdateUser(self.username, expiration=rq.ExpirationChange(

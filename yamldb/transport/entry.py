@@ -23,8 +23,14 @@ def _apply_args(argv: list[str]) -> None:
             sys.stderr.write(f"yamldb-database-plugin: unknown argument {arg!r} "
                              "(known: --manifest-dir DIR, --no-inline-manifests)\n")
             raise SystemExit(1)
+    for directory in dirs:
+        if not os.path.isdir(directory):
+            # Fail the launch loudly: a typo here would otherwise hide the operator's manifests.
+            sys.stderr.write(f"yamldb-database-plugin: manifest directory {directory!r} does not exist "
+                             "(give one -args=--manifest-dir=DIR per directory)\n")
+            raise SystemExit(1)
     if dirs:
-        os.environ["YAMLDB_MANIFEST_DIRS"] = os.pathsep.join(d for d in dirs if d)
+        os.environ["YAMLDB_MANIFEST_DIRS"] = os.pathsep.join(dirs)
 
 
 def main() -> None:
