@@ -238,7 +238,8 @@ def test_stdin_eof_does_not_stop_the_plugin(plugin):
 
 # -- §6 logging -----------------------------------------------------------------------------------
 
-def test_stderr_is_hclog_json(plugin):
+def test_stderr_is_hclog_json():
+    plugin = PluginProcess(PLUGIN, env={"YAMLDB_LOG_LEVEL": "debug"})
     call(plugin.channel(), "/grpc.health.v1.Health/Check", health.HealthCheckRequest(service="plugin"),
          health.HealthCheckResponse)
     call(plugin.channel(), "/plugin.GRPCController/Shutdown", gp.Empty(), gp.Empty)

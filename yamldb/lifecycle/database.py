@@ -196,7 +196,7 @@ class ManifestDatabase:
     # -- statement selection ----------------------------------------------------------------
     def _operation(self, state: _State, operation: str, role_statements: Sequence[str]) -> tuple[Operation, dict]:
         """The role's statements if it has any (SQL or a set reference), else the manifest's."""
-        texts = decode_vault_statements(role_statements)
+        texts = _decode(tuple(role_statements))
         params: dict[str, str] = {}
         set_name = None
         if len(texts) == 1 and (match := SET_REFERENCE.match(texts[0])):
@@ -209,7 +209,7 @@ class ManifestDatabase:
                 params = dict(p.split("=", 1) for p in pairs)
             except ValueError:
                 raise ConfigError(f"{texts[0]!r}: arguments must be key=value pairs") from None
-            texts = []
+            texts = ()
         if texts:
             op = _compile_role(tuple(texts), operation, state.manifest.dialect.quoting,
                                tuple(state.manifest.parameters))
@@ -287,7 +287,7 @@ class ManifestDatabase:
             raise
         if state.manifest.login_check.enabled and req.credential_type is rq.CredentialType.PASSWORD:
             self._login_check(state, username, req.password)
-        log.info("created user", extra={"fields": {"username": username, "role": req.role_name}})
+        log.debug("created user", extra={"fields": {"username": username, "role": req.role_name}})
         return username
 
     def _rollback(self, state: _State, username: str, role_rollback: Sequence[str]) -> None:
@@ -335,7 +335,7 @@ class ManifestDatabase:
             values = self._values(state, req.username, params, op.placeholders(),
                                   password=req.password.new_password)
             self._run(state, op, values, [req.password.new_password], req.deadline)
-            log.info("changed password", extra={"fields": {"username": req.username, "root": is_root}})
+            log.debug("changed password", extra={"fields": {"username": req.username, "root": is_root}})
         if req.public_key is not None:
             op, params = self._operation(state, "rotate", req.public_key.statements)
             if not op or "public_key" not in op.placeholders():
@@ -362,7 +362,7 @@ class ManifestDatabase:
         if not op:
             raise ConfigError(state.manifest.dialect.unsupported.get("revoke", "no revocation statements"))
         self._run(state, op, self._values(state, username, params, op.placeholders()), deadline=deadline)
-        log.info("revoked user", extra={"fields": {"username": username}})
+        log.debug("revoked user", extra={"fields": {"username": username}})
 
     def release(self) -> None:
         """Close the pooled database connections but stay usable (a later call opens new ones)."""
@@ -375,6 +375,12 @@ class ManifestDatabase:
             state, self._state = self._state, None
         if state is not None:
             state.engine.dispose()
+
+
+@lru_cache(maxsize=256)
+def _decode(statements: tuple[str, ...]) -> tuple[str, ...]:
+    # Roles send the same statements on every request; base64/JSON detection runs once per distinct set.
+    return tuple(decode_vault_statements(statements))
 
 
 @lru_cache(maxsize=256)
