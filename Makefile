@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: test demo lint install clean protos
+.PHONY: test demo lint install clean protos bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: lint
 
 demo: install
 	$(PY) -m devenv.demo
+
+# Side by side with OpenBao's built-in plugins (docs/benchmarks.md); not part of make test.
+bench: install
+	$(PY) -m bench --profile 20 --profile-svg
 
 # Regenerate protobuf modules after editing yamldb/transport/protos/*.proto.
 protos: install

@@ -1,0 +1,1 @@
+"""Benchmarks: yamldb next to OpenBao's built-in database plugins (``python -m bench``, docs/benchmarks.md)."""
