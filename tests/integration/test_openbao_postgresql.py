@@ -162,3 +162,21 @@ def test_a_password_written_into_connection_url_is_redacted_everywhere(openbao, 
     assert ":***@127.0.0.1" in str(err.value)
     assert pg_cluster.password not in str(err.value)
     assert pg_cluster.password not in openbao.log_text()
+
+
+def test_a_dropped_database_gives_clear_errors_without_secrets(openbao, pg_cluster):
+    with pg_cluster.connect() as conn:
+        conn.execute("CREATE DATABASE doomed")
+    url = f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg_cluster.port}/doomed"
+    configure(openbao, pg_cluster, "pg-doomed", connection_url=url)
+    openbao.api("POST", "database/roles/doomed", {"db_name": "pg-doomed", "creation_statements": CREATE})
+    lease = openbao.api("GET", "database/creds/doomed")
+    with pg_cluster.connect() as conn:
+        conn.execute("DROP DATABASE doomed WITH (FORCE)")
+    with pytest.raises(OpenBaoAPIError) as err:
+        openbao.api("GET", "database/creds/doomed")
+    assert 'database "doomed" does not exist' in str(err.value)
+    for secret in (pg_cluster.password, lease["data"]["password"]):
+        assert secret not in str(err.value) and secret not in openbao.log_text()
+    assert "Traceback" not in openbao.log_text()
+    openbao.api("PUT", "sys/leases/revoke-force/database/creds/doomed", {})
