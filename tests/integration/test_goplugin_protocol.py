@@ -262,3 +262,17 @@ def test_a_missing_manifest_directory_fails_the_launch_loudly():
                                  "PLUGIN_CLIENT_CERT": make_host_cert().cert_pem.decode()})
     assert result.returncode == 1 and result.stdout == ""
     assert "does not exist" in result.stderr and "one -args=--manifest-dir=DIR per directory" in result.stderr
+
+
+def test_socket_directories_of_killed_plugins_are_swept_by_the_next_one():
+    killed = PluginProcess(PLUGIN)
+    stale = Path(killed.handshake.address).parent
+    killed.proc.send_signal(signal.SIGKILL)
+    killed.proc.wait(5)
+    assert stale.exists()  # a SIGKILLed process cannot clean up after itself
+    with PluginProcess(PLUGIN) as fresh:
+        deadline = time.monotonic() + 5
+        while stale.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not stale.exists()
+        assert Path(fresh.handshake.address).parent.exists()  # a live plugin's directory is kept

@@ -37,6 +37,7 @@ CORE_PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (6, 5)
 # go-plugin dials with MaxInt32 message sizes; match it so large statements never fail.
 MAX_MESSAGE = 2**31 - 1
+SOCKET_DIR_PREFIX = "yamldb-"
 RPC_WORKERS = 12
 
 
@@ -96,7 +97,8 @@ class PluginProcess:
         self.instances = instances
         self.shutdown = threading.Event()
         # mkdtemp creates the directory 0700: only our uid can reach the sockets.
-        self.private_dir = Path(tempfile.mkdtemp(prefix="yamldb-", dir=launch.socket_dir))
+        self.private_dir = Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX, dir=launch.socket_dir))
+        (self.private_dir / "pid").write_text(str(os.getpid()))
         self.public_socket = self.private_dir / "plugin.sock"
         self.backend_socket = self.private_dir / "grpc.sock"
         self.grpc_server: grpc.Server | None = None
@@ -164,6 +166,25 @@ class PluginProcess:
         shutil.rmtree(self.private_dir, ignore_errors=True)
 
 
+def sweep_stale_socket_dirs(parent: Path) -> int:
+    """Remove socket directories of plugin processes that were SIGKILLed (they cannot clean up).
+
+    Only directories owned by this user, carrying a pid file whose process is gone."""
+    removed = 0
+    for directory in parent.glob(f"{SOCKET_DIR_PREFIX}*"):
+        try:
+            if directory.stat().st_uid != os.getuid():
+                continue
+            pid = int((directory / "pid").read_text())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(directory, ignore_errors=True)
+            removed += 1
+        except (OSError, ValueError):
+            continue  # not ours, no pid file yet, or the process lives
+    return removed
+
+
 def _warm_up() -> None:
     try:
         # SQLAlchemy is the slowest import of all.
@@ -200,6 +221,8 @@ def serve(env: dict[str, str] | None = None) -> int:
     if not launch.metadata_mode:
         # The host's Initialize follows within milliseconds; import the engine meanwhile, off the handshake path.
         threading.Thread(target=_warm_up, name="yamldb-warmup", daemon=True).start()
+        threading.Thread(target=sweep_stale_socket_dirs, args=(process.private_dir.parent,),
+                         name="yamldb-sweep", daemon=True).start()
     log.debug(
         "plugin started",
         extra={"fields": {"version": plugin_version(), "protocol": launch.protocol_version,
