@@ -11,8 +11,9 @@ class Scrubber:
     """Replaces known secret values, and the escaped forms SQL gives them, in text."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = tuple(s for s in secrets if s)
         variants: set[str] = set()
-        for secret in secrets:
+        for secret in self._secrets:
             if not secret or len(secret) < 3:  # too short to scrub without mangling ordinary words
                 continue
             variants.update({
@@ -32,4 +33,5 @@ class Scrubber:
         return text
 
     def extend(self, secrets: Iterable[str]) -> Scrubber:
-        return Scrubber([*self._variants, *secrets])
+        # From the original secrets, not their variants: escaping an escaped form finds nothing new.
+        return Scrubber([*self._secrets, *secrets])
