@@ -71,20 +71,30 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_render(args: argparse.Namespace) -> int:
     from yamldb.cli.render import run_render
 
-    return run_render(args.manifest, args.operation, args.role, args.set or [], args.display_name,
-                      args.show_secrets)
+    params = _parse_sets("render", args.set)
+    if params is None:
+        return 2
+    return run_render(args.manifest, args.operation, args.role, params, args.display_name, args.show_secrets)
+
+
+def _parse_sets(command: str, items: list[str] | None) -> dict[str, str] | None:
+    """--set NAME=VALUE options as a dict; None (after saying why) when one is malformed."""
+    params = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"yamldb {command}: --set takes NAME=VALUE, got {item!r}", file=sys.stderr)
+            return None
+        params[key] = value
+    return params
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from yamldb.cli.check import run_check
 
-    params = {}
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            print(f"yamldb check: --set takes NAME=VALUE, got {item!r}", file=sys.stderr)
-            return 2
-        params[key] = value
+    params = _parse_sets("check", args.set)
+    if params is None:
+        return 2
     password = args.password
     if password is None and args.password_env:
         password = os.environ.get(args.password_env, "")

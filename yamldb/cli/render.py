@@ -18,20 +18,13 @@ SAMPLE_PUBLIC_KEY = ("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ
                      "-----END PUBLIC KEY-----")
 
 
-def run_render(manifest_ref: str, operation: str, role: str | None, sets: list[str], display_name: str,
+def run_render(manifest_ref: str, operation: str, role: str | None, params: dict[str, str], display_name: str,
                show_secrets: bool) -> int:
     library = ManifestLibrary.from_environment()  # the same YAMLDB_MANIFEST_DIRS the plugin is given
     try:
         path = Path(manifest_ref)
         manifest = load_file(path, library.dialect_path) if path.suffix in (".yaml", ".yml") \
             else library.load(manifest_ref)
-        params = {}
-        for item in sets:
-            key, sep, value = item.partition("=")
-            if not sep:
-                print(f"yamldb render: --set takes name=value, got {item!r}", file=sys.stderr)
-                return 2
-            params[key] = value
         unknown = set(params) - set(manifest.parameters)
         if unknown:
             print(f"yamldb render: unknown parameter(s) {', '.join(sorted(unknown))}; "

@@ -121,8 +121,6 @@ class ManifestDatabase:
                 if key not in manifest.parameters:
                     raise ConfigError(f"parameters.{key}: manifest {manifest.name!r} has no such parameter; "
                                       f"it has: {', '.join(manifest.parameters) or 'none'}")
-            operations = {(op, None): compile_steps(steps, op, manifest.dialect.quoting, manifest.parameters)
-                          for op, steps in manifest.statements.items()}
             dialect = manifest.dialect
             url_template = config.connection_url or manifest.connection.url or ""
             rendered = render_connection_url(
@@ -165,7 +163,8 @@ class ManifestDatabase:
             except DatabaseError:
                 engine.dispose()
                 raise
-        state = _State(config, manifest, engine, username_template, url.database or "", scrub, operations)
+        # Operations compile on first use (_operation); manifest_findings above already proved they compile.
+        state = _State(config, manifest, engine, username_template, url.database or "", scrub, {})
         with self._lock:
             old, self._state = self._state, state
         if old is not None:
@@ -186,6 +185,11 @@ class ManifestDatabase:
             raise findings[0]
         assert manifest is not None
         return manifest
+
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest of the initialized connection."""
+        return self._current().manifest
 
     def _current(self) -> _State:
         state = self._state

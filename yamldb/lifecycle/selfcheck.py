@@ -87,12 +87,9 @@ class SelfCheck:
     def passed(self) -> bool:
         return all(step.status != "failed" for step in self.steps)
 
-    def _manifest(self):
-        return self.db._current().manifest
-
     def _connect(self) -> str:
         self.db.initialize(self.config, True)
-        manifest = self._manifest()
+        manifest = self.db.manifest
         return f"manifest {manifest.name}, dialect {manifest.dialect.name}"
 
     def _create(self, password: str, statements: tuple[str, ...]) -> str:
@@ -103,8 +100,8 @@ class SelfCheck:
         return self.username
 
     def _login(self, password: str, old_password: str | None = None) -> str:
-        if not self._manifest().dialect.capabilities.logins:
-            raise _Skip(f"{self._manifest().dialect.name} users do not log in to the database")
+        if not self.db.manifest.dialect.capabilities.logins:
+            raise _Skip(f"{self.db.manifest.dialect.name} users do not log in to the database")
         assert self.username is not None
         self.db.login(self.username, password)
         if old_password is not None:
@@ -117,7 +114,7 @@ class SelfCheck:
         return ""
 
     def _renew(self, statements: tuple[str, ...]) -> str:
-        manifest = self._manifest()
+        manifest = self.db.manifest
         if not manifest.steps("renew", self.role):
             raise _Skip(manifest.dialect.unsupported.get("renew", "the manifest has no renew statements"))
         assert self.username is not None
