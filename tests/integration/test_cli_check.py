@@ -23,7 +23,7 @@ def pg_roles_like(pg: PostgresCluster, prefix: str) -> list[str]:
 
 def test_postgresql_lifecycle_passes(pg_cluster: PostgresCluster):
     result = check("postgresql", "--connection-url", pg_cluster.template_url(), "--username", pg_cluster.superuser,
-                   "--password", pg_cluster.password)
+                   f"--password={pg_cluster.password}")
     assert result.returncode == 0, result.stdout + result.stderr
     for step in ("connect", "create", "log in", "renew", "rotate", "the old password is refused", "revoke",
                  "user gone"):
@@ -39,7 +39,7 @@ def test_broken_manifest_names_the_step_statement_and_error_and_cleans_up(pg_clu
         "    - CREATE ROLE \"{{username}}\" WITH LOGIN PASSWORD '{{password}}';\n"
         "    - GRANT SELECT ON no_such_table TO \"{{username}}\";\n")
     result = check(str(manifest), "--connection-url", pg_cluster.template_url(), "--username",
-                   pg_cluster.superuser, "--password", pg_cluster.password)
+                   pg_cluster.superuser, f"--password={pg_cluster.password}")
     assert result.returncode == 1
     assert "FAILED" in result.stdout and "create" in result.stdout
     assert 'statement: GRANT SELECT ON no_such_table TO "v-check-' in result.stdout
@@ -51,7 +51,7 @@ def test_revoke_that_leaves_the_user_fails_at_user_gone(pg_cluster, tmp_path: Pa
     manifest = tmp_path / "leaky.yaml"
     manifest.write_text("yamldb: 1\ndialect: postgresql\nstatements:\n  revoke: SELECT 1;\n")
     result = check(str(manifest), "--connection-url", pg_cluster.template_url(), "--username",
-                   pg_cluster.superuser, "--password", pg_cluster.password)
+                   pg_cluster.superuser, f"--password={pg_cluster.password}")
     assert result.returncode == 1
     assert "user gone" in result.stdout and "still exists after revocation" in result.stdout
     for name in pg_roles_like(pg_cluster, "v-check-"):  # the manifest's revoke cannot clean up; we do
