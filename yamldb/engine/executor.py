@@ -8,6 +8,7 @@ autocommit mode (e.g. terminating sessions before DROP ROLE).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from yamldb.engine.tls import TlsFiles, TlsSettings
@@ -26,6 +27,13 @@ from yamldb.redact import Scrubber
 from yamldb.templates.plan import RenderedStep
 
 log = logging.getLogger("yamldb.engine")
+
+# A pooled connection used this recently is handed out without a ping (HikariCP's "alive bypass window",
+# 500 ms there too): under load a ping per operation is a round trip per operation. If such a connection
+# turns out dead, the operation is retried once on a fresh one (see _run_direct).
+PING_WINDOW = 0.5
+_USED_AT = "yamldb.used_at"
+_PINGED = "yamldb.pinged"
 
 
 @dataclass(frozen=True)
@@ -73,15 +81,19 @@ class SqlEngine:
         scrub: Scrubber,
         savepoints: bool = True,
         tls: TlsSettings | None = None,
+        batch: bool = False,
     ) -> None:
         self.url = url
         self.scrub = scrub
         self.savepoints = savepoints
+        self.batch = batch
+        # Plain transactional operations run on the raw DBAPI connection (see _run_direct).
+        self._direct = True
+        self._disconnected_at = 0.0
         self._tls_files = TlsFiles()
         # run() always commits or rolls back its own transaction, so the pool's extra ROLLBACK on every
-        # check-in is a wasted round trip (one of four per MySQL operation).
-        kwargs: dict[str, Any] = {"pool_pre_ping": pool.pre_ping, "connect_args": dict(connect_args),
-                                  "pool_reset_on_return": None}
+        # check-in is a wasted round trip (one of four per MySQL operation). Pre-ping is ours (_checkout).
+        kwargs: dict[str, Any] = {"connect_args": dict(connect_args), "pool_reset_on_return": None}
         backend = url.get_backend_name()
         if tls is not None and backend == "mysql":
             kwargs["connect_args"]["ssl"] = tls.ssl_context()
@@ -103,7 +115,17 @@ class SqlEngine:
                 kwargs["connect_args"].setdefault("connect_timeout", max(int(pool.connect_timeout), 1))
         self._connect_args = kwargs["connect_args"]
         self._engine: Engine = create_engine(url, **kwargs)
+        self._dialect = self._engine.dialect
+        self._driver_error: type[Exception] = self._dialect.loaded_dbapi.Error
+        if pool.pre_ping:
+            event.listen(self._engine, "connect", _mark_used)
+            event.listen(self._engine, "checkin", _mark_used)
+            event.listen(self._engine, "checkout", self._checkout)
         if backend == "sqlite":
+            # With BEGIN issued by the "begin" event below, the DBAPI connection itself autocommits:
+            # the raw-connection path would lose its transaction.
+            self._direct = False
+
             # pysqlite's implicit transaction handling skips BEGIN before DDL; take control.
             @event.listens_for(self._engine, "connect")
             def _no_implicit(dbapi_conn: Any, _: Any) -> None:
@@ -154,13 +176,111 @@ class SqlEngine:
         started = time.monotonic()
         if deadline is not None and deadline <= started:
             raise DatabaseError(f"{operation}: the request's deadline passed before it started")
+        if deadline is not None and deadline - started >= 86400:
+            deadline = None  # beyond a day is no deadline at all (and would overflow threading.Timer)
+        if self._direct and all(step.transaction and step.on_error == "abort" for step in steps):
+            count = self._run_direct(steps, operation, scrub, deadline)
+        else:
+            count = self._run_steps(steps, operation, scrub, deadline)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(f"{operation} ran", extra={"fields": {"statements": count,
+                                                            "ms": round((time.monotonic() - started) * 1000, 2)}})
+
+    def _run_direct(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber,
+                    deadline: float | None) -> int:
+        """The common case (one transaction, abort on error) on the pooled DBAPI connection.
+
+        SQLAlchemy's Connection, Transaction and execution context per statement cost more CPU than the
+        statements themselves here. Where the database runs a multi-statement message as one transaction
+        (`batch_statements`), the whole operation is one round trip in autocommit mode, atomic all the same.
+        """
+        statements = [(sql, step, position) for step in steps for position, sql in enumerate(step.statements)]
+        for attempt in (1, 2):
+            fairy = self._connect(scrub)
+            dbapi = fairy.dbapi_connection
+            unpinged = fairy.info.get(_PINGED) is False
+            watchdog = _Watchdog(dbapi, self, deadline) if deadline is not None else None
+            cursor = None
+            index = 0
+            try:
+                cursor = dbapi.cursor()
+                if self.batch:
+                    self._dialect.set_isolation_level(dbapi, "AUTOCOMMIT")
+                    try:
+                        # Statements are whole (split before substitution); a newline ends any trailing comment.
+                        cursor.execute(";\n".join(sql for sql, _, _ in statements))
+                    finally:
+                        with contextlib.suppress(Exception):
+                            self._dialect.reset_isolation_level(dbapi)
+                else:
+                    for sql, _, _ in statements:
+                        index += 1
+                        cursor.execute(sql)
+                    index = 0  # a failing COMMIT is no statement's fault
+                    dbapi.commit()
+                return len(statements)
+            except self._driver_error as exc:
+                disconnected = self._dialect.is_disconnect(exc, dbapi, cursor)
+                if disconnected:
+                    fairy.invalidate(exc)
+                    self._disconnected_at = time.monotonic()  # every older pooled connection gets pinged
+                else:
+                    with contextlib.suppress(Exception):
+                        dbapi.rollback()
+                if watchdog is not None and watchdog.fired:
+                    raise DatabaseError(f"{operation} was cancelled: the request's deadline passed "
+                                        "(the host gave up waiting)") from None
+                if disconnected and unpinged and attempt == 1:
+                    # Not pinged because recently used, yet dead (the server restarted): nothing ran, retry.
+                    log.info(f"{operation}: pooled connection was closed by the server; retrying on a new one")
+                    continue
+                if disconnected or (index == 0 and not self.batch):
+                    raise DatabaseError(scrub(f"{operation} failed: {driver_message(exc)}")) from None
+                if self.batch and len(statements) > 1:
+                    # The database rolled the whole message back. Run it again statement by statement,
+                    # so the error names the statement exactly as the step-wise path does.
+                    return self._run_steps(steps, operation, scrub, deadline)
+                _, step, position = statements[max(index, 1) - 1]
+                raise self._step_failed(exc, operation, max(index, 1), step, position, scrub) from None
+            finally:
+                if watchdog is not None:
+                    watchdog.disarm()
+                if cursor is not None:
+                    with contextlib.suppress(Exception):
+                        cursor.close()
+                fairy.close()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connect(self, scrub: Scrubber) -> Any:
+        try:
+            return self._engine.raw_connection()
+        except (SQLAlchemyError, self._driver_error) as exc:  # raw_connection() does not wrap driver errors
+            raise DatabaseError(scrub(f"cannot connect: {driver_message(exc)}")) from None
+
+    def _checkout(self, dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        # Pool "checkout" event: ping unless the connection proved itself within PING_WINDOW and no
+        # disconnect was seen since. Raising DisconnectionError makes the pool retry with a new connection.
+        used = record.info.get(_USED_AT, 0.0)
+        if time.monotonic() - used <= PING_WINDOW and used > self._disconnected_at:
+            record.info[_PINGED] = False
+            return
+        record.info[_PINGED] = True
+        try:
+            alive = self._dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # any failure: this connection is not to be trusted
+            raise DisconnectionError(type(exc).__name__) from exc
+        if alive is False:
+            raise DisconnectionError("ping failed")
+
+    def _run_steps(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber,
+                   deadline: float | None) -> int:
+        """Step by step through SQLAlchemy: autocommit steps, savepoints for on_error: continue."""
         try:
             conn = self._engine.connect()
         except SQLAlchemyError as exc:
             raise DatabaseError(scrub(f"cannot connect: {driver_message(exc)}")) from None
         index = 0
-        # Beyond a day is no deadline at all (and would overflow threading.Timer).
-        watchdog = _Watchdog(conn, self, deadline) if deadline is not None and deadline - started < 86400 else None
+        watchdog = _Watchdog(conn.connection.dbapi_connection, self, deadline) if deadline is not None else None
         try:
             conn = conn.execution_options(no_parameters=True)  # '%' in SQL is not a parameter marker
             tx = None
@@ -197,8 +317,7 @@ class SqlEngine:
             if watchdog is not None:
                 watchdog.disarm()
             conn.close()  # rolls back anything uncommitted
-        log.debug(f"{operation} ran", extra={"fields": {"statements": index,
-                                                        "ms": round((time.monotonic() - started) * 1000, 2)}})
+        return index
 
     def _execute(
         self, conn: Connection, sql: str, position: int, step: RenderedStep, operation: str, index: int,
@@ -218,10 +337,15 @@ class SqlEngine:
                 log.info(f"{operation}: statement {index} failed, continuing as the manifest allows",
                          extra={"fields": {"error": message}})
                 return
-            shown = scrub(step.display[position])
-            preview = shown if len(shown) <= 300 else shown[:300] + "…"
-            raise StepFailed(f"{operation} statement {index} failed: {message} (statement: {preview})", shown,
-                             index) from None
+            raise self._step_failed(exc, operation, index, step, position, scrub) from None
+
+    @staticmethod
+    def _step_failed(exc: BaseException, operation: str, index: int, step: RenderedStep, position: int,
+                     scrub: Scrubber) -> StepFailed:
+        message = scrub(driver_message(exc))
+        shown = scrub(step.display[position])
+        preview = shown if len(shown) <= 300 else shown[:300] + "…"
+        return StepFailed(f"{operation} statement {index} failed: {message} (statement: {preview})", shown, index)
 
     def cancel(self, dbapi_conn: Any) -> None:
         """Ask the database to stop whatever `dbapi_conn` is running (best effort, from another thread)."""
@@ -243,9 +367,9 @@ class SqlEngine:
 class _Watchdog:
     """Cancels the connection's running statement when the deadline passes."""
 
-    def __init__(self, conn: Connection, engine: SqlEngine, deadline: float) -> None:
+    def __init__(self, dbapi_conn: Any, engine: SqlEngine, deadline: float) -> None:
         self.fired = False
-        self._dbapi = conn.connection.dbapi_connection
+        self._dbapi = dbapi_conn
         self._engine = engine
         self._timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self._fire)
         self._timer.daemon = True
@@ -262,3 +386,8 @@ class _Watchdog:
 
     def disarm(self) -> None:
         self._timer.cancel()
+
+
+def _mark_used(dbapi_conn: Any, record: Any) -> None:
+    # Pool "connect" and "checkin" events: the connection just worked.
+    record.info[_USED_AT] = time.monotonic()

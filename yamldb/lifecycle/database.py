@@ -146,6 +146,7 @@ class ManifestDatabase:
                 scrub,
                 savepoints=dialect.capabilities.savepoints,
                 tls=tls,
+                batch=dialect.capabilities.batch_statements,
             )
         except ManifestError as exc:
             raise ConfigError(scrub(f"manifest: {exc}")) from None

@@ -20,6 +20,9 @@ class Capabilities:
     user_expiration: bool = True
     savepoints: bool = True
     logins: bool = True
+    # Several statements sent as one message run as one implicit transaction (PostgreSQL's simple query
+    # protocol): an operation then costs one round trip instead of BEGIN, each statement and COMMIT.
+    batch_statements: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,125 @@
+"""SqlEngine's raw-connection path (issue 6) against live databases: same guarantees as the step-wise path.
+
+An operation whose steps are all transactional runs on the pooled DBAPI connection; on PostgreSQL
+(`batch_statements`) as one message. These tests pin what that must not change: atomicity, which
+statement an error names, and recovery from connections the server closed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from devenv import MariaDBAdmin, PostgresCluster
+from yamldb.engine import executor
+from yamldb.engine.executor import PoolSettings, SqlEngine, StepFailed
+from yamldb.redact import Scrubber
+from yamldb.templates.plan import RenderedStep
+
+
+def steps(*statements: str) -> list[RenderedStep]:
+    return [RenderedStep((sql,)) for sql in statements]
+
+
+@pytest.fixture
+def pg_engine(pg_cluster: PostgresCluster) -> Iterator[SqlEngine]:
+    url = make_url(pg_cluster.url().replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = SqlEngine(url, PoolSettings(), {}, Scrubber([pg_cluster.password]), batch=True)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def my_engine(mariadb_admin: MariaDBAdmin) -> Iterator[SqlEngine]:
+    url = make_url(f"mysql+pymysql://{mariadb_admin.user}:{mariadb_admin.password}@{mariadb_admin.host}:"
+                   f"{mariadb_admin.port}/")
+    engine = SqlEngine(url, PoolSettings(), {}, Scrubber([mariadb_admin.password]))
+    yield engine
+    engine.dispose()
+
+
+def pg_role_exists(pg: PostgresCluster, name: str) -> bool:
+    with pg.connect() as conn:
+        return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
+
+
+def pg_drop(pg: PostgresCluster, *names: str) -> None:
+    with pg.connect() as conn:
+        for name in names:
+            conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+def test_batch_failure_names_the_statement_and_leaves_nothing(pg_cluster, pg_engine):
+    first, second = f"t-batch-{secrets.token_hex(3)}", f"t-batch-{secrets.token_hex(3)}"
+    try:
+        with pytest.raises(StepFailed) as err:
+            pg_engine.run(steps(f'CREATE ROLE "{first}"', f'GRANT SELECT ON no_such_table TO "{first}"',
+                                f'CREATE ROLE "{second}"'), "create")
+        assert err.value.index == 2
+        assert "create statement 2 failed" in str(err.value)
+        assert 'relation "no_such_table" does not exist' in str(err.value)
+        assert not pg_role_exists(pg_cluster, first)  # the first statement was rolled back with the rest
+        assert not pg_role_exists(pg_cluster, second)
+    finally:
+        pg_drop(pg_cluster, first, second)
+
+
+def test_batch_trailing_comment_does_not_swallow_the_next_statement(pg_cluster, pg_engine):
+    name = f"t-batch-{secrets.token_hex(3)}"
+    try:
+        pg_engine.run(steps(f'CREATE ROLE "{name}" -- the comment ends at the newline',
+                            f"COMMENT ON ROLE \"{name}\" IS 'second ran'"), "create")
+        with pg_cluster.connect() as conn:
+            row = conn.execute("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
+                               (name,)).fetchone()
+        assert row == ("second ran",)
+    finally:
+        pg_drop(pg_cluster, name)
+
+
+def test_pg_recently_used_connection_killed_by_server_is_retried(pg_cluster, pg_engine, monkeypatch):
+    monkeypatch.setattr(executor, "PING_WINDOW", 3600.0)  # never ping: only the retry can save the operation
+    pid = pg_engine.query_scalar("SELECT pg_backend_pid()")  # the one pooled connection
+    with pg_cluster.connect() as conn:
+        assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+    name = f"t-retry-{secrets.token_hex(3)}"
+    try:
+        pg_engine.run(steps(f'CREATE ROLE "{name}"'), "create")
+        assert pg_role_exists(pg_cluster, name)
+        assert pg_engine.query_scalar("SELECT pg_backend_pid()") != pid
+    finally:
+        pg_drop(pg_cluster, name)
+
+
+def test_pg_idle_connection_is_pinged_and_replaced(pg_cluster, pg_engine, monkeypatch):
+    monkeypatch.setattr(executor, "PING_WINDOW", -1.0)  # always ping
+    pid = pg_engine.query_scalar("SELECT pg_backend_pid()")
+    with pg_cluster.connect() as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    assert pg_engine.query_scalar("SELECT pg_backend_pid()") != pid  # query_scalar does not retry: the ping did
+
+
+def test_mysql_direct_path_names_the_failing_statement(mariadb_admin, my_engine):
+    prefix = f"t_dp_{secrets.token_hex(3)}_"
+    mariadb_admin.track_prefix(prefix)
+    with pytest.raises(StepFailed) as err:
+        my_engine.run(steps(f"CREATE USER '{prefix}a'@'%'", "GRANT SELECT ON no_such_db.t TO nobody_here"),
+                      "create")
+    assert err.value.index == 2
+    assert "create statement 2 failed" in str(err.value)
+    assert mariadb_admin.password not in str(err.value)
+
+
+def test_mysql_recently_used_connection_killed_by_server_is_retried(mariadb_admin, my_engine, monkeypatch):
+    monkeypatch.setattr(executor, "PING_WINDOW", 3600.0)
+    prefix = f"t_rt_{secrets.token_hex(3)}_"
+    mariadb_admin.track_prefix(prefix)
+    thread = my_engine.query_scalar("SELECT CONNECTION_ID()")
+    with mariadb_admin.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"KILL {int(thread)}")
+    my_engine.run(steps(f"CREATE USER '{prefix}a'@'%'"), "create")
+    assert mariadb_admin.users_with_prefix(prefix) == [(f"{prefix}a", "%")]
+    assert my_engine.query_scalar("SELECT CONNECTION_ID()") != thread
