@@ -228,12 +228,14 @@ class PluginProcess:
         for _ in self.proc.stdout:
             pass
 
-    def channel(self):
+    def channel(self, max_message: int | None = None):
         import grpc
 
         if self._forwarder is None:
             self._forwarder = _Forwarder(self.handshake, self.cert)
-        return grpc.insecure_channel(f"unix:{self._forwarder.path}")
+        options = [] if max_message is None else [("grpc.max_receive_message_length", max_message),
+                                                  ("grpc.max_send_message_length", max_message)]
+        return grpc.insecure_channel(f"unix:{self._forwarder.path}", options=options)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -202,6 +202,21 @@ def test_stdio_and_broker_streams_stay_open(plugin):
     assert reply.status == health.HealthCheckResponse.SERVING
 
 
+def test_large_messages_cross_the_terminator_both_ways(plugin, tmp_path):
+    # Initialize echoes the config back: 24 MB in and out, far beyond the socket and asyncio write
+    # buffers, so the terminator's flow control (pause/resume reading) has to work in both directions.
+    from google.protobuf import struct_pb2
+
+    padding = os.urandom(9 * 2**20).hex()[: 24 * 2**20 - 1] + "!"
+    config = struct_pb2.Struct()
+    config.update({"manifest": "sqlite", "connection_url": f"sqlite:///{tmp_path / 'app.db'}", "padding": padding})
+    channel = plugin.channel(max_message=2**30)
+    reply = call(channel, "/dbplugin.v5.Database/Initialize", db.InitializeRequest(config_data=config),
+                 db.InitializeResponse, timeout=20)
+    assert reply.config_data["padding"] == padding
+    assert call(channel, "/dbplugin.v5.Database/Type", db.Empty(), db.TypeResponse).Type == "yamldb"
+
+
 def test_calls_before_initialize_fail_cleanly(plugin):
     with pytest.raises(grpc.RpcError) as err:
         call(plugin.channel(), "/dbplugin.v5.Database/DeleteUser", db.DeleteUserRequest(username="x"),

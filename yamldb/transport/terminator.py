@@ -9,15 +9,12 @@ asyncio loop in one daemon thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import threading
 from pathlib import Path
 
 log = logging.getLogger("yamldb.transport")
-
-_CHUNK = 256 * 1024
 
 
 class Terminator:
@@ -53,8 +50,8 @@ class Terminator:
         self._loop.set_exception_handler(self._on_loop_exception)
         try:
             self._server = self._loop.run_until_complete(
-                asyncio.start_unix_server(
-                    self._handle, path=str(self.public_path), ssl=self.context, ssl_handshake_timeout=10
+                self._loop.create_unix_server(
+                    self._accept, path=str(self.public_path), ssl=self.context, ssl_handshake_timeout=10
                 )
             )
         except BaseException as exc:  # reported to start() in the main thread
@@ -71,34 +68,78 @@ class Terminator:
         detail = f"{type(exc).__name__}: {exc}" if exc else context.get("message", "")
         log.warning("refused a connection to the plugin socket", extra={"fields": {"reason": detail}})
 
-    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        ssl_object = client_writer.get_extra_info("ssl_object")
+    def _accept(self) -> asyncio.Protocol:
+        return _ClientSide(self)
+
+
+class _Side(asyncio.Protocol):
+    """One end of the pipe. Bytes go straight from one transport to the other as they arrive: no streams,
+    no coroutine per chunk. When the peer's write buffer fills, this side stops reading (flow control)."""
+
+    transport: asyncio.Transport | None = None
+    peer: _Side | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.write(data)
+
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.resume_reading()
+
+    def eof_received(self) -> bool:
+        self._close_peer()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._close_peer()
+
+    def _close_peer(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+
+
+class _ClientSide(_Side):
+    """The host's TLS connection; opens the backend connection once the handshake is done."""
+
+    def __init__(self, terminator: Terminator) -> None:
+        self.terminator = terminator
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is None or ssl_object.getpeercert(binary_form=True) is None:
             # CERT_REQUIRED makes this unreachable; kept as a second lock on the door.
-            client_writer.close()
+            transport.close()
             return
+        transport.pause_reading()  # until the backend is connected
+        asyncio.get_running_loop().create_task(self._connect_backend())
+
+    async def _connect_backend(self) -> None:
+        assert self.transport is not None
+        backend = _Side()
+        backend.peer = self
         try:
-            backend_reader, backend_writer = await asyncio.open_unix_connection(str(self.backend_path))
+            await asyncio.get_running_loop().create_unix_connection(lambda: backend,
+                                                                     str(self.terminator.backend_path))
         except OSError as exc:
             log.error("gRPC backend unreachable", extra={"fields": {"error": str(exc)}})
-            client_writer.close()
+            self.transport.close()
             return
-        await asyncio.gather(
-            _pipe(client_reader, backend_writer),
-            _pipe(backend_reader, client_writer),
-        )
+        self.peer = backend
+        if self.transport.is_closing():
+            backend._close_peer()
+            if backend.transport is not None:
+                backend.transport.close()
+            return
+        self.transport.resume_reading()
 
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while True:
-            data = await reader.read(_CHUNK)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, ssl.SSLError, OSError):
-        pass
-    finally:
-        with contextlib.suppress(Exception):
-            writer.close()
