@@ -168,7 +168,18 @@ class _Forwarder:
         await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer))
 
     def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        import asyncio
+
+        async def shutdown() -> None:
+            # Cancel the pipes while the loop still runs, so their finally-blocks do not meet a closed loop.
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.loop.stop()
+
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
 
 
 class PluginProcess:

@@ -181,7 +181,8 @@ class ManifestDatabase:
                               "use manifest=NAME")
         if config.manifest:
             raise ConfigError("set either manifest or manifest_inline, not both")
-        manifest, findings = check_text(config.manifest_inline or "", "manifest_inline", self.library.dialect_path)
+        manifest, findings = check_text(config.manifest_inline or "", "manifest_inline", self.library.dialect_path,
+                                        prevalidated=self.library.is_shipped)
         if findings:
             raise findings[0]
         assert manifest is not None

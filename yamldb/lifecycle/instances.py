@@ -14,9 +14,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from yamldb.errors import YamldbError
-from yamldb.lifecycle.database import ManifestDatabase
+
+if TYPE_CHECKING:
+    from yamldb.lifecycle.database import ManifestDatabase
 
 log = logging.getLogger("yamldb.lifecycle")
 
@@ -31,9 +34,9 @@ class UnknownInstance(YamldbError):
 class Instances:
     type_name = TYPE_NAME
 
-    def __init__(self, factory: Callable[[], ManifestDatabase] = ManifestDatabase,
+    def __init__(self, factory: Callable[[], ManifestDatabase] | None = None,
                  grace: float = RETIRED_GRACE_SECONDS) -> None:
-        self._factory = factory
+        self._factory = factory or _manifest_database
         self._grace = grace
         self._by_id: dict[str, ManifestDatabase] = {}
         self._retired: dict[str, tuple[float, ManifestDatabase]] = {}
@@ -96,3 +99,11 @@ class Instances:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+
+def _manifest_database() -> ManifestDatabase:
+    # Imported on first Initialize (or by the plugin's warm-up thread): the manifest, template and
+    # engine modules are not needed to print the handshake line, and the host waits for that.
+    from yamldb.lifecycle.database import ManifestDatabase
+
+    return ManifestDatabase()

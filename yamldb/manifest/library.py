@@ -34,8 +34,12 @@ def _has_shipped(name: str) -> bool:
 class ManifestLibrary:
     def __init__(self, directories: Sequence[Path] = (), include_shipped: bool = True) -> None:
         dirs = [Path(d) for d in directories]
+        shipped = [shipped_dir(name) for name in ("dialects", "examples") if _has_shipped(name)]
         if include_shipped:
-            dirs += [shipped_dir(name) for name in ("dialects", "examples") if _has_shipped(name)]
+            dirs += shipped
+        # yamldb's own files pass `yamldb validate` in its test suite; re-checking them against the JSON
+        # Schema at every plugin start would import jsonschema (~5 MB resident) for nothing.
+        self._shipped = frozenset(d.resolve() for d in shipped)
         self.directories = tuple(dirs)
         self.dialect_directories = tuple(d for d in dirs if d.name == "dialects") or (shipped_dir("dialects"),)
         self._cache: dict[Path, tuple[float, Manifest]] = {}
@@ -73,6 +77,10 @@ class ManifestLibrary:
         hint = f' (did you mean "{close[0]}"?)' if close else ""
         raise ManifestNotFound(f"unknown {kind} {name!r}{hint}; available: {', '.join(available) or 'none'}")
 
+    def is_shipped(self, path: Path) -> bool:
+        """Whether `path` is one of the dialects or examples shipped inside yamldb."""
+        return path.resolve().parent in self._shipped
+
     def path_of(self, name: str) -> Path:
         return self._find(name, self.directories)
 
@@ -86,7 +94,7 @@ class ManifestLibrary:
             cached = self._cache.get(path)
             if cached and cached[0] == mtime:
                 return cached[1]
-        manifest = load_file(path, self.dialect_path)
+        manifest = load_file(path, self.dialect_path, prevalidated=self.is_shipped)
         with self._lock:
             self._cache[path] = (mtime, manifest)
         return manifest

@@ -66,6 +66,8 @@ class _Partial:
 
 
 LibraryLookup = Callable[[str], Path]
+# Answers whether a file was already validated against the schema (yamldb's own shipped files).
+Prevalidated = Callable[[Path], bool] | None
 
 
 def _steps(document: Document, path: tuple, value: Any) -> tuple[Step, ...]:
@@ -93,15 +95,16 @@ def _statement_set(document: Document, path: tuple, data: Mapping[str, Any]) -> 
     return {op: _steps(document, (*path, op), data[op]) for op in OPERATIONS if op in data}
 
 
-def _read(path: Path, display: str | None) -> tuple[_Partial | None, list[ManifestError]]:
-    return _parse(load_yaml_file(path, display))
+def _read(path: Path, display: str | None, prevalidated: Prevalidated = None
+          ) -> tuple[_Partial | None, list[ManifestError]]:
+    return _parse(load_yaml_file(path, display), validate=not (prevalidated and prevalidated(path)))
 
 
-def _parse(document: Document) -> tuple[_Partial | None, list[ManifestError]]:
+def _parse(document: Document, validate: bool = True) -> tuple[_Partial | None, list[ManifestError]]:
     if document.data is None:
         return None, [ManifestError("the file is empty; a manifest needs at least `yamldb: 1` and `dialect:`",
                                     Location(document.file, 1, 1))]
-    findings = schema_findings(document, manifest_schema())
+    findings = schema_findings(document, manifest_schema()) if validate else []
     if findings:
         return None, findings
     data = document.data
@@ -220,10 +223,14 @@ def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
 
 
 def check_file(
-    path: Path, find_dialect: LibraryLookup, display: str | None = None, _seen: tuple[Path, ...] = ()
+    path: Path, find_dialect: LibraryLookup, display: str | None = None, _seen: tuple[Path, ...] = (),
+    prevalidated: Prevalidated = None,
 ) -> tuple[Manifest | None, list[ManifestError]]:
-    """Load a manifest and every file it builds on; return it with all findings."""
-    part, findings = _read(path, display)
+    """Load a manifest and every file it builds on; return it with all findings.
+
+    Files for which `prevalidated` answers True skip the JSON Schema check (files shipped inside yamldb,
+    validated by its own test suite); every other check still runs."""
+    part, findings = _read(path, display, prevalidated)
     if part is None:
         return None, findings
     chain = [part]
@@ -245,7 +252,7 @@ def check_file(
         if not base_path.is_file():
             return None, [ManifestError(f"dialect file {ref!r} not found", where)]
         seen = (*seen, base_path.resolve())
-        base, base_findings = _read(base_path, None)
+        base, base_findings = _read(base_path, None, prevalidated)
         if base is None:
             return None, base_findings
         chain.insert(0, base)
@@ -254,7 +261,8 @@ def check_file(
     return _build(chain, name, part.document.file), []
 
 
-def check_text(text: str, display: str, find_dialect: LibraryLookup) -> tuple[Manifest | None, list[ManifestError]]:
+def check_text(text: str, display: str, find_dialect: LibraryLookup, prevalidated: Prevalidated = None,
+               ) -> tuple[Manifest | None, list[ManifestError]]:
     """A manifest given as text (inline in a connection config). Its dialect must be a name: text from a
     config must never make the plugin open a file path."""
     try:
@@ -274,15 +282,16 @@ def check_text(text: str, display: str, find_dialect: LibraryLookup) -> tuple[Ma
             base_path = find_dialect(ref)
         except ManifestError as exc:
             return None, [ManifestError(exc.message, where)]
-        base, base_findings = _read(base_path, None)
+        base, base_findings = _read(base_path, None, prevalidated)
         if base is None:
             return None, base_findings
         chain.insert(0, base)
     return _build(chain, part.data.get("name") or display, display), []
 
 
-def load_file(path: Path, find_dialect: LibraryLookup, display: str | None = None) -> Manifest:
-    manifest, findings = check_file(path, find_dialect, display)
+def load_file(path: Path, find_dialect: LibraryLookup, display: str | None = None,
+              prevalidated: Prevalidated = None) -> Manifest:
+    manifest, findings = check_file(path, find_dialect, display, prevalidated=prevalidated)
     if findings:
         raise findings[0]
     assert manifest is not None

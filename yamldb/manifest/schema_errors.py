@@ -22,14 +22,14 @@ import difflib
 import json
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-import referencing.exceptions
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from yamldb.errors import Location, ManifestError
 from yamldb.manifest.yamlsource import Document
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["schema_findings"]
 
@@ -81,6 +81,10 @@ def schema_findings(document: Document, schema: dict[str, Any]) -> list[Manifest
     de-duplicated and sorted by position.  An invalid schema (a bug in yamldb
     or a dialect file, not in the manifest) raises :class:`ManifestError`.
     """
+    # jsonschema (with referencing, rpds, attrs) is imported on first use: ~5 MB and ~40 ms that the plugin
+    # process never pays when it only loads the manifests shipped inside it (see ManifestLibrary).
+    import referencing.exceptions
+
     validator = _validator_for(schema)
     renderer = _Renderer(document, schema)
     findings: dict[tuple[str, int, int, str], ManifestError] = {}
@@ -96,6 +100,9 @@ def schema_findings(document: Document, schema: dict[str, Any]) -> list[Manifest
 
 
 def _validator_for(schema: dict[str, Any]) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     cached = _VALIDATORS.get(id(schema))
     if cached is not None and cached[0] is schema:
         return cached[1]

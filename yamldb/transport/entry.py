@@ -38,9 +38,13 @@ def main() -> None:
     # grpc's C core reads these at import time and writes unstructured lines to fd 2.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+    # Fork the certificate's generation off before grpc (and its threads) exist; see PendingIdentity.
+    from yamldb.transport.tls import PendingIdentity
+
+    identity = PendingIdentity() if "BEGIN CERTIFICATE" in os.environ.get("PLUGIN_CLIENT_CERT", "") else None
     from yamldb.transport.server import main as serve_main
 
-    serve_main()
+    serve_main(identity)
 
 
 if __name__ == "__main__":

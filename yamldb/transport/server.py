@@ -26,7 +26,7 @@ from yamldb.lifecycle.instances import Instances
 from yamldb.transport import hclog
 from yamldb.transport.services import DatabaseServicer, GoPluginServices
 from yamldb.transport.terminator import Terminator
-from yamldb.transport.tls import generate_identity, server_context
+from yamldb.transport.tls import PendingIdentity, generate_identity, server_context
 
 log = logging.getLogger("yamldb.transport")
 
@@ -92,9 +92,11 @@ def plugin_version() -> str:
 class PluginProcess:
     """Owns every resource of the running plugin and tears them down once."""
 
-    def __init__(self, launch: LaunchEnvironment, instances: Instances) -> None:
+    def __init__(self, launch: LaunchEnvironment, instances: Instances,
+                 identity: PendingIdentity | None = None) -> None:
         self.launch = launch
         self.instances = instances
+        self.pending_identity = identity
         self.shutdown = threading.Event()
         # mkdtemp creates the directory 0700: only our uid can reach the sockets.
         self.private_dir = Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX, dir=launch.socket_dir))
@@ -122,7 +124,7 @@ class PluginProcess:
         self.grpc_server.add_insecure_port(f"unix:{self.backend_socket}")
         self.grpc_server.start()
 
-        identity = generate_identity()
+        identity = self.pending_identity.result() if self.pending_identity is not None else generate_identity()
         context = server_context(identity, self.launch.client_cert_pem, self.private_dir)
         self.terminator = Terminator(self.public_socket, self.backend_socket, context)
         self.terminator.start()
@@ -187,14 +189,15 @@ def sweep_stale_socket_dirs(parent: Path) -> int:
 
 def _warm_up() -> None:
     try:
-        # SQLAlchemy is the slowest import of all.
+        # Everything Initialize needs and the handshake did not; SQLAlchemy is the slowest import of all.
         import yamldb.engine.executor
-        import yamldb.engine.urls  # noqa: F401
+        import yamldb.engine.urls
+        import yamldb.lifecycle.database  # noqa: F401
     except Exception as exc:  # only a head start; Initialize imports again and reports properly
         log.debug("warm-up import failed", extra={"fields": {"error": type(exc).__name__}})
 
 
-def serve(env: dict[str, str] | None = None) -> int:
+def serve(env: dict[str, str] | None = None, identity: PendingIdentity | None = None) -> int:
     """Entry point of the plugin executable. Returns the process exit code."""
     env = dict(os.environ if env is None else env)
     real_stdout = sys.stdout
@@ -208,7 +211,7 @@ def serve(env: dict[str, str] | None = None) -> int:
         return 1
     # go-plugin servers ignore Ctrl-C: the host stops plugins itself (Shutdown, then SIGKILL).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    process = PluginProcess(launch, Instances())
+    process = PluginProcess(launch, Instances(), identity)
     signal.signal(signal.SIGTERM, lambda *_: process.shutdown.set())
     try:
         line = process.start()
@@ -234,10 +237,10 @@ def serve(env: dict[str, str] | None = None) -> int:
     return 0
 
 
-def main() -> None:
+def main(identity: PendingIdentity | None = None) -> None:
     # grpc's C core writes its own unstructured lines to fd 2; keep it to real errors.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    code = serve()
+    code = serve(identity=identity)
     sys.stderr.flush()
     # Skip interpreter teardown: grpc's worker threads can delay a normal exit past the host's 2 s.
     os._exit(code)

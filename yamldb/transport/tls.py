@@ -10,15 +10,16 @@ only the host's.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import json
+import os
+import select
+import signal
 import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from yamldb.pem import load_cert_chain
 
@@ -37,6 +38,11 @@ class ServerIdentity:
 
 def generate_identity() -> ServerIdentity:
     """A fresh self-signed P-256 certificate for `localhost`, valid from 30 s ago."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "yamldb"),
@@ -66,6 +72,66 @@ def generate_identity() -> ServerIdentity:
         ),
         cert_der=cert.public_bytes(serialization.Encoding.DER),
     )
+
+
+class PendingIdentity:
+    """The server identity, generated in a child process forked before grpc is imported.
+
+    cryptography is needed for one key and one signature per process life, but importing it keeps
+    ~10 MB resident for good; the child pays that and exits. It also runs on the other core while
+    this process imports grpc. If the child fails, result() generates the identity in-process.
+    """
+
+    def __init__(self) -> None:
+        self._pid = 0
+        self._fd = -1
+        read_fd, write_fd = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            return
+        if pid == 0:  # the child: no threads exist yet (this runs before grpc), so fork is safe
+            os.close(read_fd)
+            code = 1
+            try:
+                identity = generate_identity()
+                payload = json.dumps({k: base64.b64encode(getattr(identity, k)).decode("ascii")
+                                      for k in ("cert_pem", "key_pem", "cert_der")}).encode()
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(write_fd, view):]
+                code = 0
+            finally:
+                os._exit(code)  # no atexit handlers, no flush of buffers inherited from the parent
+        os.close(write_fd)
+        self._pid, self._fd = pid, read_fd
+
+    def result(self, timeout: float = 10.0) -> ServerIdentity:
+        if self._fd < 0:
+            return generate_identity()
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while (left := deadline - time.monotonic()) > 0 and select.select([self._fd], [], [], left)[0]:
+                chunk = os.read(self._fd, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+            with contextlib.suppress(OSError):
+                if not chunks:
+                    os.kill(self._pid, signal.SIGKILL)  # hung or failed: do not leave it behind
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._pid, 0)
+        try:
+            data = json.loads(b"".join(chunks))
+            return ServerIdentity(**{k: base64.b64decode(data[k]) for k in ("cert_pem", "key_pem", "cert_der")})
+        except (ValueError, KeyError, TypeError):
+            return generate_identity()
 
 
 def server_context(identity: ServerIdentity, client_cert_pem: str, private_dir: Path) -> ssl.SSLContext:
