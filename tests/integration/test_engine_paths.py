@@ -123,3 +123,34 @@ def test_mysql_recently_used_connection_killed_by_server_is_retried(mariadb_admi
     my_engine.run(steps(f"CREATE USER '{prefix}a'@'%'"), "create")
     assert mariadb_admin.users_with_prefix(prefix) == [(f"{prefix}a", "%")]
     assert my_engine.query_scalar("SELECT CONNECTION_ID()") != thread
+
+
+def test_mysql_without_tls_settings_does_not_build_a_tls_context_per_connection(my_engine):
+    # Vault's MySQL plugin (Go driver) is plaintext unless the DSN or config asks for TLS; PyMySQL's own
+    # default would load the system CA bundle into a fresh SSL context for every connection (~0.8 MB each).
+    fairy = my_engine._engine.raw_connection()
+    try:
+        assert fairy.dbapi_connection.ssl is False
+    finally:
+        fairy.close()
+
+
+def test_mysql_ssl_connect_args_from_a_manifest_are_kept(mariadb_admin, tmp_path):
+    # A manifest's own connect_args ssl settings must not be overridden by the plaintext default: this
+    # MariaDB has no TLS, so a required-TLS connection must fail rather than silently go plaintext.
+    ca = tmp_path / "ca.pem"
+    ca.write_text(ssl_default_ca_pem())
+    url = make_url(f"mysql+pymysql://{mariadb_admin.user}:{mariadb_admin.password}@{mariadb_admin.host}:"
+                   f"{mariadb_admin.port}/")
+    engine = SqlEngine(url, PoolSettings(), {"ssl": {"ca": str(ca)}}, Scrubber([mariadb_admin.password]))
+    try:
+        with pytest.raises(executor.DatabaseError, match="SSL"):
+            engine.run(steps("SELECT 1"), "verify")
+    finally:
+        engine.dispose()
+
+
+def ssl_default_ca_pem() -> str:
+    from devenv.goplugin_host import make_host_cert
+
+    return make_host_cert().cert_pem.decode()

@@ -99,6 +99,11 @@ class SqlEngine:
             kwargs["connect_args"]["ssl"] = tls.ssl_context()
             if tls.server_name:
                 kwargs["connect_args"]["server_hostname"] = tls.server_name
+        elif backend == "mysql" and not any(key.startswith("ssl") for key in connect_args):
+            # No TLS asked for: plaintext, as with Go's MySQL driver behind Vault's plugin. PyMySQL's own
+            # default ("preferred") would build an unverifying SSL context with the whole system CA bundle
+            # for every connection (0.8 MB resident each) and switch to TLS only if the server offers it.
+            kwargs["connect_args"]["ssl_disabled"] = True
         elif tls is not None and backend == "postgresql":
             kwargs["connect_args"].update(self._tls_files.psycopg_args(tls))
         if backend == "sqlite":
