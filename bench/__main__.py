@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling, coldstart, machine, memory, profile, report, throughput, wire
+from bench import ceiling, coldstart, layers, machine, memory, profile, report, throughput, wire
 from bench.loadgen import STOP
 from bench.stack import MOUNT, Stack, start_stack
 from devenv import HarnessUnavailable
@@ -40,7 +40,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cold-runs", type=int, default=10, help="exec -> handshake runs per variant")
     p.add_argument("--cold-cred-runs", type=int, default=5, help="exec -> first credential runs per plugin")
     p.add_argument("--memory-configs", type=int, default=20, help="connection configs for the memory reading")
-    p.add_argument("--skip", default="", help="comma-separated parts to skip: cold,throughput,wire,memory,ceiling")
+    p.add_argument("--skip", default="",
+                   help="comma-separated parts to skip: cold,throughput,wire,memory,ceiling,layers")
     p.add_argument("--profile", type=int, default=0, metavar="SECONDS",
                    help="also record a py-spy profile of yamldb under load for SECONDS (0 = off)")
     p.add_argument("--profile-concurrency", type=int, default=32)
@@ -114,6 +115,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["ceiling"]["postgresql"] = ceiling.postgresql(stack, args.concurrency, args.leases, _log)
             if "mysql" in args.databases:
                 results["ceiling"]["mysql"] = ceiling.mysql(stack, args.concurrency, args.leases, _log)
+
+        if "layers" not in args.skip:
+            _log("plugin CPU per call, layer by layer (no OpenBao)")
+            results["layers"] = layers.measure(stack, 2000, 3, _log)
 
         if args.profile:
             _log("profiling the yamldb process under load")

@@ -207,6 +207,7 @@ def markdown(results: dict[str, Any]) -> str:
             lines += ["", f"The yamldb process that served all throughput runs (4 configs, pools warm): "
                           f"{a['rss_mb']} MB over {a['processes']} process(es)."]
 
+    lines += _layers_section(results.get("layers"))
     for prof in results.get("profile", {}).values():
         lines += _profile_section(prof)
 
@@ -229,6 +230,30 @@ def markdown(results: dict[str, Any]) -> str:
     if notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def _layers_section(layers: dict[str, Any] | None) -> list[str]:
+    if not layers:
+        return []
+    lines = ["", "## Plugin CPU per call, layer by layer (no OpenBao)", "",
+             f"CPU ms of the serving process per call; {layers['concurrency']} client threads, {layers['calls']} "
+             f"calls per run, median of {layers['runs']} runs (bench/layers.py). Each row adds to the one above.", "",
+             "| what runs | CPU ms per call |", "|---|---:|",
+             f"| bare grpcio sync server, constant reply, no TLS | {layers['bare_grpc']:.3f} |"]
+    plugin = layers.get("plugin", {})
+    if "Type" in plugin:
+        lines.append(f"| yamldb plugin (prebuilt), `Type` through the mTLS terminator | {plugin['Type']:.3f} |")
+    for name, value in plugin.items():
+        if name.startswith("DeleteUser"):
+            database = name.split(" ", 1)[1]
+            lines.append(f"| yamldb plugin, `DeleteUser` ({database}, revocation statement, user absent) | "
+                         f"{value:.3f} |")
+    for name, value in layers.get("in_process", {}).items():
+        kind, database = name.split(" ", 1)
+        label = ("yamldb engine alone (`SqlEngine.run`, in-process)" if kind == "engine"
+                 else "the bare driver, one connection per thread (in-process)")
+        lines.append(f"| {label}, {database} | {value:.3f} |")
+    return lines
 
 
 def _profile_section(prof: dict[str, Any]) -> list[str]:

@@ -1,0 +1,205 @@
+"""Plugin CPU per call, layer by layer, without OpenBao: where yamldb's per-operation cost comes from.
+
+Each row is the CPU time (utime+stime, all threads) of one server process divided by the calls it
+served: 8 client threads, ``calls`` unary calls per run, the median of ``runs`` runs. Rows build on
+each other, so differences attribute the cost:
+
+1. a bare grpcio synchronous server (the same grpcio, a handler returning a constant, no TLS);
+2. the prebuilt yamldb plugin, ``Type`` through its mTLS terminator (transport only);
+3. the plugin, ``DeleteUser`` of a user that does not exist, per database (the whole revoke path);
+4. in this process: yamldb's engine running the same statement, and the bare driver doing it.
+
+The client is Python (devenv.goplugin_host) on the same cores; its own CPU is not counted.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.procstat import cpu_seconds
+from bench.stack import Stack
+
+CONCURRENCY = 8
+
+_BARE_SERVER = """
+import sys
+from concurrent import futures
+import grpc
+sys.path.insert(0, {root!r})
+from yamldb.transport.pb import database_pb2 as db
+def type_(request, context):
+    return db.TypeResponse(Type="bare")
+server = grpc.server(futures.ThreadPoolExecutor(12))
+server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("dbplugin.v5.Database", {{
+    "Type": grpc.unary_unary_rpc_method_handler(type_, request_deserializer=db.Empty.FromString,
+                                                response_serializer=db.TypeResponse.SerializeToString)}})])
+server.add_insecure_port("unix:" + sys.argv[1])
+server.start()
+print("ready", flush=True)
+server.wait_for_termination()
+"""
+
+
+def _per_call(pid_or_self: int | None, call: Callable[[int], Any], calls: int) -> float:
+    """CPU ms per call of process `pid_or_self` (None: this process) while 8 threads make `calls` calls."""
+    for i in range(100):  # warm pools, caches and the driver
+        call(i)
+    per_thread = calls // CONCURRENCY
+    cpu = (lambda: cpu_seconds(pid_or_self)) if pid_or_self else time.process_time
+    before = cpu()
+    threads = [threading.Thread(target=lambda k=k: [call(k * per_thread + i) for i in range(per_thread)])
+               for k in range(CONCURRENCY)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return (cpu() - before) * 1000 / (per_thread * CONCURRENCY)
+
+
+def _median(samples: list[float]) -> float:
+    return round(statistics.median(samples), 3)
+
+
+def _bare_grpc(calls: int, runs: int) -> float:
+    import grpc
+
+    from yamldb.transport.pb import database_pb2 as db
+
+    root = str(Path(__file__).resolve().parent.parent)
+    samples = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="yamldb-bench-") as tmp:
+            sock = os.path.join(tmp, "bare.sock")
+            proc = subprocess.Popen([sys.executable, "-c", _BARE_SERVER.format(root=root), sock],
+                                    stdout=subprocess.PIPE, text=True)
+            try:
+                assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+                channel = grpc.insecure_channel(f"unix:{sock}")
+                stub = channel.unary_unary("/dbplugin.v5.Database/Type",
+                                           request_serializer=db.Empty.SerializeToString,
+                                           response_deserializer=db.TypeResponse.FromString)
+                samples.append(_per_call(proc.pid, lambda _i, stub=stub: stub(db.Empty(), timeout=10), calls))
+                channel.close()
+            finally:
+                proc.kill()
+                proc.wait(5)
+    return _median(samples)
+
+
+def _plugin_rows(stack: Stack, calls: int, runs: int) -> dict[str, float]:
+    from google.protobuf import struct_pb2
+
+    from devenv.goplugin_host import PluginProcess
+    from yamldb.transport.pb import database_pb2 as db
+
+    samples: dict[str, list[float]] = {}
+    env = {"YAMLDB_PLUGIN_CACHE": str(stack.cache_dir), "TMPDIR": str(stack.tmp_dir), "YAMLDB_LOG_LEVEL": "info"}
+    for _ in range(runs):
+        with PluginProcess([str(stack.plugin_path)], env=env) as plugin:
+            channel = plugin.channel()
+
+            def unary(method: str, req: Any, resp: Any, channel: Any = channel) -> Callable[..., Any]:
+                return channel.unary_unary(f"/dbplugin.v5.Database/{method}",
+                                           request_serializer=req.SerializeToString,
+                                           response_deserializer=resp.FromString)
+
+            type_ = unary("Type", db.Empty, db.TypeResponse)
+            samples.setdefault("Type", []).append(
+                _per_call(plugin.proc.pid, lambda _i, t=type_: t(db.Empty(), timeout=10), calls))
+            initialize = unary("Initialize", db.InitializeRequest, db.InitializeResponse)
+            delete = unary("DeleteUser", db.DeleteUserRequest, db.DeleteUserResponse)
+            for database, revoke in _revocations(stack).items():
+                meta = (("multiplex_id", f"layers-{database}"),)
+                config = struct_pb2.Struct()
+                config.update(stack.config_body(database, "yamldb"))
+                initialize(db.InitializeRequest(config_data=config, verify_connection=True), metadata=meta, timeout=30)
+                request = db.DeleteUserRequest(username=f"{stack.run_id}-nobody", statements=db.Statements(
+                    Commands=[revoke]))
+                samples.setdefault(f"DeleteUser {database}", []).append(
+                    _per_call(plugin.proc.pid, lambda _i, d=delete, r=request, m=meta: d(r, metadata=m, timeout=30),
+                              calls))
+            channel.close()
+    return {name: _median(values) for name, values in samples.items()}
+
+
+def _revocations(stack: Stack) -> dict[str, str]:
+    from bench.stack import STATEMENTS
+
+    out = {}
+    if stack.pg is not None:
+        out["postgresql"] = STATEMENTS["postgresql"][1]
+    if stack.mariadb is not None:
+        out["mysql"] = STATEMENTS["mysql"][1]
+    return out
+
+
+def _in_process_rows(stack: Stack, calls: int, runs: int) -> dict[str, float]:
+    """yamldb's engine and the bare driver, in this process, for the rendered revocation statement."""
+    from yamldb.lifecycle.database import ManifestDatabase
+
+    rows: dict[str, list[float]] = {}
+    for database in _revocations(stack):
+        body = {k: v for k, v in stack.config_body(database, "yamldb").items() if k != "plugin_name"}
+        instance = ManifestDatabase()
+        instance.initialize(body, verify_connection=True)
+        state = instance._current()
+        op, _ = instance._operation(state, "revoke", (_revocations(stack)[database],))
+        steps = op.render(instance._values(state, f"{stack.run_id}-nobody", {}, op.placeholders()))
+        sql = steps[0].statements[0]
+        raw = _raw_driver(stack, database)
+        for _ in range(runs):
+            rows.setdefault(f"engine {database}", []).append(
+                _per_call(None, lambda _i, e=state.engine, s=steps: e.run(s, "revoke"), calls))
+            rows.setdefault(f"driver {database}", []).append(
+                _per_call(None, lambda _i, r=raw, q=sql: r(q), calls))
+        instance.close()
+    return {name: _median(values) for name, values in rows.items()}
+
+
+def _raw_driver(stack: Stack, database: str) -> Callable[[str], None]:
+    """One driver connection per client thread, autocommit: the least a Python client can do."""
+    local = threading.local()
+    if database == "postgresql":
+        assert stack.pg is not None
+        pg = stack.pg
+
+        def connect() -> Any:
+            return pg.connect()
+    else:
+        assert stack.mariadb is not None
+        mariadb = stack.mariadb
+
+        def connect() -> Any:
+            return mariadb.connect()
+
+    def run(sql: str) -> None:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = connect()
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        cursor.close()
+
+    return run
+
+
+def measure(stack: Stack, calls: int, runs: int, log: Callable[[str], None]) -> dict[str, Any]:
+    out: dict[str, Any] = {"calls": calls, "runs": runs, "concurrency": CONCURRENCY}
+    out["bare_grpc"] = _bare_grpc(calls, runs)
+    log(f"  bare grpcio server: {out['bare_grpc']:.3f} ms CPU per call")
+    out["plugin"] = _plugin_rows(stack, calls, runs)
+    for name, value in out["plugin"].items():
+        log(f"  plugin {name}: {value:.3f} ms CPU per call")
+    out["in_process"] = _in_process_rows(stack, calls, runs)
+    for name, value in out["in_process"].items():
+        log(f"  in-process {name}: {value:.3f} ms CPU per call")
+    return out
