@@ -31,7 +31,9 @@ for name in sys.argv[1:]:
     __import__(name)
     print(name, rss())
 """
-IMPORT_ORDER = ["grpc", "cryptography.x509", "yaml", "jsonschema", "yamldb.transport.server", "sqlalchemy",
+# What the plugin process loads, in the order it does: the handshake path, then Initialize's imports, then
+# each driver (PyMySQL imports cryptography, for MySQL 8's caching_sha2_password authentication).
+IMPORT_ORDER = ["grpc", "yamldb.transport.server", "sqlalchemy", "yamldb.lifecycle.database", "yamldb.engine.executor",
                 "psycopg", "sqlalchemy.dialects.postgresql.psycopg", "pymysql", "sqlalchemy.dialects.mysql.pymysql"]
 
 
@@ -56,17 +58,18 @@ def _databases_cycle(databases: tuple[str, ...], n: int) -> list[str]:
     return [databases[i % len(databases)] for i in range(n)]
 
 
-def measure(stack: Stack, databases: tuple[str, ...], configs: int, log: Callable[[str], None]) -> dict[str, Any]:
-    out: dict[str, Any] = {"configs": configs, "databases": list(databases), "import_steps": import_rss_steps()}
-    # -- yamldb ---------------------------------------------------------------------------
+def _yamldb_samples(stack: Stack, databases: tuple[str, ...], configs: int, tag: str,
+                    log: Callable[[str], None]) -> dict[str, Any]:
+    """A fresh plugin process (its own catalog entry) serving `configs` configs cycling over `databases`."""
+    catalog = f"yamldb-mem{tag}"
     before = stack.yamldb_pids()
-    stack.register_yamldb("yamldb-mem")
+    stack.register_yamldb(catalog)
     names: list[tuple[str, str]] = []
     samples: dict[str, Any] = {}
     try:
         for i, database in enumerate(_databases_cycle(databases, configs)):
-            config, role = f"mem-y-{i}", f"{stack.run_id}y{i:02d}"
-            stack.write_config(config, database, "yamldb-mem")
+            config, role = f"mem-y{tag}-{i}", f"{stack.run_id}{tag[1:2] or 'y'}{i:02d}"
+            stack.write_config(config, database, catalog)
             stack.write_role(role, config, database)
             names.append((config, role))
             _use_once(stack, role)
@@ -78,13 +81,25 @@ def measure(stack: Stack, databases: tuple[str, ...], configs: int, log: Callabl
                 samples[str(i + 1)] = {"processes": len(pids), "rss_mb": round(rss / MB, 1),
                                        "anon_mb": round(sum(s.get("RssAnon", 0) for s in split) / MB, 1),
                                        "file_mb": round(sum(s.get("RssFile", 0) for s in split) / MB, 1)}
-                log(f"  yamldb, {i + 1:2} config(s): {len(pids)} process(es), RSS {rss / MB:.1f} MB")
+                log(f"  yamldb ({'+'.join(databases)}), {i + 1:2} config(s): {len(pids)} process(es), "
+                    f"RSS {rss / MB:.1f} MB")
     finally:
         for config, role in names:
             stack.bao.api("DELETE", f"{MOUNT}/roles/{role}")
             stack.delete_config(config)
-        stack.bao.api("DELETE", "sys/plugins/catalog/database/yamldb-mem")
-    out["yamldb"] = samples
+        stack.bao.api("DELETE", f"sys/plugins/catalog/database/{catalog}")
+    return samples
+
+
+def measure(stack: Stack, databases: tuple[str, ...], configs: int, log: Callable[[str], None]) -> dict[str, Any]:
+    out: dict[str, Any] = {"configs": configs, "databases": list(databases), "import_steps": import_rss_steps()}
+    # -- yamldb ---------------------------------------------------------------------------
+    before = stack.yamldb_pids()
+    out["yamldb"] = _yamldb_samples(stack, databases, configs, "", log)
+    if len(databases) > 1:
+        # One database's driver only: what a deployment serving a single kind of database pays.
+        out["yamldb_single"] = {db: _yamldb_samples(stack, (db,), configs, f"-{db[:2]}", log)[str(configs)]
+                                for db in databases}
     # The long-running process that served the throughput runs, for comparison.
     main = sorted(before)
     out["yamldb_after_load"] = {"processes": len(main), "rss_mb": round(sum(rss_bytes(p) for p in main) / MB, 1)}
