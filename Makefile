@@ -26,6 +26,7 @@ demo: install
 
 # Side by side with OpenBao's built-in plugins (docs/benchmarks.md); not part of make test.
 bench: install
+	$(PY) -m pip install --quiet 'py-spy>=0.3'   # the profile section needs it; not a runtime dependency
 	$(PY) -m bench --profile 20 --profile-svg
 
 # Regenerate protobuf modules after editing yamldb/transport/protos/*.proto.

@@ -28,18 +28,16 @@ from devenv import HarnessUnavailable
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HOOK_DIR = Path(__file__).resolve().parent / "variants"
-FEWER_ROUND_TRIPS = ["skip-same-isolation", "no-reset-on-return"]
-ALL = ["shared-watchdog", "no-pre-ping", "warn-log", "rpc-workers-8", *FEWER_ROUND_TRIPS]
+OLD_ENGINE = ["always-ping", "stepwise"]
 VARIANTS: list[tuple[str, list[str], dict[str, str]]] = [
     ("as shipped", [], {}),
-    ("shared-watchdog", ["shared-watchdog"], {}),
-    ("no-pre-ping", ["no-pre-ping"], {}),
-    ("log level INFO", ["info-log"], {}),
+    ("always-ping", ["always-ping"], {}),
+    ("no-batch", ["no-batch"], {}),
+    ("stepwise (SQLAlchemy Connection path)", ["stepwise"], {}),
+    ("old engine: stepwise + always-ping", OLD_ENGINE, {}),
     ("log level WARNING", ["warn-log"], {}),
-    ("fewer-round-trips", FEWER_ROUND_TRIPS, {}),
     ("rpc-workers-8", ["rpc-workers-8"], {}),
-    ("all of the above", ALL, {}),
-    ("all + MALLOC_ARENA_MAX=2", ALL, {"MALLOC_ARENA_MAX": "2"}),
+    ("MALLOC_ARENA_MAX=2", [], {"MALLOC_ARENA_MAX": "2"}),
 ]
 
 
