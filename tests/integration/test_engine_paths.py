@@ -154,3 +154,28 @@ def ssl_default_ca_pem() -> str:
     from devenv.goplugin_host import make_host_cert
 
     return make_host_cert().cert_pem.decode()
+
+
+def _session_commits(engine: SqlEngine) -> int:
+    return int(engine.query_scalar("SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
+                                   "WHERE VARIABLE_NAME = 'COM_COMMIT'"))
+
+
+def test_mysql_commits_only_when_a_transaction_is_open(mariadb_admin, my_engine, monkeypatch):
+    # DDL commits implicitly, so COMMIT after CREATE USER is a wasted round trip; after DML it is required.
+    monkeypatch.setattr(executor, "PING_WINDOW", 3600.0)  # one pooled connection, no pings in between
+    prefix = f"t_cm_{secrets.token_hex(3)}_"
+    mariadb_admin.track_prefix(prefix)
+    database = f"{prefix}db"
+    my_engine.run(steps(f"CREATE DATABASE `{database}`", f"CREATE TABLE `{database}`.t (v INT)"), "setup")
+    try:
+        before = _session_commits(my_engine)
+        my_engine.run(steps(f"CREATE USER '{prefix}a'@'%'"), "create")
+        assert _session_commits(my_engine) == before
+        my_engine.run(steps(f"INSERT INTO `{database}`.t VALUES (1)"), "create")
+        assert _session_commits(my_engine) == before + 1
+        with mariadb_admin.connect() as conn, conn.cursor() as cur:  # another session sees the row
+            cur.execute(f"SELECT count(*) FROM `{database}`.t")
+            assert cur.fetchone() == (1,)
+    finally:
+        my_engine.run(steps(f"DROP DATABASE `{database}`"), "cleanup")

@@ -222,7 +222,8 @@ class SqlEngine:
                         index += 1
                         cursor.execute(sql)
                     index = 0  # a failing COMMIT is no statement's fault
-                    dbapi.commit()
+                    if _transaction_open(dbapi):
+                        dbapi.commit()
                 return len(statements)
             except self._driver_error as exc:
                 disconnected = self._dialect.is_disconnect(exc, dbapi, cursor)
@@ -391,6 +392,14 @@ class _Watchdog:
 
     def disarm(self) -> None:
         self._timer.cancel()
+
+
+def _transaction_open(dbapi_conn: Any) -> bool:
+    """False only when the driver knows that no transaction is open, e.g. after MySQL's DDL, which commits
+    implicitly: then COMMIT is a round trip that does nothing. PyMySQL keeps the status flags of the server's
+    last reply in `server_status` (bit 0: SERVER_STATUS_IN_TRANS); other drivers always commit."""
+    status = getattr(dbapi_conn, "server_status", None)
+    return not isinstance(status, int) or bool(status & 1)
 
 
 def _mark_used(dbapi_conn: Any, record: Any) -> None:
