@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -180,6 +181,7 @@ class _Forwarder:
 
         if self.loop.is_running():
             asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
+        shutil.rmtree(self.dir, ignore_errors=True)  # the socket's directory; connections already open live on
 
 
 class PluginProcess:

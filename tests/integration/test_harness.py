@@ -308,3 +308,13 @@ def test_openbao_rejects_non_plugin_files(tmp_plugin_dir: Path) -> None:
     (tmp_plugin_dir / "README.txt").write_text("bao -dev would try to run me\n")
     with pytest.raises(ValueError, match="not executable"):
         OpenBaoDevServer.start(tmp_plugin_dir)
+
+
+def test_host_stand_in_removes_its_forwarder_directory() -> None:
+    from devenv.goplugin_host import PluginProcess
+
+    with PluginProcess([sys.executable, "-m", "yamldb.transport.entry"]) as plugin:
+        plugin.channel()
+        forwarder_dir = Path(plugin._forwarder.dir)
+        assert forwarder_dir.is_dir()
+    assert not forwarder_dir.exists()
