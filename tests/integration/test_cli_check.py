@@ -76,8 +76,8 @@ def test_mariadb_broken_manifest_fails_with_the_database_error(mariadb_admin: Ma
                         "    - CREATE USER '{{username}}'@'%' IDENTIFIED BY '{{password}}';\n"
                         "    - GRANT SELECT ON nosuchdb_yamldb.* TO '{{username}}'@'%' WITH NONSENSE;\n")
     url = f"{{{{username}}}}:{{{{password}}}}@tcp({mariadb_admin.host}:{mariadb_admin.port})/"
-    result = check(str(manifest), "--connection-url", url, "--username", mariadb_admin.user, "--password",
-                   mariadb_admin.password)
+    result = check(str(manifest), "--connection-url", url, "--username", mariadb_admin.user,
+                   f"--password={mariadb_admin.password}")
     assert result.returncode == 1
     assert "(1064)" in result.stdout  # MariaDB's syntax error, verbatim
     with mariadb_admin.connect() as conn, conn.cursor() as cur:
