@@ -265,12 +265,12 @@ def test_stdin_eof_does_not_stop_the_plugin(plugin):
 # -- §6 logging -----------------------------------------------------------------------------------
 
 def test_stderr_is_hclog_json():
-    plugin = PluginProcess(PLUGIN, env={"YAMLDB_LOG_LEVEL": "debug"})
-    call(plugin.channel(), "/grpc.health.v1.Health/Check", health.HealthCheckRequest(service="plugin"),
-         health.HealthCheckResponse)
-    call(plugin.channel(), "/plugin.GRPCController/Shutdown", gp.Empty(), gp.Empty)
-    plugin.proc.wait(timeout=2)
-    time.sleep(0.1)
+    with PluginProcess(PLUGIN, env={"YAMLDB_LOG_LEVEL": "debug"}) as plugin:
+        call(plugin.channel(), "/grpc.health.v1.Health/Check", health.HealthCheckRequest(service="plugin"),
+             health.HealthCheckResponse)
+        call(plugin.channel(), "/plugin.GRPCController/Shutdown", gp.Empty(), gp.Empty)
+        plugin.proc.wait(timeout=2)
+        time.sleep(0.1)
     lines = [line for line in plugin.stderr_lines if line.strip()]
     assert lines, "the plugin logged nothing"
     for line in lines:
