@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import json
 import os
 import select
 import signal
@@ -21,14 +20,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from yamldb.pem import load_cert_chain
+from yamldb.pem import load_cert_chain, split_pem
 
 
 @dataclass(frozen=True)
 class ServerIdentity:
     cert_pem: bytes
     key_pem: bytes
-    cert_der: bytes
+
+    @property
+    def cert_der(self) -> bytes:
+        return ssl.PEM_cert_to_DER_cert(self.cert_pem.decode("ascii"))
 
     @property
     def handshake_field(self) -> str:
@@ -70,7 +72,6 @@ def generate_identity() -> ServerIdentity:
         key_pem=key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ),
-        cert_der=cert.public_bytes(serialization.Encoding.DER),
     )
 
 
@@ -97,9 +98,7 @@ class PendingIdentity:
             code = 1
             try:
                 identity = generate_identity()
-                payload = json.dumps({k: base64.b64encode(getattr(identity, k)).decode("ascii")
-                                      for k in ("cert_pem", "key_pem", "cert_der")}).encode()
-                view = memoryview(payload)
+                view = memoryview(identity.cert_pem + identity.key_pem)  # one PEM bundle
                 while view:
                     view = view[os.write(write_fd, view):]
                 code = 0
@@ -112,26 +111,31 @@ class PendingIdentity:
         if self._fd < 0:
             return generate_identity()
         chunks: list[bytes] = []
+        complete = False
         deadline = time.monotonic() + timeout
         try:
             while (left := deadline - time.monotonic()) > 0 and select.select([self._fd], [], [], left)[0]:
                 chunk = os.read(self._fd, 65536)
                 if not chunk:
+                    complete = True  # the child wrote everything and exited
                     break
                 chunks.append(chunk)
         finally:
             os.close(self._fd)
             self._fd = -1
             with contextlib.suppress(OSError):
-                if not chunks:
-                    os.kill(self._pid, signal.SIGKILL)  # hung or failed: do not leave it behind
+                if not complete:
+                    os.kill(self._pid, signal.SIGKILL)  # hung: do not leave it behind, nor wait for it
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self._pid, 0)
+        cert_pem, key_pem = split_pem(b"".join(chunks).decode("ascii", "replace"))
         try:
-            data = json.loads(b"".join(chunks))
-            return ServerIdentity(**{k: base64.b64decode(data[k]) for k in ("cert_pem", "key_pem", "cert_der")})
-        except (ValueError, KeyError, TypeError):
+            ssl.PEM_cert_to_DER_cert(cert_pem)  # a truncated or empty bundle fails here
+        except ValueError:
             return generate_identity()
+        if "PRIVATE KEY" not in key_pem:
+            return generate_identity()
+        return ServerIdentity(cert_pem.encode("ascii"), key_pem.encode("ascii"))
 
 
 def server_context(identity: ServerIdentity, client_cert_pem: str, private_dir: Path) -> ssl.SSLContext:
