@@ -114,8 +114,7 @@ class _ClientSide(_Side):
         self.terminator = terminator
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        super().connection_made(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is None or ssl_object.getpeercert(binary_form=True) is None:
             # CERT_REQUIRED makes this unreachable; kept as a second lock on the door.
@@ -136,10 +135,8 @@ class _ClientSide(_Side):
             self.transport.close()
             return
         self.peer = backend
-        if self.transport.is_closing():
-            backend._close_peer()
-            if backend.transport is not None:
-                backend.transport.close()
+        if self.transport.is_closing() and backend.transport is not None:  # the host hung up meanwhile
+            backend.transport.close()
             return
         self.transport.resume_reading()
 
