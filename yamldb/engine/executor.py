@@ -140,8 +140,9 @@ class SqlEngine:
             def _begin(conn: Connection) -> None:
                 conn.exec_driver_sql("BEGIN")
 
-    def _fail(self, what: str, exc: BaseException) -> DatabaseError:
-        return DatabaseError(self.scrub(f"{what}: {driver_message(exc)}"))
+    def _fail(self, what: str, exc: BaseException, scrub: Scrubber | None = None) -> DatabaseError:
+        # `scrub`: the request's scrubber (it also knows the new password), else the connection's.
+        return DatabaseError((scrub or self.scrub)(f"{what}: {driver_message(exc)}"))
 
     def verify(self, query: str) -> None:
         try:
@@ -241,7 +242,7 @@ class SqlEngine:
                     log.info(f"{operation}: pooled connection was closed by the server; retrying on a new one")
                     continue
                 if disconnected or (index == 0 and not self.batch):
-                    raise DatabaseError(scrub(f"{operation} failed: {driver_message(exc)}")) from None
+                    raise self._fail(f"{operation} failed", exc, scrub) from None
                 if self.batch and len(statements) > 1:
                     # The database rolled the whole message back. Run it again statement by statement,
                     # so the error names the statement exactly as the step-wise path does.
@@ -261,7 +262,7 @@ class SqlEngine:
         try:
             return self._engine.raw_connection()
         except (SQLAlchemyError, self._driver_error) as exc:  # raw_connection() does not wrap driver errors
-            raise DatabaseError(scrub(f"cannot connect: {driver_message(exc)}")) from None
+            raise self._fail("cannot connect", exc, scrub) from None
 
     def _checkout(self, dbapi_conn: Any, record: Any, proxy: Any) -> None:
         # Pool "checkout" event: ping unless the connection proved itself within PING_WINDOW and no
@@ -284,7 +285,7 @@ class SqlEngine:
         try:
             conn = self._engine.connect()
         except SQLAlchemyError as exc:
-            raise DatabaseError(scrub(f"cannot connect: {driver_message(exc)}")) from None
+            raise self._fail("cannot connect", exc, scrub) from None
         index = 0
         watchdog = _Watchdog(conn.connection.dbapi_connection, self, deadline) if deadline is not None else None
         try:
@@ -318,7 +319,7 @@ class SqlEngine:
                                     "passed (the host gave up waiting)") from None
             raise
         except SQLAlchemyError as exc:
-            raise DatabaseError(scrub(f"{operation} failed: {driver_message(exc)}")) from None
+            raise self._fail(f"{operation} failed", exc, scrub) from None
         finally:
             if watchdog is not None:
                 watchdog.disarm()
