@@ -165,7 +165,16 @@ class PluginProcess:
         closer = threading.Thread(target=self.instances.close_all, daemon=True)
         closer.start()
         closer.join(0.8)  # the host SIGKILLs 2 s after Shutdown; never risk that
-        shutil.rmtree(self.private_dir, ignore_errors=True)
+        remove_socket_dir(self.private_dir)
+
+
+def remove_socket_dir(directory: Path) -> None:
+    """Remove a plugin's socket directory, its pid file last: a process killed half-way through leaves a
+    directory that the next plugin's sweep still recognises (it skips directories without a pid file)."""
+    for entry in directory.glob("*"):
+        if entry.name != "pid":
+            entry.unlink(missing_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def sweep_stale_socket_dirs(parent: Path) -> int:
@@ -180,7 +189,7 @@ def sweep_stale_socket_dirs(parent: Path) -> int:
             pid = int((directory / "pid").read_text())
             os.kill(pid, 0)
         except ProcessLookupError:
-            shutil.rmtree(directory, ignore_errors=True)
+            remove_socket_dir(directory)
             removed += 1
         except (OSError, ValueError):
             continue  # not ours, no pid file yet, or the process lives
