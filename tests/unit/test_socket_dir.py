@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from pathlib import Path
 
 import pytest
 
-from yamldb.transport.server import remove_socket_dir, sweep_stale_socket_dirs
+from yamldb.transport.server import SOCKET_DIR_PREFIX, remove_socket_dir, sweep_stale_socket_dirs
+
+
+def make_socket(path: Path) -> None:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    sock.close()
 
 
 def socket_dir(parent: Path, pid: int) -> Path:
-    directory = parent / "yamldb-test"
+    directory = parent / f"{SOCKET_DIR_PREFIX}test"
     directory.mkdir()
-    for name in ("grpc.sock", "pid", "plugin.sock"):
-        (directory / name).write_text(str(pid) if name == "pid" else "")
+    make_socket(directory / "grpc.sock")
+    make_socket(directory / "plugin.sock")
+    (directory / "pid").write_text(str(pid))
     return directory
 
 
@@ -34,3 +44,30 @@ def test_a_removal_interrupted_half_way_keeps_the_pid_file(tmp_path, monkeypatch
     assert calls != ["pid"] and (directory / "pid").exists()
     assert sweep_stale_socket_dirs(tmp_path) == 1  # the next plugin finishes the job
     assert not directory.exists()
+
+
+def age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_directory_without_pid_file_is_swept_only_once_it_is_old(tmp_path):
+    directory = tmp_path / f"{SOCKET_DIR_PREFIX}nopid"
+    directory.mkdir()
+    make_socket(directory / "grpc.sock")
+    assert sweep_stale_socket_dirs(tmp_path) == 0  # fresh: a plugin may be about to write its pid file
+    age(directory, 120)
+    assert sweep_stale_socket_dirs(tmp_path) == 1
+    assert not directory.exists()
+
+
+def test_directories_that_are_not_socket_directories_are_never_swept(tmp_path):
+    # yamldb's other temp directories (and anything else) share the "yamldb-" start of the name.
+    others = [tmp_path / "yamldb-plugin-0", tmp_path / "yamldb-tls-abcdefgh", tmp_path / "yamldb-pg-abcdefgh"]
+    mine_with_files = tmp_path / f"{SOCKET_DIR_PREFIX}kept"
+    for directory in [*others, mine_with_files]:
+        directory.mkdir()
+        (directory / "data").write_text("x")
+        age(directory, 3600)
+    assert sweep_stale_socket_dirs(tmp_path) == 0
+    assert all(d.exists() for d in [*others, mine_with_files])

@@ -12,9 +12,11 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +39,11 @@ CORE_PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = (6, 5)
 # go-plugin dials with MaxInt32 message sizes; match it so large statements never fail.
 MAX_MESSAGE = 2**31 - 1
-SOCKET_DIR_PREFIX = "yamldb-"
+# Its own prefix: the sweep below must never touch yamldb's other temp directories (TLS files, the
+# fallback plugin cache, test clusters), which all start with "yamldb-" too.
+SOCKET_DIR_PREFIX = "yamldb-sock-"
 RPC_WORKERS = 12
+NO_PID_GRACE_SECONDS = 60.0
 
 
 class HandshakeError(Exception):
@@ -180,20 +185,36 @@ def remove_socket_dir(directory: Path) -> None:
 def sweep_stale_socket_dirs(parent: Path) -> int:
     """Remove socket directories of plugin processes that were SIGKILLed (they cannot clean up).
 
-    Only directories owned by this user, carrying a pid file whose process is gone."""
+    Only directories owned by this user: those whose pid file names a process that is gone, and those
+    without a pid file that hold nothing but sockets and are older than a minute (a plugin writes its
+    pid file right after creating the directory, so only a removal cut short leaves one without)."""
     removed = 0
     for directory in parent.glob(f"{SOCKET_DIR_PREFIX}*"):
         try:
-            if directory.stat().st_uid != os.getuid():
-                continue
-            pid = int((directory / "pid").read_text())
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            stale = _is_stale(directory)
+        except (OSError, ValueError):
+            continue  # gone meanwhile, unreadable, or a live process of another user
+        if stale:
             remove_socket_dir(directory)
             removed += 1
-        except (OSError, ValueError):
-            continue  # not ours, no pid file yet, or the process lives
     return removed
+
+
+def _is_stale(directory: Path) -> bool:
+    info = directory.stat()
+    if info.st_uid != os.getuid():
+        return False
+    try:
+        pid = int((directory / "pid").read_text())
+    except FileNotFoundError:
+        if time.time() - info.st_mtime < NO_PID_GRACE_SECONDS:
+            return False  # a fresh one gets its pid file next
+        return all(stat.S_ISSOCK(entry.lstat().st_mode) for entry in directory.iterdir())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def _warm_up() -> None:
