@@ -251,9 +251,12 @@ class PluginProcess:
         return grpc.insecure_channel(f"unix:{self._forwarder.path}", options=options)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
+        killed = self.proc.poll() is None
+        if killed:
             self.proc.kill()
         self.proc.wait(5)
+        if killed:  # a SIGKILLed plugin cannot remove its socket directory; a real host leaves it to the sweep
+            shutil.rmtree(Path(self.handshake.address).parent, ignore_errors=True)
         if self._forwarder is not None:
             self._forwarder.close()
 
