@@ -1,4 +1,4 @@
-"""Tests for yamldb.templates.username: Vault/OpenBao username templates.
+"""Tests for yamldb.templates.gotemplate: Vault/OpenBao username templates.
 
 Expected values are Go's (text/template + fmt + Vault's sdk/helper/template) and
 are computed independently here (hashlib, base64, literal strings) rather than
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from yamldb.errors import TemplateError
-from yamldb.templates.username import MAX_TEMPLATE_SIZE, UsernameTemplate
+from yamldb.templates.gotemplate import MAX_TEMPLATE_SIZE, UsernameTemplate
 
 NOW = datetime(2024, 3, 5, 7, 8, 9, 123456, tzinfo=UTC)
 NOW_UNIX = 1709622489  # date -u -d 2024-03-05T07:08:09Z +%s

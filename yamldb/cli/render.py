@@ -9,9 +9,9 @@ from pathlib import Path
 from yamldb.errors import YamldbError
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import load_file
+from yamldb.templates.gotemplate import UsernameTemplate
 from yamldb.templates.plan import MASKED, compile_steps
-from yamldb.templates.username import UsernameTemplate
-from yamldb.templates.usernames import generate_username
+from yamldb.templates.username_rules import generate_username
 
 SAMPLE_PASSWORD = "A1a-sample-password-from-vault"
 SAMPLE_PUBLIC_KEY = ("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsample\n"

@@ -26,10 +26,10 @@ from yamldb.manifest.loader import check_text
 from yamldb.manifest.model import Manifest, Step
 from yamldb.redact import Scrubber
 from yamldb.templates.checks import manifest_findings
+from yamldb.templates.gotemplate import UsernameTemplate
 from yamldb.templates.plan import Operation, compile_role_statements, compile_steps
 from yamldb.templates.scram import scram_sha256_verifier
-from yamldb.templates.username import UsernameTemplate
-from yamldb.templates.usernames import generate_username
+from yamldb.templates.username_rules import generate_username
 from yamldb.templates.vault_statements import decode_vault_statements
 
 if TYPE_CHECKING:

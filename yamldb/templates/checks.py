@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from yamldb.errors import Location, ManifestError, TemplateError
 from yamldb.manifest.model import Manifest
+from yamldb.templates.gotemplate import UsernameTemplate
 from yamldb.templates.plan import Operation, PlanError, compile_steps
-from yamldb.templates.username import UsernameTemplate
 
 # Long enough to expose a template that never truncates; Vault display names can be long.
 _LONG_NAME = "x" * 512

@@ -6,10 +6,13 @@ import re
 
 from yamldb.errors import TemplateError
 from yamldb.manifest.model import UsernameRules
-from yamldb.templates.username import UsernameTemplate
+from yamldb.templates.gotemplate import UsernameTemplate
+
+__all__ = ["generate_username"]
 
 
 def generate_username(rules: UsernameRules, template: UsernameTemplate, display_name: str, role_name: str) -> str:
+    """Render `template` for one user and hold the result to the manifest's username rules."""
     name = template.render(display_name, role_name)
     if rules.case == "lower":
         name = name.lower()

@@ -1,0 +1,291 @@
+"""The functions a username template may call: Go's builtins, Vault's and OpenBao's additions.
+
+Each function takes the render context first; `FUNCTIONS` maps a name to its `Spec` (parameter
+types, variadic tail), which the parser checks against literal arguments.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from yamldb.templates.gotemplate.fmt import Printer
+from yamldb.templates.gotemplate.timelayout import go_time_format
+from yamldb.templates.gotemplate.values import FuncError, RenderContext, Value, go_type
+
+__all__ = ["FUNCTIONS", "GO_ONLY_FUNCTIONS", "MAX_RANDOM", "NOT_VARIADIC", "TYPE_NAMES", "Spec"]
+
+MAX_RANDOM: Final = 65_536
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+_BASE62: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _utf8_prefix(s: str, n: int) -> str:
+    """The first n UTF-8 bytes of s, minus a trailing partial character."""
+    if s.isascii():
+        return s[:n]
+    data = s.encode()
+    if len(data) <= n:
+        return s
+    return data[:n].decode("utf-8", "ignore")
+
+
+# Go's base62.Random keeps bytes below 248 (4 * 62) and maps them mod 62, so every
+# character is equally likely; bytes.translate does both steps in C.
+_BASE62_TABLE: Final = bytes(ord(_BASE62[b % 62]) for b in range(248)) + bytes(8)
+_BASE62_REJECT: Final = bytes(range(248, 256))
+
+
+def _fn_random(ctx: RenderContext, length: int) -> str:
+    if length < 0:
+        raise FuncError(f"length must be >= 0 but was {length}")
+    if length > MAX_RANDOM:
+        raise FuncError(f"length must be <= {MAX_RANDOM} but was {length}")
+    out = b""
+    while len(out) < length:
+        batch = secrets.token_bytes(length + length // 4 + 1)
+        out += batch.translate(_BASE62_TABLE, _BASE62_REJECT)
+    return out[:length].decode("ascii")
+
+
+def _fn_truncate(ctx: RenderContext, max_len: int, s: str) -> str:
+    if max_len <= 0:
+        raise FuncError(f"max length must be > 0 but was {max_len}")
+    return _utf8_prefix(s, max_len)
+
+
+def _fn_truncate_sha256(ctx: RenderContext, max_len: int, s: str) -> str:
+    if max_len <= 8:
+        raise FuncError(f"max length must be > 8 but was {max_len}")
+    data = s.encode()
+    if len(data) <= max_len:
+        return s
+    cut = max_len - 8
+    # The hash covers the exact cut-off bytes, so it matches Go even mid-character.
+    return data[:cut].decode("utf-8", "ignore") + hashlib.sha256(data[cut:]).hexdigest()[:8]
+
+
+def _simple_case(s: str, upper: bool) -> str:
+    if s.isascii():
+        return s.upper() if upper else s.lower()
+    out = []
+    for ch in s:
+        m = ch.upper() if upper else ch.lower()
+        out.append(m if len(m) == 1 else ch)
+    return "".join(out)
+
+
+def _fn_uppercase(ctx: RenderContext, s: str) -> str:
+    return _simple_case(s, True)
+
+
+def _fn_lowercase(ctx: RenderContext, s: str) -> str:
+    return _simple_case(s, False)
+
+
+def _fn_replace(ctx: RenderContext, find: str, repl: str, s: str) -> str:
+    if find == "":
+        # Go's ReplaceAll with an empty needle inserts at each rune boundary; so does Python's.
+        return s.replace("", repl)
+    return s.replace(find, repl)
+
+
+def _fn_sha256(ctx: RenderContext, s: str) -> str:
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+def _fn_base64(ctx: RenderContext, s: str) -> str:
+    return base64.b64encode(s.encode()).decode("ascii")
+
+
+def _fn_decode_base64(ctx: RenderContext, s: str) -> str:
+    # Go's StdEncoding skips CR and LF but is otherwise strict about the alphabet and padding.
+    try:
+        data = base64.b64decode(s.replace("\r", "").replace("\n", ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise FuncError("illegal base64 data") from None
+    return data.decode("utf-8", "replace")
+
+
+def _fn_hex(ctx: RenderContext, s: str) -> str:
+    return s.encode().hex()
+
+
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+
+
+def _fn_decode_hex(ctx: RenderContext, s: str) -> str:
+    if not _HEX_DIGITS.fullmatch(s):
+        raise FuncError("encoding/hex: invalid byte in hex string")
+    if len(s) % 2:
+        raise FuncError("encoding/hex: odd length hex string")
+    return bytes.fromhex(s).decode("utf-8", "replace")
+
+
+def _fn_unix_time(ctx: RenderContext) -> str:
+    return str((ctx.now() - _EPOCH) // timedelta(seconds=1))
+
+
+def _fn_unix_time_millis(ctx: RenderContext) -> str:
+    return str((ctx.now() - _EPOCH) // timedelta(milliseconds=1))
+
+
+def _fn_timestamp(ctx: RenderContext, layout: str) -> str:
+    return go_time_format(ctx.now(), layout)
+
+
+def _fn_uuid(ctx: RenderContext) -> str:
+    h = secrets.token_hex(16)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _fn_glob(ctx: RenderContext, pattern: str, value: str) -> bool:
+    # ryanuber/go-glob: "*" is the only wildcard; parts match left to right, leftmost first.
+    if pattern == "":
+        return value == ""
+    if pattern == "*":
+        return True
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        return value == pattern
+    if not value.startswith(parts[0]):
+        return False
+    rest = value[len(parts[0]) :]
+    for part in parts[1:-1]:
+        idx = rest.find(part)
+        if idx < 0:
+            return False
+        rest = rest[idx + len(part) :]
+    return pattern.endswith("*") or rest.endswith(parts[-1])
+
+
+def _kind(v: Value) -> str:
+    t = type(v)
+    return "string" if t is str else "int" if t is int else "bool" if t is bool else "struct"
+
+
+def _fn_eq(ctx: RenderContext, a: Value, *others: Value) -> bool:
+    ka = _kind(a)
+    for b in others:
+        if _kind(b) != ka:
+            raise FuncError("incompatible types for comparison")
+        if a == b:
+            return True
+    return False
+
+
+def _fn_ne(ctx: RenderContext, a: Value, b: Value) -> bool:
+    return not _fn_eq(ctx, a, b)
+
+
+def _fn_lt(ctx: RenderContext, a: Value, b: Value) -> bool:
+    ka, kb = _kind(a), _kind(b)
+    if ka in ("bool", "struct") or kb in ("bool", "struct"):
+        raise FuncError("invalid type for comparison")
+    if ka != kb:
+        raise FuncError("incompatible types for comparison")
+    return a < b  # type: ignore[operator]
+
+
+def _fn_le(ctx: RenderContext, a: Value, b: Value) -> bool:
+    return _fn_lt(ctx, a, b) or _fn_eq(ctx, a, b)
+
+
+def _fn_gt(ctx: RenderContext, a: Value, b: Value) -> bool:
+    return not _fn_le(ctx, a, b)
+
+
+def _fn_ge(ctx: RenderContext, a: Value, b: Value) -> bool:
+    return not _fn_lt(ctx, a, b)
+
+
+def _fn_not(ctx: RenderContext, a: Value) -> bool:
+    return not a
+
+
+def _fn_len(ctx: RenderContext, a: Value) -> int:
+    if type(a) is str:
+        assert isinstance(a, str)
+        return len(a) if a.isascii() else len(a.encode())
+    raise FuncError(f"len of type {go_type(a)}")
+
+
+def _fn_print(ctx: RenderContext, *args: Value) -> str:
+    return Printer().sprint(args, False)
+
+
+def _fn_println(ctx: RenderContext, *args: Value) -> str:
+    return Printer().sprint(args, True)
+
+
+def _fn_printf(ctx: RenderContext, fmt: str, *args: Value) -> str:
+    return Printer().sprintf(fmt, args)
+
+
+ANY: Final = None
+NOT_VARIADIC: Final = object()  # marks a function that is not variadic
+
+
+class Spec:
+    """A function's signature: parameter types (None = any) and variadic tail type."""
+
+    __slots__ = ("fn", "name", "params", "variadic")
+
+    def __init__(
+        self, name: str, fn: Callable[..., Value], params: tuple[type | None, ...], variadic: object
+    ) -> None:
+        self.name = name
+        self.fn = fn
+        self.params = params
+        self.variadic = variadic
+
+
+def _specs() -> dict[str, Spec]:
+    table: list[tuple[str, Callable[..., Value], tuple[type | None, ...], object]] = [
+        # Go text/template builtins
+        ("and", _fn_not, (ANY,), ANY),  # evaluated by AndOr, fn unused
+        ("or", _fn_not, (ANY,), ANY),
+        ("not", _fn_not, (ANY,), NOT_VARIADIC),
+        ("len", _fn_len, (ANY,), NOT_VARIADIC),
+        ("eq", _fn_eq, (ANY, ANY), ANY),
+        ("ne", _fn_ne, (ANY, ANY), NOT_VARIADIC),
+        ("lt", _fn_lt, (ANY, ANY), NOT_VARIADIC),
+        ("le", _fn_le, (ANY, ANY), NOT_VARIADIC),
+        ("gt", _fn_gt, (ANY, ANY), NOT_VARIADIC),
+        ("ge", _fn_ge, (ANY, ANY), NOT_VARIADIC),
+        ("print", _fn_print, (), ANY),
+        ("println", _fn_println, (), ANY),
+        ("printf", _fn_printf, (str,), ANY),
+        # Vault sdk/helper/template
+        ("random", _fn_random, (int,), NOT_VARIADIC),
+        ("truncate", _fn_truncate, (int, str), NOT_VARIADIC),
+        ("truncate_sha256", _fn_truncate_sha256, (int, str), NOT_VARIADIC),
+        ("uppercase", _fn_uppercase, (str,), NOT_VARIADIC),
+        ("lowercase", _fn_lowercase, (str,), NOT_VARIADIC),
+        ("replace", _fn_replace, (str, str, str), NOT_VARIADIC),
+        ("sha256", _fn_sha256, (str,), NOT_VARIADIC),
+        ("base64", _fn_base64, (str,), NOT_VARIADIC),
+        ("unix_time", _fn_unix_time, (), NOT_VARIADIC),
+        ("unix_time_millis", _fn_unix_time_millis, (), NOT_VARIADIC),
+        ("timestamp", _fn_timestamp, (str,), NOT_VARIADIC),
+        ("uuid", _fn_uuid, (), NOT_VARIADIC),
+        # OpenBao additions
+        ("decode_base64", _fn_decode_base64, (str,), NOT_VARIADIC),
+        ("hex", _fn_hex, (str,), NOT_VARIADIC),
+        ("decode_hex", _fn_decode_hex, (str,), NOT_VARIADIC),
+        ("glob", _fn_glob, (str, str), NOT_VARIADIC),
+    ]
+    return {name: Spec(name, fn, params, var) for name, fn, params, var in table}
+
+
+FUNCTIONS: Final = _specs()
+GO_ONLY_FUNCTIONS: Final = frozenset({"call", "html", "index", "js", "slice", "urlquery"})
+TYPE_NAMES: Final = {int: "int", str: "string", bool: "bool"}
+
