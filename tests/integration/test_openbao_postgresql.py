@@ -180,3 +180,17 @@ def test_a_dropped_database_gives_clear_errors_without_secrets(openbao, pg_clust
         assert secret not in str(err.value) and secret not in openbao.log_text()
     assert "Traceback" not in openbao.log_text()
     openbao.api("PUT", "sys/leases/revoke-force/database/creds/doomed", {})
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ('{{ printf "%9999999s" "" }}', "error calling printf: width 9999999 is too large"),
+    ("{{ random 1000000000 }}", "error calling random: length must be <= 65536"),
+    ('{{ replace "" (printf "%1000000s" "") (printf "%1000000s" "") }}', "error calling printf: result is too large"),
+])
+def test_a_username_template_that_would_exhaust_memory_is_refused(openbao, pg_cluster, pg_config, template, message):
+    error = config_error(openbao, pg_cluster, "pg-huge-names", username_template=template)
+    assert message in error
+    assert "MemoryError" not in error and "internal error" not in error
+    lease = openbao.api("GET", "database/creds/reader")  # the plugin keeps serving
+    assert role_exists(pg_cluster, lease["data"]["username"])
+    openbao.cli("lease", "revoke", "-sync", lease["lease_id"])

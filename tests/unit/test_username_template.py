@@ -135,7 +135,15 @@ def test_random_charset_and_length() -> None:
     ],
 )
 def test_random_errors(source: str, message: str) -> None:
-    assert message in render_error(source).message
+    # A literal length is judged when the template is parsed, so a config that could never
+    # render is refused when it is written, even inside a branch that renders nothing.
+    assert message in parse_error(source).message
+    assert message in parse_error("{{ if false }}" + source + "{{ end }}").message
+
+
+def test_random_computed_length_is_checked_when_rendered() -> None:
+    err = render_error("{{ random (len .DisplayName) }}", display="x" * 1_000_000)
+    assert err.message == "error calling random: length must be <= 65536 but was 1000000"
 
 
 @pytest.mark.parametrize(
@@ -749,6 +757,76 @@ def test_untaken_branch_is_not_executed() -> None:
 def test_lone_surrogates_in_names_become_replacement_characters() -> None:
     out = render("{{ .DisplayName | truncate 10 }}|{{ .RoleName | sha256 }}", "a\ud800b", "\udfff")
     assert out == "a\ufffdb|" + hashlib.sha256("\ufffd".encode()).hexdigest()
+
+
+# -------------------------------------------------------- bounded cost ----
+
+_NEST8 = '(printf "%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s" '
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ('{{ printf "%9999999s" "" }}', "error calling printf: width 9999999 is too large"),
+        ('{{ printf "%.2000000d" 1 }}', "error calling printf: width 2000000 is too large"),
+        ('{{ if false }}{{ printf "%[2]*.5000000x" 1 "a" }}{{ end }}', "width 5000000 is too large"),
+        ("{{ random 1000000000 }}", "error calling random: length must be <= 65536 but was 1000000000"),
+        ("{{ if eq .RoleName `x` }}{{ random 65537 }}{{ end }}", "length must be <= 65536"),
+    ],
+)
+def test_huge_literal_sizes_are_refused_when_parsed(source: str, message: str) -> None:
+    assert message in parse_error(source).message
+
+
+@pytest.mark.parametrize(
+    ("source", "display", "message"),
+    [
+        ('{{ replace "" (random 65536) (random 65536) }}', "", "error calling replace: result is too large"),
+        ("{{ printf .DisplayName 1 }}", "%9999999d", "error calling printf: result is too large"),
+        ("{{ printf " + _NEST8 * 7 + '(printf "%1000s" "")))))))) }}', "", "error calling printf: result is too"),
+        ("{{ " + "hex (" * 25 + ".DisplayName" + ")" * 25 + " }}", "abc", "error calling hex: result is too large"),
+        ("{{ " + "base64 (" * 60 + ".DisplayName" + ")" * 60 + " }}", "abc", "error calling base64: result is too"),
+        ('{{ replace "a" "aaaaaaaa" (replace "a" "aaaaaaaa" (replace "a" "aaaaaaaa" '
+         '(replace "a" "aaaaaaaa" (replace "a" "aaaaaaaa" (replace "a" "aaaaaaaa" .DisplayName))))) }}',
+         "aaaa", "error calling replace: result is too large"),
+        ("{{ print" + " (random 65536)" * 20 + " }}", "", "result is too large"),
+        ('{{ timestamp (printf "%600000s" "") }}', "", "error calling timestamp: result is too large"),
+        ("{{ .DisplayName }}{{ .DisplayName }}{{ .DisplayName }}", "x" * 400_000, "output is too large"),
+        ("{{ random 65536 }}" * 17, "", "too large: a username template may compute at most 1048576 characters"),
+    ],
+)
+def test_templates_that_would_allocate_huge_memory_fail_cleanly(source: str, display: str, message: str) -> None:
+    # Each of these allocates from hundreds of megabytes to terabytes without the render budget.
+    err = render_error(source, display=display)
+    assert message in err.message
+    assert err.position is not None
+
+
+def test_budget_leaves_room_for_large_but_sane_templates() -> None:
+    assert len(render("{{ random 65536 }}")) == 65536
+    assert render('{{ printf "%1000000s" "x" | truncate 3 }}') == "   "
+    assert render('{{ printf "%999999999s" }}') == "%!(NOVERB)"  # Go reads no width there at all
+    assert render('{{ printf "%%5000000d" }}') == "%5000000d"  # an escaped %, not a width
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.recursive(
+    st.sampled_from([".DisplayName", '"ab"', "(random 9000)", '(printf "%90000s" "")']),
+    lambda inner: st.one_of(
+        st.tuples(st.sampled_from(["hex", "base64", "uppercase", "sha256"]), inner).map(lambda a: f"({a[0]} {a[1]})"),
+        st.tuples(inner, inner).map(lambda a: f'(replace "a" {a[0]} {a[1]})'),
+        st.tuples(inner, inner).map(lambda a: f'(printf "%[1]s%[2]s%[1]s%[2]s" {a[0]} {a[1]})'),
+        st.tuples(inner, inner).map(lambda a: f"(print {a[0]} {a[1]} {a[0]})"),
+    ),
+    max_leaves=12,
+))
+def test_any_composition_stays_within_the_budget(expr: str) -> None:
+    try:
+        out = UsernameTemplate.parse("{{ " + expr + " }}").render("aaaa", "r", now=NOW)
+    except TemplateError as exc:
+        assert "too large" in exc.message
+        return
+    assert len(out) <= 1 << 20
 
 
 # ---------------------------------------------------------- properties ----

@@ -44,7 +44,13 @@ Deliberate differences from Go:
   naive `now` is taken as UTC.
 * uppercase/lowercase only apply one-to-one case mappings, like Go's
   (Python's "ß".upper() would give "SS").
-* `random` refuses lengths above 65536 and negative lengths.
+* `random` refuses lengths above 65536 and negative lengths; a literal length
+  is refused when the template is parsed.
+* Bounded cost: one render computes at most MAX_RENDER_SIZE (1048576)
+  characters, every function's result and the output counted, and refuses
+  a result that would pass it before allocating it ("... too large ...").
+  A printf format literal whose width or precision alone passes it is
+  refused when the template is parsed.
 * An empty template is rejected ("missing template"), as Vault does, and so is
   one of 100000 characters or more ("template too large").
 
@@ -55,5 +61,6 @@ data object and per-render state), `template` (UsernameTemplate).
 """
 
 from yamldb.templates.gotemplate.template import MAX_TEMPLATE_SIZE, UsernameTemplate
+from yamldb.templates.gotemplate.values import MAX_RENDER_SIZE
 
-__all__ = ["MAX_TEMPLATE_SIZE", "UsernameTemplate"]
+__all__ = ["MAX_RENDER_SIZE", "MAX_TEMPLATE_SIZE", "UsernameTemplate"]

@@ -6,11 +6,13 @@ v s d q x X o O b c U t T %, including Go's %!v(MISSING), %!(EXTRA ...) and %!d(
 
 from __future__ import annotations
 
+import re
+import sys
 from typing import Final
 
-from yamldb.templates.gotemplate.values import DATA_TYPE, Data, Value, go_type
+from yamldb.templates.gotemplate.values import DATA_TYPE, TOO_LARGE, Data, FuncError, Value, go_type
 
-__all__ = ["Printer", "go_quote", "is_print", "to_text"]
+__all__ = ["Printer", "go_quote", "is_print", "largest_width", "to_text"]
 
 _CTRL_ESCAPES: Final = {
     "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
@@ -76,12 +78,28 @@ def _parsenum(s: str, start: int, end: int) -> tuple[int, bool, int]:
     return num, isnum, i
 
 
+# A verb's flags, [n], width, precision: "%-[2]*.[1]5d" gives "" and "5".
+_FORMAT_NUMBERS = re.compile(r"%%|%[-+# 0]*(?:\[[^\]]*\])?(?:\*|([0-9]*))(?:\.(?:\[[^\]]*\])?(?:\*|([0-9]*)))?")
+
+
+def largest_width(fmt: str) -> int:
+    """The largest width or precision written in a printf format, as Sprintf reads them."""
+    largest = 0
+    for match in _FORMAT_NUMBERS.finditer(fmt):
+        for digits in match.groups():
+            if digits:
+                n, ok, _ = _parsenum(digits, 0, len(digits))
+                largest = max(largest, n if ok else 0)
+    return largest
+
+
 class Printer:
     """A port of the parts of Go's fmt.pp / fmt.fmt that template values can reach."""
 
     __slots__ = (
         "buf",
         "good_argnum",
+        "limit",
         "minus",
         "plus",
         "plus_v",
@@ -90,14 +108,17 @@ class Printer:
         "reordered",
         "sharp",
         "sharp_v",
+        "size",
         "space",
         "wid",
         "wid_ok",
         "zero",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = sys.maxsize) -> None:
         self.buf: list[str] = []
+        self.size = 0  # characters in buf
+        self.limit = limit  # characters buf may hold; more raises FuncError before the allocation
         self.reordered = False
         self.good_argnum = True
         self.clear()
@@ -108,25 +129,36 @@ class Printer:
         self.wid = self.prec = 0
         self.wid_ok = self.prec_ok = False
 
+    def reserve(self, n: int) -> None:
+        """Refuse n more characters that the limit cannot hold, before they are made."""
+        if self.size + n > self.limit:
+            raise FuncError("result is " + TOO_LARGE)
+
+    def put(self, s: str) -> None:
+        self.reserve(len(s))
+        self.size += len(s)
+        self.buf.append(s)
+
     # -- padding and the per-type formatters (fmt/format.go) --
 
     def write_padding(self, n: int) -> None:
         if n > 0:
-            self.buf.append(("0" if self.zero else " ") * n)
+            self.reserve(n)
+            self.put(("0" if self.zero else " ") * n)
 
     def pad(self, s: str) -> None:
         if not self.wid_ok or self.wid == 0:
-            self.buf.append(s)
+            self.put(s)
             return
         width = self.wid - len(s)
         if width <= 0:
-            self.buf.append(s)
+            self.put(s)
         elif self.minus:
-            self.buf.append(s)
+            self.put(s)
             self.write_padding(width)
         else:
             self.write_padding(width)
-            self.buf.append(s)
+            self.put(s)
 
     def truncate(self, s: str) -> str:
         return s[: self.prec] if self.prec_ok else s
@@ -139,6 +171,7 @@ class Printer:
         if self.sharp and _can_backquote(s):
             self.pad("`" + s + "`")
         else:
+            self.reserve(len(s) + 2)  # quoting only lengthens, up to tenfold
             self.pad(go_quote(s, '"', self.plus))
 
     def fmt_sx(self, s: str, upper: bool) -> None:
@@ -157,6 +190,7 @@ class Printer:
             width += length - 1
         elif self.sharp:
             width += 2
+        self.reserve(width)
         if self.wid_ok and self.wid > width and not self.minus:
             self.write_padding(self.wid - width)
         prefix = "0X" if upper else "0x"
@@ -166,7 +200,7 @@ class Printer:
             body = sep.join(hexes)
         else:
             body = "".join(hexes)
-        self.buf.append((prefix if self.sharp else "") + body)
+        self.put((prefix if self.sharp else "") + body)
         if self.wid_ok and self.wid > width and self.minus:
             self.write_padding(self.wid - width)
 
@@ -195,6 +229,7 @@ class Printer:
         else:
             digits = format(u, "b")
         if len(digits) < prec:
+            self.reserve(prec)
             digits = "0" * (prec - len(digits)) + digits
         if self.sharp:
             if base == 2:
@@ -218,6 +253,7 @@ class Printer:
     def fmt_unicode(self, v: int) -> None:
         u = v & 0xFFFF_FFFF_FFFF_FFFF
         prec = self.prec if self.prec_ok and self.prec > 4 else 4
+        self.reserve(prec)
         s = "U+" + format(u, "X").rjust(prec, "0")
         if self.sharp and u <= 0x10FFFF and is_print(chr(u)):
             s += " '" + chr(u) + "'"
@@ -228,9 +264,9 @@ class Printer:
     # -- dispatch on the argument's type (fmt/print.go printArg) --
 
     def bad_verb(self, verb: str, arg: Value) -> None:
-        self.buf.append("%!" + verb + "(" + go_type(arg) + "=")
+        self.put("%!" + verb + "(" + go_type(arg) + "=")
         self.print_arg(arg, "v")
-        self.buf.append(")")
+        self.put(")")
 
     def print_arg(self, arg: Value, verb: str) -> None:
         if verb == "T":
@@ -277,18 +313,18 @@ class Printer:
                 return
             # A struct prints each field with the same verb: {display role}.
             if self.sharp_v:
-                self.buf.append(DATA_TYPE)
-            self.buf.append("{")
+                self.put(DATA_TYPE)
+            self.put("{")
             named = self.plus_v or self.sharp_v
             for i, (name, val) in enumerate(
                 (("DisplayName", arg.display_name), ("RoleName", arg.role_name))
             ):
                 if i:
-                    self.buf.append(", " if self.sharp_v else " ")
+                    self.put(", " if self.sharp_v else " ")
                 if named:
-                    self.buf.append(name + ":")
+                    self.put(name + ":")
                 self.print_arg(val, verb)
-            self.buf.append("}")
+            self.put("}")
 
     # -- Sprintf (fmt/print.go doPrintf) --
 
@@ -323,7 +359,7 @@ class Printer:
         return 0, False, argnum
 
     def sprintf(self, fmt: str, args: tuple[Value, ...]) -> str:
-        buf = self.buf
+        put = self.put
         end = len(fmt)
         argnum = 0
         after_index = False
@@ -333,10 +369,10 @@ class Printer:
             self.good_argnum = True
             j = fmt.find("%", i)
             if j < 0:
-                buf.append(fmt[i:])
+                put(fmt[i:])
                 break
             if j > i:
-                buf.append(fmt[i:j])
+                put(fmt[i:j])
             i = j + 1
             self.clear()
             simple = False
@@ -349,7 +385,7 @@ class Printer:
                         self.plus_v, self.plus = self.plus, False
                     arg = args[argnum]
                     if c == "s" and type(arg) is str:
-                        buf.append(arg)  # type: ignore[arg-type]
+                        put(arg)  # type: ignore[arg-type]
                     else:
                         self.print_arg(arg, c)
                     argnum += 1
@@ -377,7 +413,7 @@ class Printer:
                 i += 1
                 self.wid, self.wid_ok, argnum = self.int_from_arg(args, argnum)
                 if not self.wid_ok:
-                    buf.append("%!(BADWIDTH)")
+                    put("%!(BADWIDTH)")
                 if self.wid < 0:
                     self.wid = -self.wid
                     self.minus = True
@@ -398,7 +434,7 @@ class Printer:
                     if self.prec < 0:
                         self.prec, self.prec_ok = 0, False
                     if not self.prec_ok:
-                        buf.append("%!(BADPREC)")
+                        put("%!(BADPREC)")
                     after_index = False
                 else:
                     self.prec, self.prec_ok, i = _parsenum(fmt, i, end)
@@ -407,16 +443,16 @@ class Printer:
             if not after_index:
                 argnum, i, after_index = self.arg_number(argnum, fmt, i, len(args))
             if i >= end:
-                buf.append("%!(NOVERB)")
+                put("%!(NOVERB)")
                 break
             verb = fmt[i]
             i += 1
             if verb == "%":  # takes no operand and ignores width and precision
-                buf.append("%")
+                put("%")
             elif not self.good_argnum:
-                buf.append("%!" + verb + "(BADINDEX)")
+                put("%!" + verb + "(BADINDEX)")
             elif argnum >= len(args):
-                buf.append("%!" + verb + "(MISSING)")
+                put("%!" + verb + "(MISSING)")
             else:
                 if verb == "v":
                     self.sharp_v, self.sharp = self.sharp, False
@@ -425,14 +461,14 @@ class Printer:
                 argnum += 1
         if not self.reordered and argnum < len(args):
             self.clear()
-            buf.append("%!(EXTRA ")
+            put("%!(EXTRA ")
             for k, a in enumerate(args[argnum:]):
                 if k:
-                    buf.append(", ")
-                buf.append(go_type(a) + "=")
+                    put(", ")
+                put(go_type(a) + "=")
                 self.print_arg(a, "v")
-            buf.append(")")
-        return "".join(buf)
+            put(")")
+        return "".join(self.buf)
 
     def sprint(self, args: tuple[Value, ...], line: bool) -> str:
         prev_string = False
@@ -440,12 +476,12 @@ class Printer:
             is_string = type(a) is str
             # Sprint spaces operands when neither is a string; Sprintln always does.
             if k and (line or (not is_string and not prev_string)):
-                self.buf.append(" ")
+                self.put(" ")
             self.clear()
             self.print_arg(a, "v")
             prev_string = is_string
         if line:
-            self.buf.append("\n")
+            self.put("\n")
         return "".join(self.buf)
 
 

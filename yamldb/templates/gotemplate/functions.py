@@ -15,9 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from yamldb.templates.gotemplate.fmt import Printer
+from yamldb.templates.gotemplate.fmt import Printer, largest_width
 from yamldb.templates.gotemplate.timelayout import go_time_format
-from yamldb.templates.gotemplate.values import FuncError, RenderContext, Value, go_type
+from yamldb.templates.gotemplate.values import MAX_RENDER_SIZE, TOO_LARGE, FuncError, RenderContext, Value, go_type
 
 __all__ = ["FUNCTIONS", "GO_ONLY_FUNCTIONS", "MAX_RANDOM", "NOT_VARIADIC", "TYPE_NAMES", "Spec"]
 
@@ -43,11 +43,18 @@ _BASE62_TABLE: Final = bytes(ord(_BASE62[b % 62]) for b in range(248)) + bytes(8
 _BASE62_REJECT: Final = bytes(range(248, 256))
 
 
-def _fn_random(ctx: RenderContext, length: int) -> str:
+def _check_random(length: object) -> None:
+    if type(length) is not int:
+        return
     if length < 0:
         raise FuncError(f"length must be >= 0 but was {length}")
     if length > MAX_RANDOM:
         raise FuncError(f"length must be <= {MAX_RANDOM} but was {length}")
+
+
+def _fn_random(ctx: RenderContext, length: int) -> str:
+    _check_random(length)
+    ctx.reserve(length)
     out = b""
     while len(out) < length:
         batch = secrets.token_bytes(length + length // 4 + 1)
@@ -91,6 +98,8 @@ def _fn_lowercase(ctx: RenderContext, s: str) -> str:
 
 
 def _fn_replace(ctx: RenderContext, find: str, repl: str, s: str) -> str:
+    count = len(s) + 1 if find == "" else s.count(find)
+    ctx.reserve(len(s) + count * (len(repl) - len(find)))
     if find == "":
         # Go's ReplaceAll with an empty needle inserts at each rune boundary; so does Python's.
         return s.replace("", repl)
@@ -102,7 +111,9 @@ def _fn_sha256(ctx: RenderContext, s: str) -> str:
 
 
 def _fn_base64(ctx: RenderContext, s: str) -> str:
-    return base64.b64encode(s.encode()).decode("ascii")
+    data = s.encode()
+    ctx.reserve((len(data) + 2) // 3 * 4)
+    return base64.b64encode(data).decode("ascii")
 
 
 def _fn_decode_base64(ctx: RenderContext, s: str) -> str:
@@ -115,7 +126,9 @@ def _fn_decode_base64(ctx: RenderContext, s: str) -> str:
 
 
 def _fn_hex(ctx: RenderContext, s: str) -> str:
-    return s.encode().hex()
+    data = s.encode()
+    ctx.reserve(2 * len(data))
+    return data.hex()
 
 
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
@@ -138,6 +151,7 @@ def _fn_unix_time_millis(ctx: RenderContext) -> str:
 
 
 def _fn_timestamp(ctx: RenderContext, layout: str) -> str:
+    ctx.reserve(2 * len(layout))  # no layout element prints more than twice its length
     return go_time_format(ctx.now(), layout)
 
 
@@ -218,15 +232,22 @@ def _fn_len(ctx: RenderContext, a: Value) -> int:
 
 
 def _fn_print(ctx: RenderContext, *args: Value) -> str:
-    return Printer().sprint(args, False)
+    return Printer(ctx.remaining).sprint(args, False)
 
 
 def _fn_println(ctx: RenderContext, *args: Value) -> str:
-    return Printer().sprint(args, True)
+    return Printer(ctx.remaining).sprint(args, True)
+
+
+def _check_format(fmt: object, *args: object) -> None:
+    if type(fmt) is str:
+        width = largest_width(fmt)
+        if width > MAX_RENDER_SIZE:
+            raise FuncError(f"width {width} is {TOO_LARGE}")
 
 
 def _fn_printf(ctx: RenderContext, fmt: str, *args: Value) -> str:
-    return Printer().sprintf(fmt, args)
+    return Printer(ctx.remaining).sprintf(fmt, args)
 
 
 ANY: Final = None
@@ -234,17 +255,27 @@ NOT_VARIADIC: Final = object()  # marks a function that is not variadic
 
 
 class Spec:
-    """A function's signature: parameter types (None = any) and variadic tail type."""
+    """A function's signature: parameter types (None = any), variadic tail type, and `check`.
 
-    __slots__ = ("fn", "name", "params", "variadic")
+    `check`, when there is one, sees the call's literal arguments (MISSING for the others) at
+    parse time and raises FuncError for what would surely fail or allocate too much later.
+    """
+
+    __slots__ = ("check", "fn", "name", "params", "variadic")
 
     def __init__(
-        self, name: str, fn: Callable[..., Value], params: tuple[type | None, ...], variadic: object
+        self,
+        name: str,
+        fn: Callable[..., Value],
+        params: tuple[type | None, ...],
+        variadic: object,
+        check: Callable[..., None] | None = None,
     ) -> None:
         self.name = name
         self.fn = fn
         self.params = params
         self.variadic = variadic
+        self.check = check
 
 
 def _specs() -> dict[str, Spec]:
@@ -282,7 +313,8 @@ def _specs() -> dict[str, Spec]:
         ("decode_hex", _fn_decode_hex, (str,), NOT_VARIADIC),
         ("glob", _fn_glob, (str, str), NOT_VARIADIC),
     ]
-    return {name: Spec(name, fn, params, var) for name, fn, params, var in table}
+    checks: dict[str, Callable[..., None]] = {"printf": _check_format, "random": _check_random}
+    return {name: Spec(name, fn, params, var, checks.get(name)) for name, fn, params, var in table}
 
 
 FUNCTIONS: Final = _specs()

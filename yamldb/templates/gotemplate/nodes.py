@@ -12,7 +12,16 @@ from operator import attrgetter
 from yamldb.errors import TemplateError
 from yamldb.templates.gotemplate.fmt import to_text
 from yamldb.templates.gotemplate.functions import TYPE_NAMES, Spec
-from yamldb.templates.gotemplate.values import FIELDS, MISSING, Data, FuncError, RenderContext, Value, go_type
+from yamldb.templates.gotemplate.values import (
+    FIELDS,
+    MISSING,
+    TOO_LARGE,
+    Data,
+    FuncError,
+    RenderContext,
+    Value,
+    go_type,
+)
 
 __all__ = ["Action", "AndOr", "Branch", "Call", "Dot", "Expr", "Field", "Lit", "Pipe", "Stmt", "Text"]
 
@@ -113,9 +122,12 @@ class Call:
                     self.pos,
                 )
         try:
-            return self.fn(ctx, *vals)
+            v = self.fn(ctx, *vals)
         except FuncError as e:
             raise TemplateError(f"error calling {self.name}: {e}", self.pos) from None
+        if type(v) is str and not ctx.take(len(v)):  # type: ignore[arg-type]
+            raise TemplateError(f"error calling {self.name}: result is {TOO_LARGE}", self.pos)
+        return v
 
 
 class AndOr:
@@ -166,7 +178,10 @@ class Action:
 
     def emit(self, ctx: RenderContext, dot: Value, out: list[str]) -> None:
         v = self.pipe.ev(ctx, dot)
-        out.append(v if type(v) is str else to_text(v))  # type: ignore[arg-type]
+        text = v if type(v) is str else to_text(v)
+        if not ctx.take(len(text)):  # type: ignore[arg-type]
+            raise TemplateError(f"output is {TOO_LARGE}", self.pipe.pos)
+        out.append(text)  # type: ignore[arg-type]
 
 
 class Branch:

@@ -39,7 +39,7 @@ from yamldb.templates.gotemplate.nodes import (
     Stmt,
     Text,
 )
-from yamldb.templates.gotemplate.values import FIELDS
+from yamldb.templates.gotemplate.values import FIELDS, MISSING, FuncError
 
 __all__ = ["MAX_DEPTH", "Parser"]
 
@@ -310,6 +310,12 @@ class Parser:
                     )
                 continue
             checks.append((i, typ))
+        if spec.check is not None:
+            literals = [op.value if isinstance(op, Lit) else MISSING for op in ops] + [MISSING] * piped
+            try:
+                spec.check(*literals)
+            except FuncError as e:
+                raise TemplateError(f"error calling {spec.name}: {e}", ident.pos) from None
         args = [self.arg(op) for op in ops]
         if spec.name in ("and", "or"):
             return AndOr(spec.name == "or", args, piped, ident.pos)

@@ -18,7 +18,6 @@ _DAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturda
 _TZ_TOKENS: Final = ("070000", "07:00:00", "0700", "07:00", "07")
 
 
-@functools.lru_cache(maxsize=128)
 def _layout_chunks(layout: str) -> tuple[str | tuple[str, int], ...]:
     """Split a Go time layout into literal strings and (token, arg) pairs."""
     chunks: list[str | tuple[str, int]] = []
@@ -91,6 +90,11 @@ def _layout_chunks(layout: str) -> tuple[str | tuple[str, int], ...]:
     return tuple(chunks)
 
 
+# Layouts are nearly always literals of a few characters; a computed one may be huge, and is not kept.
+_cached_layout_chunks = functools.lru_cache(maxsize=128)(_layout_chunks)
+_CACHED_LAYOUT_SIZE: Final = 256
+
+
 def _format_offset(tok: str, offset: int) -> str:
     if tok[0] == "Z" and offset == 0:
         return "Z"
@@ -111,7 +115,8 @@ def go_time_format(dt: datetime, layout: str) -> str:
     out: list[str] = []
     offset_td = dt.utcoffset()
     offset = int(offset_td.total_seconds()) if offset_td is not None else 0
-    for chunk in _layout_chunks(layout):
+    chunks = _cached_layout_chunks(layout) if len(layout) <= _CACHED_LAYOUT_SIZE else _layout_chunks(layout)
+    for chunk in chunks:
         if isinstance(chunk, str):
             out.append(chunk)
             continue

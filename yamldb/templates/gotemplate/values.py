@@ -7,11 +7,25 @@ from datetime import UTC, datetime
 from typing import Final
 
 __all__ = [
-    "DATA_TYPE", "FIELDS", "MISSING", "Data", "FuncError", "RenderContext", "Value", "clean", "go_type",
+    "DATA_TYPE",
+    "FIELDS",
+    "MAX_RENDER_SIZE",
+    "MISSING",
+    "TOO_LARGE",
+    "Data",
+    "FuncError",
+    "RenderContext",
+    "Value",
+    "clean",
+    "go_type",
 ]
 
 DATA_TYPE: Final = "dbplugin.UsernameMetadata"  # Go type name Vault renders, used in fmt output
 MISSING: Final = object()  # "no piped value", distinct from every template value
+# What one render may compute, every function result and the output counted: a username is a few
+# dozen characters, and the cap keeps printf widths, replace and nested calls from eating memory.
+MAX_RENDER_SIZE: Final = 1 << 20
+TOO_LARGE: Final = f"too large: a username template may compute at most {MAX_RENDER_SIZE} characters per username"
 
 
 class Data:
@@ -42,14 +56,25 @@ class FuncError(Exception):
 
 
 class RenderContext:
-    """Per-render state: the clock is read once so unix_time and timestamp agree."""
+    """Per-render state: the clock, read once so unix_time and timestamp agree, and the size budget."""
 
-    __slots__ = ("_now",)
+    __slots__ = ("_now", "remaining")
 
     def __init__(self, now: datetime | None) -> None:
         if now is not None and now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
         self._now = now
+        self.remaining = MAX_RENDER_SIZE  # characters this render may still compute
+
+    def reserve(self, size: int) -> None:
+        """Refuse, before allocating it, a result of `size` characters that the budget cannot hold."""
+        if size > self.remaining:
+            raise FuncError("result is " + TOO_LARGE)
+
+    def take(self, size: int) -> bool:
+        """Charge `size` computed characters to the budget; False when it is spent."""
+        self.remaining -= size
+        return self.remaining >= 0
 
     def now(self) -> datetime:
         if self._now is None:
