@@ -7,6 +7,8 @@ import ssl
 import tempfile
 from pathlib import Path
 
+__all__ = ["load_cert_chain", "split_pem", "write_private"]
+
 
 def write_private(directory: Path, name: str, data: str | bytes) -> Path:
     """Create `directory/name` readable by this user only (0600), failing if it exists."""

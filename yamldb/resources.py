@@ -10,6 +10,8 @@ import json
 from functools import cache
 from pathlib import Path
 
+__all__ = ["manifest_schema", "shipped_dir"]
+
 _PACKAGE = Path(__file__).resolve().parent
 
 

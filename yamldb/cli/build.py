@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 
 import yamldb
+from yamldb.errors import YamldbError
 from yamldb.resources import shipped_dir
 
 PLUGIN_FILE = "yamldb-database-plugin"
@@ -190,7 +191,7 @@ def _compile(path: Path, arcname: str) -> bytes:
         return target.read_bytes()
 
 
-class BuildError(Exception):
+class BuildError(YamldbError):
     """The build cannot produce a file that would work; the message says what to do."""
 
 

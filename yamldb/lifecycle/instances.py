@@ -21,6 +21,8 @@ from yamldb.errors import YamldbError
 if TYPE_CHECKING:
     from yamldb.lifecycle.database import ManifestDatabase
 
+__all__ = ["RETIRED_GRACE_SECONDS", "TYPE_NAME", "Instances", "UnknownInstance"]
+
 log = logging.getLogger("yamldb.lifecycle")
 
 TYPE_NAME = "yamldb"
@@ -28,7 +30,7 @@ RETIRED_GRACE_SECONDS = 30.0
 
 
 class UnknownInstance(YamldbError):
-    pass
+    """A call names a connection instance the host never initialized (or closed long ago)."""
 
 
 class Instances:

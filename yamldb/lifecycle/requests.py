@@ -10,6 +10,17 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+__all__ = [
+    "CredentialType",
+    "DeleteUser",
+    "ExpirationChange",
+    "InitializeResult",
+    "NewUser",
+    "PasswordChange",
+    "PublicKeyChange",
+    "UpdateUser",
+]
+
 
 class CredentialType(enum.IntEnum):
     # Values are Vault's wire numbers; names are Vault's snake-case spellings.

@@ -147,8 +147,8 @@ class SelfCheck:
         return "not found by the dialect's user_exists query"
 
 
-class _Skip(Exception):
-    pass
+class _Skip(YamldbError):
+    """A check that does not apply to this manifest; caught in this module, never raised out of it."""
 
 
 __all__ = ["CheckStep", "SelfCheck", "StepFailed", "vault_like_password"]

@@ -18,6 +18,18 @@ from yamldb.manifest.model import Step
 from yamldb.manifest.quoting import QuotingRules
 from yamldb.templates.sql import StatementTemplate
 
+__all__ = [
+    "MASKED",
+    "PLACEHOLDERS",
+    "SECRETS",
+    "CompiledStep",
+    "Operation",
+    "PlanError",
+    "RenderedStep",
+    "compile_role_statements",
+    "compile_steps",
+]
+
 _BASE = frozenset({"name", "username", "database"})
 PLACEHOLDERS: Mapping[str, frozenset[str]] = {
     "create": _BASE | {"password", "expiration", "public_key", "subject"},

@@ -16,6 +16,8 @@ import hashlib
 import hmac
 import os
 
+__all__ = ["DEFAULT_ITERATIONS", "SALT_LENGTH", "scram_sha256_verifier"]
+
 SALT_LENGTH = 16  # bytes; what PostgreSQL itself uses (SCRAM_DEFAULT_SALT_LEN)
 DEFAULT_ITERATIONS = 4096  # PostgreSQL's scram_iterations default
 

@@ -14,6 +14,8 @@ import sys
 from datetime import datetime, timezone
 from typing import TextIO
 
+__all__ = ["HclogJSONFormatter", "configure", "hclog_level", "hclog_timestamp", "level_from_env"]
+
 # hclog accepts trace/debug/info/warn/error; "warning" would be dropped to debug.
 _LEVELS = {
     logging.DEBUG: "debug",

@@ -24,11 +24,31 @@ from pathlib import Path
 import grpc
 
 from yamldb import __version__
+from yamldb.errors import YamldbError
 from yamldb.lifecycle.instances import Instances
 from yamldb.transport import hclog
 from yamldb.transport.services import DatabaseServicer, GoPluginServices
 from yamldb.transport.terminator import Terminator
 from yamldb.transport.tls import PendingIdentity, generate_identity, server_context
+
+__all__ = [
+    "CORE_PROTOCOL_VERSION",
+    "MAGIC_COOKIE_KEY",
+    "MAGIC_COOKIE_VALUE",
+    "MAX_MESSAGE",
+    "NO_PID_GRACE_SECONDS",
+    "RPC_WORKERS",
+    "SOCKET_DIR_PREFIX",
+    "SUPPORTED_VERSIONS",
+    "HandshakeError",
+    "LaunchEnvironment",
+    "PluginProcess",
+    "main",
+    "plugin_version",
+    "remove_socket_dir",
+    "serve",
+    "sweep_stale_socket_dirs",
+]
 
 log = logging.getLogger("yamldb.transport")
 
@@ -46,7 +66,7 @@ RPC_WORKERS = 12
 NO_PID_GRACE_SECONDS = 60.0
 
 
-class HandshakeError(Exception):
+class HandshakeError(YamldbError):
     """The environment is not that of a go-plugin host launching a database plugin."""
 
 

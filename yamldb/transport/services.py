@@ -9,16 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from datetime import timezone
-from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 
-from yamldb.errors import ConfigError, YamldbError
+from yamldb.errors import NotFoundError, RequestError
 from yamldb.lifecycle import requests as rq
 from yamldb.lifecycle.instances import Instances
 from yamldb.transport.pb import (
@@ -36,6 +34,17 @@ from yamldb.transport.pb import (
 from yamldb.transport.pb import (
     version_pb2 as version,
 )
+from yamldb.transport.status import abort
+
+__all__ = [
+    "DEFAULT_INSTANCE",
+    "MULTIPLEX_KEY",
+    "DatabaseServicer",
+    "GoPluginServices",
+    "deadline_from",
+    "dict_to_struct",
+    "struct_to_dict",
+]
 
 log = logging.getLogger("yamldb.transport")
 
@@ -109,23 +118,8 @@ class DatabaseServicer:
     def _id(context: grpc.ServicerContext) -> str:
         values = [v for k, v in context.invocation_metadata() if k == MULTIPLEX_KEY]
         if len(values) > 1:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "unexpected number of IDs in metadata")
+            raise RequestError("unexpected number of IDs in metadata")
         return values[0] if values else DEFAULT_INSTANCE
-
-    def _fail(self, context: grpc.ServicerContext, prefix: str, exc: Exception) -> None:
-        if isinstance(exc, YamldbError):
-            message = str(exc)
-            code = grpc.StatusCode.INVALID_ARGUMENT if isinstance(exc, ConfigError) else grpc.StatusCode.INTERNAL
-            log.error(f"{prefix}: {message}")
-        else:
-            # An unexpected exception may quote anything, secrets included: keep its text out of replies.
-            message = f"internal error ({type(exc).__name__}); see the plugin log"
-            code = grpc.StatusCode.INTERNAL
-            # Where it happened, not what it said: frame locations carry no values, so no secrets.
-            frames = traceback.extract_tb(exc.__traceback__)[-4:]
-            where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
-            log.error(f"{prefix}: unexpected {type(exc).__name__}", extra={"fields": {"at": where}})
-        context.abort(code, f"{prefix}: {message}")
 
     def Initialize(self, request: db.InitializeRequest, context: grpc.ServicerContext) -> db.InitializeResponse:
         try:
@@ -133,12 +127,12 @@ class DatabaseServicer:
             config = instance.initialize(struct_to_dict(request.config_data), request.verify_connection)
             return db.InitializeResponse(config_data=dict_to_struct(config))
         except Exception as exc:
-            self._fail(context, "failed to initialize", exc)
+            abort(context, exc, "failed to initialize")
 
     def NewUser(self, request: db.NewUserRequest, context: grpc.ServicerContext) -> db.NewUserResponse:
-        if not request.HasField("username_config"):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "missing username config")
         try:
+            if not request.HasField("username_config"):
+                raise RequestError("missing username config")
             instance = self.instances.get(self._id(context))
             username = instance.new_user(rq.NewUser(
                 display_name=request.username_config.display_name,
@@ -154,37 +148,37 @@ class DatabaseServicer:
             ))
             return db.NewUserResponse(username=username)
         except Exception as exc:
-            self._fail(context, "unable to create new user", exc)
+            abort(context, exc, "unable to create new user")
 
     def UpdateUser(self, request: db.UpdateUserRequest, context: grpc.ServicerContext) -> db.UpdateUserResponse:
-        if not request.username:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no username provided")
-        change = rq.UpdateUser(
-            username=request.username,
-            credential_type=rq.CredentialType(request.credential_type),
-            deadline=_deadline(context),
-            password=rq.PasswordChange(request.password.new_password, _statements(request.password.statements))
-            if request.HasField("password") and request.password.new_password else None,
-            public_key=rq.PublicKeyChange(
-                request.public_key.new_public_key.decode("utf-8", "replace"),
-                _statements(request.public_key.statements),
-            ) if request.HasField("public_key") and request.public_key.new_public_key else None,
-            expiration=rq.ExpirationChange(
-                _timestamp(request.expiration, "new_expiration"), _statements(request.expiration.statements)
-            ) if request.HasField("expiration") and request.expiration.HasField("new_expiration") else None,
-        )
-        if change.password is None and change.public_key is None and change.expiration is None:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "update user request has no changes")
         try:
+            if not request.username:
+                raise RequestError("no username provided")
+            change = rq.UpdateUser(
+                username=request.username,
+                credential_type=rq.CredentialType(request.credential_type),
+                deadline=_deadline(context),
+                password=rq.PasswordChange(request.password.new_password, _statements(request.password.statements))
+                if request.HasField("password") and request.password.new_password else None,
+                public_key=rq.PublicKeyChange(
+                    request.public_key.new_public_key.decode("utf-8", "replace"),
+                    _statements(request.public_key.statements),
+                ) if request.HasField("public_key") and request.public_key.new_public_key else None,
+                expiration=rq.ExpirationChange(
+                    _timestamp(request.expiration, "new_expiration"), _statements(request.expiration.statements)
+                ) if request.HasField("expiration") and request.expiration.HasField("new_expiration") else None,
+            )
+            if change.password is None and change.public_key is None and change.expiration is None:
+                raise RequestError("update user request has no changes")
             self.instances.get(self._id(context)).update_user(change)
             return db.UpdateUserResponse()
         except Exception as exc:
-            self._fail(context, "unable to update user", exc)
+            abort(context, exc, "unable to update user")
 
     def DeleteUser(self, request: db.DeleteUserRequest, context: grpc.ServicerContext) -> db.DeleteUserResponse:
-        if not request.username:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no username provided")
         try:
+            if not request.username:
+                raise RequestError("no username provided")
             self.instances.get(self._id(context)).delete_user(rq.DeleteUser(
                 username=request.username,
                 statements=_statements(request.statements),
@@ -192,7 +186,7 @@ class DatabaseServicer:
             ))
             return db.DeleteUserResponse()
         except Exception as exc:
-            self._fail(context, "unable to delete user", exc)
+            abort(context, exc, "unable to delete user")
 
     def Type(self, request: db.Empty, context: grpc.ServicerContext) -> db.TypeResponse:
         return db.TypeResponse(Type=self.instances.type_name)
@@ -202,7 +196,7 @@ class DatabaseServicer:
             self.instances.close(self._id(context))
             return db.Empty()
         except Exception as exc:
-            self._fail(context, "unable to close database plugin", exc)
+            abort(context, exc, "unable to close database plugin")
 
 
 class GoPluginServices:
@@ -247,7 +241,7 @@ class GoPluginServices:
     def check(self, request: health.HealthCheckRequest, context: grpc.ServicerContext) -> health.HealthCheckResponse:
         if request.service in ("plugin", ""):
             return health.HealthCheckResponse(status=health.HealthCheckResponse.SERVING)
-        context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
+        abort(context, NotFoundError(f"unknown service {request.service!r}"), "health check")
 
     def shutdown_rpc(self, request: gp.Empty, context: grpc.ServicerContext) -> gp.Empty:
         # Reply first; the process owner sees the event and stops the server.

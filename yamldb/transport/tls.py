@@ -22,6 +22,8 @@ from pathlib import Path
 
 from yamldb.pem import load_cert_chain, split_pem
 
+__all__ = ["PendingIdentity", "ServerIdentity", "generate_identity", "server_context"]
+
 
 @dataclass(frozen=True)
 class ServerIdentity:

@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime
 from typing import Final
 
+from yamldb.errors import TemplateError
+
 __all__ = [
     "DATA_TYPE",
     "FIELDS",
@@ -51,7 +53,7 @@ Value = str | int | bool | Data
 FIELDS: Final = {"DisplayName": "display_name", "RoleName": "role_name"}
 
 
-class FuncError(Exception):
+class FuncError(TemplateError):
     """Raised by a template function; the call site adds the name and position."""
 
 
