@@ -130,13 +130,17 @@ def test_random_charset_and_length() -> None:
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("{{ random -1 }}", "error calling random: length must be >= 0 but was -1"),
-        ("{{ random 1000000 }}", "length must be <= 65536"),
+        pytest.param("{{ random -1 }}", "error calling random: length must be >= 0 but was -1", id="negative"),
+        pytest.param("{{ random 1000000 }}", "error calling random: length must be <= 65536", id="random"),
+        pytest.param("{{ random 1000000000 }}", "length must be <= 65536 but was 1000000000", id="random-huge"),
+        pytest.param('{{ printf "%9999999s" "" }}', "error calling printf: width 9999999 is too large", id="width"),
+        pytest.param('{{ printf "%.2000000d" 1 }}', "error calling printf: width 2000000 is too large", id="prec"),
+        pytest.param('{{ printf "%[2]*.5000000x" 1 "a" }}', "width 5000000 is too large", id="indexed"),
     ],
 )
-def test_random_errors(source: str, message: str) -> None:
-    # A literal length is judged when the template is parsed, so a config that could never
-    # render is refused when it is written, even inside a branch that renders nothing.
+def test_literal_sizes_that_can_never_render_are_refused_when_parsed(source: str, message: str) -> None:
+    # Judged when the template is parsed, so a config that could never render is refused when
+    # it is written, even inside a branch the trial render skips.
     assert message in parse_error(source).message
     assert message in parse_error("{{ if false }}" + source + "{{ end }}").message
 
@@ -762,20 +766,6 @@ def test_lone_surrogates_in_names_become_replacement_characters() -> None:
 # -------------------------------------------------------- bounded cost ----
 
 _NEST8 = '(printf "%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s" '
-
-
-@pytest.mark.parametrize(
-    ("source", "message"),
-    [
-        ('{{ printf "%9999999s" "" }}', "error calling printf: width 9999999 is too large"),
-        ('{{ printf "%.2000000d" 1 }}', "error calling printf: width 2000000 is too large"),
-        ('{{ if false }}{{ printf "%[2]*.5000000x" 1 "a" }}{{ end }}', "width 5000000 is too large"),
-        ("{{ random 1000000000 }}", "error calling random: length must be <= 65536 but was 1000000000"),
-        ("{{ if eq .RoleName `x` }}{{ random 65537 }}{{ end }}", "length must be <= 65536"),
-    ],
-)
-def test_huge_literal_sizes_are_refused_when_parsed(source: str, message: str) -> None:
-    assert message in parse_error(source).message
 
 
 @pytest.mark.parametrize(

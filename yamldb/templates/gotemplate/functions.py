@@ -12,6 +12,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -254,6 +255,7 @@ ANY: Final = None
 NOT_VARIADIC: Final = object()  # marks a function that is not variadic
 
 
+@dataclass(frozen=True, slots=True)
 class Spec:
     """A function's signature: parameter types (None = any), variadic tail type, and `check`.
 
@@ -261,21 +263,11 @@ class Spec:
     parse time and raises FuncError for what would surely fail or allocate too much later.
     """
 
-    __slots__ = ("check", "fn", "name", "params", "variadic")
-
-    def __init__(
-        self,
-        name: str,
-        fn: Callable[..., Value],
-        params: tuple[type | None, ...],
-        variadic: object,
-        check: Callable[..., None] | None = None,
-    ) -> None:
-        self.name = name
-        self.fn = fn
-        self.params = params
-        self.variadic = variadic
-        self.check = check
+    name: str
+    fn: Callable[..., Value]
+    params: tuple[type | None, ...]
+    variadic: object
+    check: Callable[..., None] | None = None
 
 
 def _specs() -> dict[str, Spec]:
