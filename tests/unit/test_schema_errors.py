@@ -516,3 +516,102 @@ def test_every_finding_is_located_for_arbitrary_documents(data: Any) -> None:
     for error in result:
         assert error.location is not None and error.location.line >= 1
         assert error.message and "\n" not in error.message
+
+
+# -- the shipped schema, and no reading of jsonschema's English ----------------
+
+# Keywords whose value holds names or data, not subschemas or further keywords.
+_NAME_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")
+_DATA = ("enum", "const", "default", "examples", "required", "dependentRequired")
+
+
+def _keywords(schema: Any) -> set[str]:
+    """Every keyword a JSON Schema uses, however deep."""
+    found: set[str] = set()
+    if isinstance(schema, list):
+        for sub in schema:
+            found |= _keywords(sub)
+    elif isinstance(schema, dict):
+        for key, value in schema.items():
+            found.add(key)
+            if key in _NAME_MAPS and isinstance(value, dict):
+                for sub in value.values():
+                    found |= _keywords(sub)
+            elif key not in _DATA:
+                found |= _keywords(value)
+    return found
+
+
+def test_the_shipped_schema_uses_only_keywords_the_formatter_handles() -> None:
+    from yamldb.resources import manifest_schema
+
+    unhandled = _keywords(manifest_schema()) - schema_errors.HANDLED_KEYWORDS
+    assert not unhandled, (
+        f"schemas/manifest.schema.json uses {sorted(unhandled)}: teach manifest/schema_errors.py "
+        "to locate and word their errors, then add them to HANDLED_KEYWORDS"
+    )
+
+
+def test_the_keyword_walk_sees_nested_and_unhandled_keywords() -> None:
+    schema = {
+        "$defs": {"x": {"type": "object", "dependentSchemas": {"a": {"contentMediaType": "text/x"}}}},
+        "properties": {"type": {"enum": ["oneOf"]}},
+    }
+    assert _keywords(schema) == {"$defs", "type", "dependentSchemas", "contentMediaType", "properties", "enum"}
+    assert {"dependentSchemas", "contentMediaType"} <= _keywords(schema) - schema_errors.HANDLED_KEYWORDS
+
+
+_DOCUMENTS = [
+    "dialect: postgresql\nstatments:\n  create: []\n",
+    "dialect: postgresql\nstatements:\n  create:\n    - sql: GRANT y\n      transacton: false\n",
+    "dialect: mysql\nstatements: {create: []}\nold_name: x\n",
+    "dialect: mysql\nstatements: {create: []}\nparameters:\n  Schema-Name: x\n",
+    "dialect: postgress\nstatements: {create: []}\n",
+    "dialect: mysql\nstatements: {create: []}\ndescription: yes\nport: 70000\nexpires: 2024-13-01\n",
+    "dialect: mysql\nstatements: {create: []}\ntags:\n  - a\n  - b\n  - a\n",
+    "dialect: mysql\nstatements:\n  revoke: []\n",
+    "# nothing yet\n",
+    _steps('- ""', "- sql: 5", "- [CREATE ROLE x]", "- transaction: yes"),
+    _steps("- sql: GRANT y", "  on_error: explode", "  retry: 3"),
+]
+
+
+class _EnglishScrambler:
+    """A validator whose errors all carry a meaningless message, context included."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def iter_errors(self, instance: Any) -> Any:
+        for error in self.real.iter_errors(instance):
+            yield self.scramble(error)
+
+    def scramble(self, error: Any) -> Any:
+        error.message = "<no English here>"
+        for sub in error.context or ():
+            self.scramble(sub)
+        return error
+
+
+@pytest.mark.parametrize("text", _DOCUMENTS)
+def test_findings_do_not_depend_on_jsonschema_messages(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = findings(text)
+    assert expected
+    real = schema_errors._validator_for
+    monkeypatch.setattr(schema_errors, "_validator_for", lambda schema: _EnglishScrambler(real(schema)))
+    assert findings(text) == expected
+
+
+def test_unevaluated_keys_are_found_without_reading_the_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = {
+        "$defs": {"base": {"properties": {"name": {"type": "string"}}, "patternProperties": {"^x-": {}}}},
+        "type": "object",
+        "allOf": [{"$ref": "#/$defs/base"}],
+        "properties": {"statements": {"type": "object"}},
+        "unevaluatedProperties": False,
+    }
+    real = schema_errors._validator_for
+    monkeypatch.setattr(schema_errors, "_validator_for", lambda schema: _EnglishScrambler(real(schema)))
+    assert findings("name: x\nx-note: y\nstatments: {}\n", schema) == [
+        'm.yaml:3:1: unknown key "statments" (did you mean "statements"?)',
+    ]

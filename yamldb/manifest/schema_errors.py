@@ -11,13 +11,20 @@ re-targets each error:
   name the key they belong to;
 * missing keys point at the key of the mapping that lacks them;
 * ``oneOf``/``anyOf`` failures descend into the branch the user evidently
-  meant (the one whose type matches, then the one that knows most of the keys)
-  instead of printing the whole union.
+  meant instead of printing the whole union: the alternatives that accept the
+  value's type, narrowed by a discriminator key (``kind: const``) when there
+  is one, then the one holding the error jsonschema's own ``relevance`` ranks
+  first (the deepest, as ``best_match`` picks inside a union).
+
+Every keyword of the shipped schema is handled (``HANDLED_KEYWORDS``; a test
+holds schemas/manifest.schema.json to it).  The findings are built from the
+errors' structure (validator, validator_value, instance, paths), never from
+jsonschema's English messages, which are shown only for a keyword outside
+that set.
 """
 
 from __future__ import annotations
 
-import ast
 import difflib
 import json
 import re
@@ -31,7 +38,7 @@ if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
-__all__ = ["schema_findings"]
+__all__ = ["HANDLED_KEYWORDS", "schema_findings"]
 
 PathT = tuple[str | int, ...]
 Finding = tuple[Location, str]
@@ -60,6 +67,46 @@ _VALUE_KEYWORDS = frozenset(
         "minItems",
         "maxItems",
     }
+)
+# Keywords that shape or annotate a schema and reach findings only through the errors of others.
+_STRUCTURE_KEYWORDS = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$ref",
+        "$defs",
+        "$comment",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "properties",
+        "patternProperties",
+        "allOf",
+        "if",
+        "then",
+        "else",
+    }
+)
+_MESSAGE_KEYWORDS = frozenset(
+    {"minProperties", "maxProperties", "not", "contains", "propertyNames"}
+)
+_HANDLER_KEYWORDS = frozenset(
+    {
+        "additionalProperties",
+        "unevaluatedProperties",
+        "required",
+        "dependentRequired",
+        "uniqueItems",
+        "items",
+        "prefixItems",
+        "oneOf",
+        "anyOf",
+    }
+)
+# What a schema may use and still get located, specific findings.
+HANDLED_KEYWORDS = (
+    _VALUE_KEYWORDS | _STRUCTURE_KEYWORDS | _MESSAGE_KEYWORDS | _HANDLER_KEYWORDS
 )
 _TYPE_WORDS = {
     "string": "a string",
@@ -174,17 +221,19 @@ class _Renderer:
     ) -> list[Finding]:
         if not isinstance(error.instance, dict):
             return []
-        extras = _keys_from_message(error.message)
-        if extras is None:  # message format changed: recompute conservatively
-            known = _property_names(error.schema, self.root)
-            extras = [k for k in error.instance if k not in known]
-        extras = [k for k in extras if k in error.instance]
+        # The keys no (sub)schema here declares, following $ref and combinators.
+        known = _property_names(error.schema, self.root)
+        patterns = _pattern_names(error.schema, self.root)
+        extras = [
+            k
+            for k in error.instance
+            if k not in known and not any(_search(p, k) for p in patterns)
+        ]
         if error.validator_value is not False:
             return [
                 (self.doc.key_location((*path, k)), f'key "{k}" is not allowed here')
                 for k in extras
             ]
-        known = _property_names(error.schema, self.root)
         return self.unknown_keys(path, extras, known, error.instance)
 
     def unknown_keys(
@@ -330,17 +379,7 @@ class _Renderer:
         if len(candidates) == 1 or not matching:
             matching = candidates
 
-        options = error.validator_value
-
-        def score(i: int) -> tuple[float, int, int, int, int]:
-            errs = branches[i]
-            recognised = _recognised_keys(
-                instance, _property_names(options[i], self.root)
-            )
-            depth = max(len(e.relative_path) for e in errs)
-            return (-recognised, _unknown_count(errs), -depth, len(errs), i)
-
-        best = min(matching, key=score)
+        best = _most_relevant_branch(branches, matching)
         found: list[Finding] = []
         for sub in branches[best]:
             found.extend(self.render(sub))
@@ -506,50 +545,46 @@ def _discriminator(errors: list[ValidationError]) -> str | None:
     return None
 
 
-def _unknown_count(errors: list[ValidationError]) -> int:
-    count = 0
-    for e in errors:
-        if _at_root(e) and e.validator in (
-            "additionalProperties",
-            "unevaluatedProperties",
-        ):
-            keys = _keys_from_message(str(e.message))
-            count += len(keys) if keys else 1
-    return count
+def _most_relevant_branch(
+    branches: dict[int, list[ValidationError]], allowed: list[int]
+) -> int:
+    """The alternative holding the error jsonschema ranks most relevant inside a union.
+
+    ``best_match`` descends into a union's context by ``relevance``, smallest
+    first (deepest, then earliest, matching the instance's type); the same key
+    over the allowed alternatives' errors picks the alternative.
+    """
+    from jsonschema.exceptions import relevance
+
+    best = min(
+        ((relevance(e), n, i) for n, i in enumerate(allowed) for e in branches[i]),
+        key=lambda item: (item[0], item[1]),
+    )
+    return best[2]
 
 
-def _recognised_keys(instance: Any, known: set[str]) -> float:
-    """How many of the mapping's keys an alternative knows; near-misses count half."""
-    if not isinstance(instance, dict) or not known:
-        return 0
-    score = 0.0
-    for key in instance:
-        if key in known:
-            score += 1
-        elif difflib.get_close_matches(key, known, n=1, cutoff=0.8):
-            score += 0.5
-    return score
-
-
-def _property_names(
-    schema: Any, root: dict[str, Any], seen: set[int] | None = None
-) -> set[str]:
+def _property_names(schema: Any, root: dict[str, Any]) -> set[str]:
     """Property names a (sub)schema declares, following local $refs and combinators."""
-    seen = set() if seen is None else seen
+    return _declared("properties", schema, root, set())
+
+
+def _pattern_names(schema: Any, root: dict[str, Any]) -> set[str]:
+    """The patternProperties patterns a (sub)schema declares, followed the same way."""
+    return _declared("patternProperties", schema, root, set())
+
+
+def _declared(keyword: str, schema: Any, root: dict[str, Any], seen: set[int]) -> set[str]:
     if not isinstance(schema, dict) or id(schema) in seen:
         return set()
     seen.add(id(schema))
-    names = set(schema.get("properties", {}))
+    names = set(schema.get(keyword, {}))
     ref = schema.get("$ref")
     if isinstance(ref, str):
-        names |= _property_names(_resolve_local(ref, root), root, seen)
-    for keyword in ("allOf", "anyOf", "oneOf"):
-        for sub in schema.get(keyword, ()):
-            names |= _property_names(sub, root, seen)
-    for keyword in ("then", "else"):
-        names |= _property_names(schema.get(keyword), root, seen)
-    for sub in schema.get("dependentSchemas", {}).values():
-        names |= _property_names(sub, root, seen)
+        names |= _declared(keyword, _resolve_local(ref, root), root, seen)
+    subschemas = [*schema.get("allOf", ()), *schema.get("anyOf", ()), *schema.get("oneOf", ())]
+    subschemas += [schema.get("then"), schema.get("else"), *schema.get("dependentSchemas", {}).values()]
+    for sub in subschemas:
+        names |= _declared(keyword, sub, root, seen)
     return names
 
 
@@ -594,29 +629,6 @@ def _resolve_local(ref: str, root: dict[str, Any]) -> Any:
 
 # ---------------------------------------------------------------------------
 # Small helpers
-
-_EXTRAS_MESSAGE = re.compile(
-    r"\((.*) (?:was|were) (?:unexpected|unevaluated and invalid)\)$", re.DOTALL
-)
-
-
-def _keys_from_message(message: str) -> list[str] | None:
-    """The keys jsonschema lists in "... ('a', 'b' were unexpected)".
-
-    unevaluatedProperties only reports its keys in the message text; they are
-    Python reprs of strings, so literal_eval reads them back safely.
-    """
-    match = _EXTRAS_MESSAGE.search(message)
-    if not match:
-        return None
-    try:
-        keys = ast.literal_eval(f"({match.group(1)},)")
-    except (ValueError, SyntaxError):
-        return None
-    if not all(isinstance(k, str) for k in keys):
-        return None
-    return list(keys)
-
 
 def _is_property_name_error(error: ValidationError, data: Any, path: PathT) -> bool:
     if "propertyNames" not in error.absolute_schema_path:
