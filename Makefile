@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: test demo lint install clean protos bench
+.PHONY: test test-unit demo lint install clean protos bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ lint: install
 
 test: lint
 	$(VENV)/bin/pytest -q
+
+# Pure logic only (tests/unit/: no database, no OpenBao), for quick feedback while editing; CI runs `make test`.
+test-unit: install
+	$(VENV)/bin/pytest -q tests/unit
 
 demo: install
 	$(PY) -m devenv.demo

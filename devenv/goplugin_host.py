@@ -215,6 +215,7 @@ class PluginProcess:
             command, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         self.stderr_lines: list[str] = []
+        self.stderr_closed = threading.Event()  # set once every line the process wrote is in stderr_lines
         self._forwarder: _Forwarder | None = None
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         line = self._first_line(timeout)
@@ -236,6 +237,7 @@ class PluginProcess:
     def _drain_stderr(self) -> None:
         for line in self.proc.stderr:
             self.stderr_lines.append(line.rstrip("\n"))
+        self.stderr_closed.set()
 
     def _drain_stdout(self) -> None:
         for _ in self.proc.stdout:

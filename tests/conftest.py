@@ -51,11 +51,20 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# Fixtures that start or reach real servers; a test using one belongs in tests/integration/.
+_SERVER_FIXTURES = frozenset({"pg_cluster", "mariadb_admin", "openbao_factory"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under tests/integration/ is marked ``integration``."""
+    """Everything under tests/integration/ is marked ``integration``; nothing else may need a server."""
+    misplaced = []
     for item in items:
         if _INTEGRATION_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.integration)
+        elif item.get_closest_marker("integration") or _SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            misplaced.append(item.nodeid)
+    if misplaced:
+        raise pytest.UsageError(f"tests that need real servers belong in tests/integration/: {misplaced}")
 
 
 @pytest.hookimpl(wrapper=True)

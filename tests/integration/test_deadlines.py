@@ -11,6 +11,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from devenv import MariaDBAdmin, PostgresCluster
 from devenv.goplugin_host import PluginProcess
+from tests.polling import wait_until
 from yamldb.transport.pb import database_pb2 as db
 
 PLUGIN = [sys.executable, "-m", "yamldb.transport.entry"]
@@ -38,15 +39,6 @@ def hanging_new_user(channel: grpc.Channel, statement: str) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as err:
         rpc(channel, "NewUser", request, db.NewUserResponse, timeout=2)
     return err.value
-
-
-def wait_until(predicate, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
 
 
 def test_postgresql_statement_is_cancelled_at_the_deadline(pg_cluster: PostgresCluster):

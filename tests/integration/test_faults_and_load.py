@@ -20,6 +20,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from devenv import OpenBaoDevServer, PostgresCluster
 from devenv.goplugin_host import PluginProcess
 from tests.conftest import require
+from tests.polling import wait_until
 from yamldb.transport.pb import database_pb2 as db
 from yamldb.transport.pb import goplugin_pb2 as gp
 
@@ -83,6 +84,12 @@ def roles_with_prefix(pg: PostgresCluster, prefix: str) -> int:
         return conn.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE %s", (prefix + "%",)).fetchone()[0]
 
 
+def sleeping_statements(pg: PostgresCluster) -> int:
+    with pg.connect() as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(0.3)%' "
+                            "AND pid <> pg_backend_pid()").fetchone()[0]
+
+
 def rss_kb(pids: list[int]) -> int:
     total = 0
     for pid in pids:
@@ -136,10 +143,12 @@ def test_sigkill_under_load_recovers_and_orphans_nothing(load_bao, own_pg):
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for thread in threads:
         thread.start()
-    time.sleep(1.0)
+    assert wait_until(lambda: len(leases) >= 16, 60), f"no load before the kill: {errors[:2]}"
     for pid in load_bao.plugin_pids("yamldb-database-plugin"):
         os.kill(pid, signal.SIGKILL)
-    time.sleep(2.0)
+    at_kill = len(leases)
+    # The load goes on until the respawned plugin has served a good share of it.
+    assert wait_until(lambda: len(leases) >= at_kill + 32, 60), f"no load after the kill: {errors[-2:]}"
     stop.set()
     for thread in threads:
         thread.join(30)
@@ -195,7 +204,7 @@ def test_shutdown_under_load_exits_within_two_seconds(own_pg):
                                  password="Pw-abcdefghij1234", expiration=expiration,
                                  statements=db.Statements(Commands=["SELECT pg_sleep(0.3)"]))
         futures = [new_user.future(slow, metadata=meta, timeout=30) for _ in range(16)]
-        time.sleep(0.2)
+        assert wait_until(lambda: sleeping_statements(own_pg) > 0, 10), "no request reached the database"
         channel.unary_unary("/plugin.GRPCController/Shutdown", request_serializer=gp.Empty.SerializeToString,
                             response_deserializer=gp.Empty.FromString)(gp.Empty(), timeout=5)
         assert plugin.proc.wait(timeout=2) == 0

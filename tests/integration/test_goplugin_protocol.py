@@ -24,6 +24,7 @@ from cryptography import x509
 
 import yamldb
 from devenv.goplugin_host import COOKIE, PluginProcess, make_host_cert, tls_connect
+from tests.polling import holds_for, wait_until
 from yamldb.transport.pb import database_pb2 as db
 from yamldb.transport.pb import goplugin_pb2 as gp
 from yamldb.transport.pb import health_pb2 as health
@@ -193,8 +194,8 @@ def test_stdio_and_broker_streams_stay_open(plugin):
     broker = channel.stream_stream("/plugin.GRPCBroker/StartStream",
                                    request_serializer=gp.ConnInfo.SerializeToString,
                                    response_deserializer=gp.ConnInfo.FromString)(iter(()))
-    time.sleep(1.0)
-    assert stdio.is_active()
+    assert holds_for(stdio.is_active, 1.0), "the plugin closed the stdio stream"
+    assert broker.is_active()
     stdio.cancel()
     broker.cancel()
     reply = call(channel, "/grpc.health.v1.Health/Check", health.HealthCheckRequest(service="plugin"),
@@ -249,8 +250,7 @@ def test_shutdown_exits_within_the_hosts_two_seconds(plugin):
 
 def test_sigint_is_ignored(plugin):
     plugin.proc.send_signal(signal.SIGINT)
-    time.sleep(0.5)
-    assert plugin.proc.poll() is None
+    assert holds_for(lambda: plugin.proc.poll() is None, 0.5), "SIGINT stopped the plugin"
     reply = call(plugin.channel(), "/grpc.health.v1.Health/Check", health.HealthCheckRequest(service="plugin"),
                  health.HealthCheckResponse)
     assert reply.status == health.HealthCheckResponse.SERVING
@@ -258,8 +258,7 @@ def test_sigint_is_ignored(plugin):
 
 def test_stdin_eof_does_not_stop_the_plugin(plugin):
     # PluginProcess gives the plugin /dev/null as stdin: EOF from the first read.
-    time.sleep(0.3)
-    assert plugin.proc.poll() is None
+    assert holds_for(lambda: plugin.proc.poll() is None, 0.3), "the plugin exited at stdin's EOF"
 
 
 # -- §6 logging -----------------------------------------------------------------------------------
@@ -270,7 +269,7 @@ def test_stderr_is_hclog_json():
              health.HealthCheckResponse)
         call(plugin.channel(), "/plugin.GRPCController/Shutdown", gp.Empty(), gp.Empty)
         plugin.proc.wait(timeout=2)
-        time.sleep(0.1)
+        assert plugin.stderr_closed.wait(5)
     lines = [line for line in plugin.stderr_lines if line.strip()]
     assert lines, "the plugin logged nothing"
     for line in lines:
@@ -297,8 +296,5 @@ def test_socket_directories_of_killed_plugins_are_swept_by_the_next_one():
     killed.proc.wait(5)
     assert stale.exists()  # a SIGKILLed process cannot clean up after itself
     with PluginProcess(PLUGIN) as fresh:
-        deadline = time.monotonic() + 5
-        while stale.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not stale.exists()
+        assert wait_until(lambda: not stale.exists(), 5), "the next plugin left the stale socket directory"
         assert Path(fresh.handshake.address).parent.exists()  # a live plugin's directory is kept

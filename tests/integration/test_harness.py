@@ -12,7 +12,6 @@ import secrets
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 import psycopg
@@ -30,6 +29,7 @@ from devenv import (
 )
 from devenv.ports import free_port, port_open, wait_for_port
 from tests.conftest import require
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -271,9 +271,7 @@ def test_plugin_pids_finds_and_kills_a_plugin_process(openbao_factory, tmp_plugi
 
     thread = threading.Thread(target=configure, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not (pids := bao.plugin_pids("hang-plugin")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    pids = wait_until(lambda: bao.plugin_pids("hang-plugin"), 10)
     assert len(pids) == 1, bao.log_text()[-3000:]
     assert bao.plugin_pids("no-such-plugin") == []
     os.kill(pids[0], signal.SIGKILL)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import psycopg
 import pytest
 
 from devenv import OpenBaoAPIError, OpenBaoDevServer, PostgresCluster
+from tests.polling import wait_until
 
 CREATE = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
           "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";")
@@ -87,19 +87,20 @@ def test_the_host_respawns_a_killed_plugin(openbao, pg_cluster, pg_config):
     assert pids
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
-    time.sleep(0.3)
+    assert wait_until(lambda: set(openbao.plugin_pids("yamldb-database-plugin")).isdisjoint(pids), 10)
     # OpenBao answers the first request after the death with "plugin shutdown" and drops
     # its client; the next request spawns a new process.
     errors = []
-    for _ in range(3):
+
+    def attempt() -> dict | None:
         try:
-            lease = openbao.api("GET", "database/creds/reader")
-            break
+            return openbao.api("GET", "database/creds/reader")
         except OpenBaoAPIError as exc:
             errors.append(str(exc))
-            time.sleep(0.2)
-    else:
-        pytest.fail(f"no credentials after the kill: {errors}")
+            return None
+
+    lease = wait_until(attempt, 10, interval=0.2)
+    assert lease, f"no credentials after the kill: {errors}"
     assert all("plugin shutdown" in e or "Unavailable" in e for e in errors), errors
     assert role_exists(pg_cluster, lease["data"]["username"])
     assert set(openbao.plugin_pids("yamldb-database-plugin")).isdisjoint(pids)

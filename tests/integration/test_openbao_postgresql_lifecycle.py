@@ -6,13 +6,13 @@ import os
 import re
 import secrets
 import signal
-import time
 from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
 
 from devenv import OpenBaoAPIError, OpenBaoDevServer, PostgresCluster
+from tests.polling import wait_until
 
 CREATE = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
           "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";")
@@ -49,13 +49,16 @@ def role_row(pg: PostgresCluster, user: str):
 def creds_after_kill(bao: OpenBaoDevServer, role: str) -> dict:
     """OpenBao fails the first request after a plugin's death ("plugin shutdown", or a reset connection if
     it has not noticed yet) and drops its client; a later request respawns the plugin."""
-    for _ in range(3):
+    def attempt() -> dict | None:
         try:
             return bao.api("GET", f"database/creds/{role}")
         except OpenBaoAPIError as exc:
             assert "plugin shutdown" in str(exc) or "Unavailable" in str(exc), exc
-            time.sleep(0.2)
-    raise AssertionError("the plugin was not respawned")
+            return None
+
+    lease = wait_until(attempt, 10, interval=0.2)
+    assert lease, "the plugin was not respawned"
+    return lease
 
 
 def make_admin(pg: PostgresCluster) -> tuple[str, str]:
@@ -90,10 +93,7 @@ def test_lease_expiry_revokes(openbao, pg):
                                                  "default_ttl": "2s", "max_ttl": "2s"})
     user = openbao.api("GET", "database/creds/short")["data"]["username"]
     assert role_row(pg, user) is not None
-    deadline = time.monotonic() + 30
-    while role_row(pg, user) is not None and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert role_row(pg, user) is None, "OpenBao's expiry did not revoke the user"
+    assert wait_until(lambda: role_row(pg, user) is None, 30, interval=0.5), "OpenBao's expiry did not revoke the user"
 
 
 def test_rotate_root_replaces_the_root_password_and_keeps_working(openbao, pg):
