@@ -11,7 +11,7 @@ import base64
 import hashlib
 import re
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from yamldb.errors import TemplateError
 from yamldb.templates.gotemplate import MAX_TEMPLATE_SIZE, UsernameTemplate
 
-NOW = datetime(2024, 3, 5, 7, 8, 9, 123456, tzinfo=UTC)
+NOW = datetime(2024, 3, 5, 7, 8, 9, 123456, tzinfo=timezone.utc)
 NOW_UNIX = 1709622489  # date -u -d 2024-03-05T07:08:09Z +%s
 
 POSTGRES = (

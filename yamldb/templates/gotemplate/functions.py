@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Final
 
 from yamldb.templates.gotemplate.fmt import Printer, largest_width
@@ -23,7 +23,7 @@ from yamldb.templates.gotemplate.values import MAX_RENDER_SIZE, TOO_LARGE, FuncE
 __all__ = ["FUNCTIONS", "GO_ONLY_FUNCTIONS", "MAX_RANDOM", "NOT_VARIADIC", "TYPE_NAMES", "Spec"]
 
 MAX_RANDOM: Final = 65_536
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 _BASE62: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Final
 
 from yamldb.errors import TemplateError
@@ -64,7 +64,7 @@ class RenderContext:
 
     def __init__(self, now: datetime | None) -> None:
         if now is not None and now.tzinfo is None:
-            now = now.replace(tzinfo=UTC)
+            now = now.replace(tzinfo=timezone.utc)
         self._now = now
         self.remaining = MAX_RENDER_SIZE  # characters this render may still compute
 
@@ -80,7 +80,7 @@ class RenderContext:
 
     def now(self) -> datetime:
         if self._now is None:
-            self._now = datetime.now(UTC)
+            self._now = datetime.now(timezone.utc)
         return self._now
 
 
