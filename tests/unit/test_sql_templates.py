@@ -8,7 +8,6 @@ back exactly, in the token kind the template put it in.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -543,19 +542,6 @@ def test_parse_does_not_need_values_and_render_is_repeatable() -> None:
     tpl = StatementTemplate.parse("SELECT '{{v}}'", PG)
     assert tpl.render({"v": "a"}) == ["SELECT 'a'"]
     assert tpl.render({"v": "b", "unused": "c"}) == ["SELECT 'b'"]
-
-
-def test_render_is_fast() -> None:
-    tpl = StatementTemplate.parse(
-        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
-        'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}";',
-        PG,
-    )
-    values = {"name": "v-x", "password": "p" * 20, "expiration": "2030"}
-    start = time.perf_counter()
-    for _ in range(10_000):
-        tpl.render(values)
-    assert time.perf_counter() - start < 2.0  # ~microseconds each; generous for slow CI
 
 
 # --- hostile values, every dialect and context ---------------------------------------------------
