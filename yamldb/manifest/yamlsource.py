@@ -17,6 +17,7 @@ precise :class:`~yamldb.errors.Location`; a raw pyyaml traceback never escapes.
 from __future__ import annotations
 
 import bisect
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,14 +29,14 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from yamldb.errors import Location, ManifestError
+from yamldb.manifest.limits import ManifestLimits
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "Document", "load_yaml", "load_yaml_file"]
+__all__ = ["MAX_DEPTH", "Document", "load_yaml", "load_yaml_file"]
 
 PathT = tuple[str | int, ...]
 
-# Aliases let a tiny file expand into an enormous value ("billion laughs");
-# no real manifest comes anywhere near these limits.
-MAX_NODES = 100_000
+# No real manifest nests deeper than a handful of levels; this stops long before Python's recursion limit.
+# Sizes and node counts are limited by ManifestLimits (set by the operator).
 MAX_DEPTH = 200
 
 _TAG = "tag:yaml.org,2002:"
@@ -183,14 +184,23 @@ class Document:
 # Loading
 
 
-def load_yaml_file(path: Path, display_name: str | None = None) -> Document:
-    """Read and load a UTF-8 YAML file; ``display_name`` is what locations show."""
+def load_yaml_file(path: Path, display_name: str | None = None, limits: ManifestLimits | None = None) -> Document:
+    """Read and load a UTF-8 YAML file; ``display_name`` is what locations show.
+
+    ``limits`` defaults to the operator's (:meth:`ManifestLimits.from_environment`); a file over the
+    size limit is refused without reading more than the limit."""
     name = display_name if display_name is not None else str(path)
+    limits = limits or ManifestLimits.from_environment()
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as handle:
+            raw = handle.read(limits.max_bytes + 1)
+            size = len(raw) if len(raw) <= limits.max_bytes else os.fstat(handle.fileno()).st_size
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise ManifestError(f"cannot read file: {reason}", Location(name)) from None
+    reason = limits.too_large(max(size, len(raw)))
+    if reason:
+        raise ManifestError(reason, Location(name))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -201,25 +211,38 @@ def load_yaml_file(path: Path, display_name: str | None = None) -> Document:
             f"file is not valid UTF-8 (byte 0x{byte:02x}); save it as UTF-8",
             Location(name, line, column),
         ) from None
-    return load_yaml(text, name)
+    return load_yaml(text, name, limits)
 
 
-def load_yaml(text: str, file: str) -> Document:
+def load_yaml(text: str, file: str, limits: ManifestLimits | None = None) -> Document:
     """Parse one YAML document from ``text``; ``file`` names it in locations.
 
-    An empty document (nothing, or only comments) gives ``data=None``.
+    An empty document (nothing, or only comments) gives ``data=None``. Text over ``limits`` (by default the
+    operator's) is refused before parsing, a document with too many nodes while parsing, and one whose
+    aliases expand too far before anything is expanded.
     """
+    limits = limits or ManifestLimits.from_environment()
+    # Every character is at least one byte: only text near the limit needs encoding to be measured.
+    size = len(text) if len(text) > limits.max_bytes else len(text.encode("utf-8", "surrogatepass"))
+    reason = limits.too_large(size)
+    if reason:
+        raise ManifestError(reason, Location(file))
     # Normalise line endings so our own index -> line/column arithmetic agrees
     # with pyyaml's marks; a BOM is invisible in editors, so drop it too.
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     try:
-        loader = yaml.SafeLoader(text)  # checks for forbidden characters up front
+        loader = _BoundedLoader(text, limits.max_nodes)  # checks for forbidden characters up front
     except yaml.reader.ReaderError as exc:
         raise _reader_error(exc, text, file) from None
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, text, file) from None
+    except _Refused as exc:
+        raise ManifestError(
+            limits.too_many_nodes() if exc.too_many else "document is nested too deeply",
+            Location(file, exc.mark.line + 1, exc.mark.column + 1),
+        ) from None
     except RecursionError:
         raise ManifestError("document is nested too deeply", Location(file)) from None
     finally:
@@ -229,9 +252,72 @@ def load_yaml(text: str, file: str) -> Document:
     ):
         # Nothing (or only '---'): every location is the start of the file.
         return Document(None, file, {}, text)
+    if loader.aliases and _expanded_size(root, limits.max_nodes) > limits.max_nodes:
+        raise ManifestError(limits.expands_too_far(loader.nodes), Location(file, 1, 1))
     builder = _Builder(file, loader)
     data = builder.build(root, (), None, 0)
     return Document(data, file, builder.index, text)
+
+
+class _Refused(Exception):
+    def __init__(self, mark: yaml.Mark, too_many: bool) -> None:
+        self.mark, self.too_many = mark, too_many
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """pyyaml's SafeLoader composing at most ``max_nodes`` nodes, at most MAX_DEPTH deep.
+
+    pyyaml composes lazily, event by event, so stopping here also stops the parsing: the cost of a
+    hostile document is bounded by the limit, not by its size."""
+
+    def __init__(self, text: str, max_nodes: int) -> None:
+        super().__init__(text)
+        self.max_nodes = max_nodes
+        self.nodes = 0
+        self.aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self.aliases += 1
+        else:
+            self.nodes += 1
+            if self.nodes > self.max_nodes:
+                raise _Refused(event.start_mark, too_many=True)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(event.start_mark, too_many=False)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(root: Node, limit: int) -> int:
+    """How many values the node graph becomes once aliases are expanded, counting at most past ``limit``.
+
+    Each node's size is computed once (aliases share nodes), so this is linear in the nodes as written
+    even for a "billion laughs" document. A node inside itself counts once; the builder reports it."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes and sizes[key] >= 0:
+            continue
+        children = ([v for _, v in node.value] if isinstance(node, MappingNode)
+                    else node.value if isinstance(node, SequenceNode) else [])
+        if not children_done:
+            if key in sizes:  # on the current path: a recursive alias
+                continue
+            sizes[key] = -1
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        total = 1 + sum(max(sizes.get(id(child), 1), 1) for child in children)
+        sizes[key] = min(total, limit + 1)
+    return sizes[id(root)]
 
 
 def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> ManifestError:
@@ -259,7 +345,6 @@ class _Builder:
         self.file = file
         self.constructor = constructor  # reused only for its scalar converters
         self.index: dict[PathT, _Entry] = {}
-        self.count = 0
         self.active: set[int] = (
             set()
         )  # container nodes being built: detects recursive aliases
@@ -273,12 +358,6 @@ class _Builder:
     def build(
         self, node: Node, path: PathT, key_mark: yaml.Mark | None, depth: int
     ) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise ManifestError(
-                f"document expands to more than {MAX_NODES} values (too many aliases?)",
-                self.loc(node),
-            )
         if depth > MAX_DEPTH:
             raise ManifestError("document is nested too deeply", self.loc(node))
         self.index[path] = _Entry(key_mark, node)
@@ -430,7 +509,6 @@ class _Builder:
             # an earlier source leave no stale positions behind.
             saved, self.index = self.index, {}
             try:
-                self.count += 1
                 values = self.mapping(source, path, depth + 1, where)
             finally:
                 scratch, self.index = self.index, saved

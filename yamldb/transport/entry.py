@@ -2,27 +2,33 @@
 
 Arguments come from the operator's registration (`-args=...`), never from the
 connection config: `--manifest-dir DIR` (repeatable) adds a manifest directory;
-`--no-inline-manifests` refuses manifests sent inline in a connection config.
+`--no-inline-manifests` refuses manifests sent inline in a connection config;
+`--max-manifest-bytes N` and `--max-manifest-nodes N` bound what one manifest may cost.
 """
 
 import os
 import sys
+
+# Registration arguments that only set an environment variable the manifest layer reads.
+_LIMIT_ARGS = {"--max-manifest-bytes": "YAMLDB_MAX_MANIFEST_BYTES", "--max-manifest-nodes": "YAMLDB_MAX_MANIFEST_NODES"}
 
 
 def _apply_args(argv: list[str]) -> None:
     dirs = [d for d in os.environ.get("YAMLDB_MANIFEST_DIRS", "").split(os.pathsep) if d]
     it = iter(argv)
     for arg in it:
-        if arg.startswith("--manifest-dir="):
-            dirs.append(arg.split("=", 1)[1])
-        elif arg == "--manifest-dir":
-            dirs.append(next(it, ""))
+        name, has_value, value = arg.partition("=")
+        if name == "--manifest-dir":
+            dirs.append(value if has_value else next(it, ""))
         elif arg == "--no-inline-manifests":
             os.environ["YAMLDB_INLINE_MANIFESTS"] = "false"
+        elif name in _LIMIT_ARGS:
+            os.environ[_LIMIT_ARGS[name]] = value if has_value else next(it, "")
         else:
-            sys.stderr.write(f"yamldb-database-plugin: unknown argument {arg!r} "
-                             "(known: --manifest-dir DIR, --no-inline-manifests)\n")
+            sys.stderr.write(f"yamldb-database-plugin: unknown argument {arg!r} (known: --manifest-dir DIR, "
+                             "--no-inline-manifests, --max-manifest-bytes N, --max-manifest-nodes N)\n")
             raise SystemExit(1)
+    _check_limits()
     for directory in dirs:
         if not os.path.isdir(directory):
             # Fail the launch loudly: a typo here would otherwise hide the operator's manifests.
@@ -31,6 +37,18 @@ def _apply_args(argv: list[str]) -> None:
             raise SystemExit(1)
     if dirs:
         os.environ["YAMLDB_MANIFEST_DIRS"] = os.pathsep.join(dirs)
+
+
+def _check_limits() -> None:
+    # A typo in a limit fails the launch loudly, like a missing manifest directory.
+    from yamldb.errors import ConfigError
+    from yamldb.manifest.limits import ManifestLimits
+
+    try:
+        ManifestLimits.from_environment()
+    except ConfigError as exc:
+        sys.stderr.write(f"yamldb-database-plugin: {exc} (from -args=--max-manifest-bytes/--max-manifest-nodes)\n")
+        raise SystemExit(1) from None
 
 
 def main() -> None:
