@@ -24,6 +24,7 @@ from yamldb.lifecycle.config import ConnectionConfig
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import check_text
 from yamldb.manifest.model import Manifest, Step
+from yamldb.manifest.patterns import fullmatch
 from yamldb.redact import Scrubber
 from yamldb.templates.checks import manifest_findings
 from yamldb.templates.gotemplate import UsernameTemplate
@@ -238,7 +239,7 @@ class ManifestDatabase:
             if value is None:
                 raise ConfigError(f"parameter {name!r} has no value: set it in the role (yamldb:SET {name}=...) "
                                   "or in the connection's parameters")
-            if parameter.pattern and not re.fullmatch(parameter.pattern, value):
+            if parameter.pattern and not fullmatch(parameter.pattern, value):  # RE2: linear time
                 raise ConfigError(f"parameter {name!r}: {value!r} does not match {parameter.pattern!r}")
             values[name] = value
         unknown = set(role_params) - set(state.manifest.parameters)

@@ -26,6 +26,7 @@ from yamldb.manifest.model import (
     Step,
     UsernameRules,
 )
+from yamldb.manifest.patterns import pattern_problem
 from yamldb.manifest.quoting import QuotingRules
 from yamldb.manifest.schema_errors import schema_findings
 from yamldb.manifest.yamlsource import Document, load_yaml, load_yaml_file
@@ -105,11 +106,30 @@ def _parse(document: Document, validate: bool = True) -> tuple[_Partial | None, 
         return None, [ManifestError("the file is empty; a manifest needs at least `yamldb: 1` and `dialect:`",
                                     Location(document.file, 1, 1))]
     findings = schema_findings(document, manifest_schema()) if validate else []
+    findings = findings or _pattern_findings(document)
     if findings:
         return None, findings
     data = document.data
     sets = {name: _statement_set(document, ("sets", name), body) for name, body in data.get("sets", {}).items()}
     return _Partial(data, document, _statement_set(document, ("statements",), data.get("statements", {})), sets), []
+
+
+def _pattern_findings(document: Document) -> list[ManifestError]:
+    """Regular expressions RE2 cannot run (backreferences, look-around), pinned to where they are written."""
+    data = document.data
+    patterns = [(("parameters", name, "pattern"), body["pattern"], body["pattern"])
+                for name, body in data.get("parameters", {}).items() if isinstance(body.get("pattern"), str)]
+    allowed = data.get("username", {}).get("allowed_characters")
+    if isinstance(allowed, str):  # used as (?:allowed)*: both must compile
+        patterns.append((("username", "allowed_characters"), allowed, f"(?:{allowed})*"))
+    findings = []
+    for path, written, used in patterns:
+        problem = pattern_problem(written) or pattern_problem(used)
+        if problem:
+            findings.append(ManifestError(
+                f"{'.'.join(map(str, path))}: {problem}; patterns use RE2 syntax, which matches in linear time "
+                "and has no backreferences or look-around", document.value_location(path)))
+    return findings
 
 
 def _dialect(data: Mapping[str, Any], source: str) -> Dialect:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from yamldb.errors import TemplateError
 from yamldb.manifest.model import UsernameRules
+from yamldb.manifest.patterns import fullmatch
 from yamldb.templates.gotemplate import UsernameTemplate
 
 __all__ = ["generate_username"]
@@ -20,7 +19,7 @@ def generate_username(rules: UsernameRules, template: UsernameTemplate, display_
         name = name.upper()
     if not name:
         raise TemplateError("the username template produced an empty username")
-    if rules.allowed_characters and not re.fullmatch(f"(?:{rules.allowed_characters})*", name):
+    if rules.allowed_characters and not fullmatch(f"(?:{rules.allowed_characters})*", name):
         raise TemplateError(f"generated username has characters outside {rules.allowed_characters}; "
                             "adjust the username template (e.g. with replace)")
     limit = rules.max_length
