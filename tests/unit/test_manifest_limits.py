@@ -148,3 +148,10 @@ def test_plugin_args_set_the_limits():
              "print(os.environ['YAMLDB_MAX_MANIFEST_BYTES'], os.environ['YAMLDB_MAX_MANIFEST_NODES'])")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["2MiB", "500"], result.stderr
+
+
+def test_an_operator_limit_does_not_refuse_the_shipped_dialect_a_manifest_builds_on(monkeypatch):
+    monkeypatch.setenv(MAX_BYTES_ENV, "1KiB")  # postgresql.yaml is about 3 KiB
+    library = ManifestLibrary()
+    manifest, findings = check_text("yamldb: 1\ndialect: postgresql\n", "manifest_inline", library.dialect_path)
+    assert findings == [] and manifest is not None

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from yamldb.errors import Location, ManifestError
+from yamldb.manifest.limits import ManifestLimits
 from yamldb.manifest.model import (
     OPERATIONS,
     Capabilities,
@@ -30,7 +31,7 @@ from yamldb.manifest.patterns import pattern_problem
 from yamldb.manifest.quoting import QuotingRules
 from yamldb.manifest.schema_errors import schema_findings
 from yamldb.manifest.yamlsource import Document, load_yaml, load_yaml_file
-from yamldb.resources import manifest_schema
+from yamldb.resources import manifest_schema, shipped_dir
 
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -98,7 +99,25 @@ def _statement_set(document: Document, path: tuple, data: Mapping[str, Any]) -> 
 
 def _read(path: Path, display: str | None, prevalidated: Prevalidated = None
           ) -> tuple[_Partial | None, list[ManifestError]]:
-    return _parse(load_yaml_file(path, display), validate=not (prevalidated and prevalidated(path)))
+    # yamldb's own dialects and examples are part of the installation: an operator's lower limit
+    # (meant for the manifests people write) must not refuse them; the default limits still hold.
+    limits = ManifestLimits() if _is_shipped(path) else None
+    return _parse(load_yaml_file(path, display, limits), validate=not (prevalidated and prevalidated(path)))
+
+
+@lru_cache(maxsize=1)
+def _shipped_dirs() -> tuple[Path, ...]:
+    found = []
+    for name in ("dialects", "examples"):
+        try:
+            found.append(shipped_dir(name).resolve())
+        except FileNotFoundError:
+            pass
+    return tuple(found)
+
+
+def _is_shipped(path: Path) -> bool:
+    return Path(path).resolve().parent in _shipped_dirs()
 
 
 def _parse(document: Document, validate: bool = True) -> tuple[_Partial | None, list[ManifestError]]:
