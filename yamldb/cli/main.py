@@ -96,8 +96,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if params is None:
         return 2
     password = args.password
-    if password is None and args.password_env:
-        password = os.environ.get(args.password_env, "")
+    if args.password_env:
+        if args.password_env not in os.environ:
+            # An unset variable (a typo, a secret missing in CI) must not become an empty password.
+            print(f"yamldb check: --password-env {args.password_env}: the environment variable is not set",
+                  file=sys.stderr)
+            return 2
+        password = os.environ[args.password_env]
     return run_check(args.manifest, args.connection_url, args.username or "", password or "", args.role, params)
 
 
@@ -122,13 +127,15 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_schema)
 
     v = sub.add_parser("validate", help="validate manifest files or directories")
-    v.add_argument("paths", nargs="+")
+    v.add_argument("paths", nargs="+", metavar="PATH",
+                   help="a manifest file, a directory (every *.yaml/*.yml below it), or - for standard input")
     v.add_argument("--format", choices=("text", "json", "github"), default="text")
     v.set_defaults(func=_cmd_validate)
 
     r = sub.add_parser("render", help="print the SQL an operation runs, for sample values")
     r.add_argument("manifest", help="a manifest name (see yamldb dialects) or a file")
-    r.add_argument("--operation", "-o", required=True,
+    # No short form: -o is --output in `plugin build`, and one letter must not mean two things.
+    r.add_argument("--operation", required=True,
                    choices=("create", "renew", "rotate", "rotate_root", "revoke", "rollback"))
     r.add_argument("--role", help="role name; also selects the statement set of that name, if any")
     r.add_argument("--set", action="append", metavar="NAME=VALUE", help="a manifest parameter")
@@ -141,8 +148,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--connection-url", required=True,
                    help="as in the Vault config; {{username}}/{{password}} are filled from the options below")
     c.add_argument("--username", help="admin user")
-    c.add_argument("--password", help="admin password (prefer --password-env in CI)")
-    c.add_argument("--password-env", metavar="VAR", help="read the admin password from this variable")
+    secret = c.add_mutually_exclusive_group()
+    secret.add_argument("--password", help="admin password (prefer --password-env in CI)")
+    secret.add_argument("--password-env", metavar="VAR",
+                        help="read the admin password from this environment variable (it must be set)")
     c.add_argument("--role", help="use the manifest's statement set of this name, as a role would")
     c.add_argument("--set", action="append", metavar="NAME=VALUE", help="a manifest parameter")
     c.set_defaults(func=_cmd_check)

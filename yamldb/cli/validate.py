@@ -1,15 +1,29 @@
-"""`yamldb validate`: collect findings for every manifest, then report them in one format."""
+"""`yamldb validate`: collect findings for every manifest, then report them in one format.
+
+Paths are files, directories (every *.yaml and *.yml below them) or `-` for standard input. A path that
+holds no manifest is a usage error (exit 2): a typo in a CI job must not pass as "0 problems".
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 from yamldb.errors import Location, ManifestError, YamldbError
 from yamldb.manifest.library import ManifestLibrary
-from yamldb.manifest.loader import check_file
+from yamldb.manifest.limits import ManifestLimits
+from yamldb.manifest.loader import check_file, check_text
+from yamldb.manifest.model import Manifest
+from yamldb.manifest.yamlsource import decode_utf8
 from yamldb.templates.checks import manifest_findings
+
+STDIN = "<stdin>"
+# A finding that names where in the manifest it is: "sets.readonly.create: placeholder ...".
+_PATH_PREFIX = re.compile(r"^([A-Za-z0-9_.\[\]-]+): (.+)$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -18,36 +32,79 @@ class Finding:
     message: str
 
 
-def collect(paths: list[str]) -> tuple[list[Finding], list[str], list[str]]:
-    """Findings for every manifest under `paths`; also the files checked and usage errors."""
+def _files(raw: str) -> tuple[list[Path], str | None]:
+    """The manifests a path argument stands for, or why it stands for none."""
+    path = Path(raw)
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+        return found, None if found else f"{raw}: no manifests found (no *.yaml or *.yml files in this directory)"
+    if path.is_file():
+        return [path], None
+    return [], f"{raw}: no such file or directory"
+
+
+def _read_stdin(stream: BinaryIO, library: ManifestLibrary) -> tuple[Manifest | None, list[ManifestError]]:
+    limits = ManifestLimits.from_environment()
+    raw = stream.read(limits.max_bytes + 1)  # never more than the limit, whatever is piped in
+    reason = limits.too_large(len(raw), known=False)
+    if reason:
+        return None, [ManifestError(reason, Location(STDIN))]
+    try:
+        return check_text(decode_utf8(raw, STDIN), STDIN, library.dialect_path)
+    except ManifestError as exc:
+        return None, [exc]
+
+
+def _once(findings: list[Finding]) -> list[Finding]:
+    """One finding per place and problem. A value under a YAML anchor is checked once per alias that
+    reaches it, each time at the anchor's position: report it there once, naming the other paths."""
+    kept: dict[tuple[Location, str], Finding] = {}
+    also: dict[tuple[Location, str], list[str]] = {}
+    for finding in findings:
+        match = _PATH_PREFIX.match(finding.message)
+        path, detail = (match[1], match[2]) if match else (None, finding.message)
+        key = (finding.location, detail)
+        if key not in kept:
+            kept[key], also[key] = finding, []
+        elif path and path not in also[key]:
+            also[key].append(path)
+    return [replace(f, message=f"{f.message} (also reached as {', '.join(also[k])} through a YAML alias)")
+            if also[k] else f for k, f in kept.items()]
+
+
+def collect(paths: list[str], stdin: BinaryIO | None = None) -> tuple[list[Finding], list[str], list[str]]:
+    """Findings for every manifest under `paths` (`-`: `stdin`); also the sources checked and usage errors."""
     library = ManifestLibrary()
-    files: list[Path] = []
+    sources: list[Path | str] = []
     usage: list[str] = []
     for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
-        elif path.is_file():
-            files.append(path)
-        else:
-            usage.append(f"{raw}: no such file or directory")
+        if raw == "-":
+            if STDIN not in sources:
+                sources.append(STDIN)
+            continue
+        files, problem = _files(raw)
+        sources += files
+        if problem:
+            usage.append(problem)
     findings: list[Finding] = []
-    for file in files:
+    for source in sources:
+        name = str(source)
         try:
-            manifest, errors = check_file(file, library.dialect_path, str(file))
+            if source == STDIN:
+                manifest, errors = _read_stdin(stdin or sys.stdin.buffer, library)
+            else:
+                manifest, errors = check_file(Path(source), library.dialect_path, name)
         except ManifestError as exc:  # YAML that does not parse: already carries file:line:col
             errors, manifest = [exc], None
         except YamldbError as exc:
-            errors, manifest = [ManifestError(str(exc), Location(str(file)))], None
-        findings += [Finding(e.location or Location(str(file)), e.message) for e in errors]
+            errors, manifest = [ManifestError(str(exc), Location(name))], None
         if manifest is not None:
-            findings += [Finding(e.location or Location(str(file)), e.message) for e in manifest_findings(manifest)]
-    return findings, [str(f) for f in files], usage
+            errors = [*errors, *manifest_findings(manifest)]
+        findings += _once([Finding(e.location or Location(name), e.message) for e in errors])
+    return findings, [str(s) for s in sources], usage
 
 
 def run_validate(paths: list[str], fmt: str) -> int:
-    import sys
-
     findings, files, usage = collect(paths)
     for message in usage:
         print(f"yamldb validate: {message}", file=sys.stderr)

@@ -73,11 +73,12 @@ class ManifestLimits:
         return cls(parse_size(size) if size else DEFAULT_MAX_BYTES,
                    parse_count(nodes) if nodes else DEFAULT_MAX_NODES)
 
-    def too_large(self, size: int) -> str | None:
-        """Why a manifest of `size` bytes is refused, or None."""
+    def too_large(self, size: int, known: bool = True) -> str | None:
+        """Why a manifest of `size` bytes is refused, or None; `known=False`: a stream read only up to the limit."""
         if size <= self.max_bytes:
             return None
-        return (f"the manifest is {size} bytes ({_size_text(size)}), over the limit of {self.max_bytes} bytes "
+        measured = f"{size} bytes ({_size_text(size)})" if known else f"more than {self.max_bytes} bytes"
+        return (f"the manifest is {measured}, over the limit of {self.max_bytes} bytes "
                 f"({_size_text(self.max_bytes)}); it was not parsed. The operator can raise the limit at "
                 f"registration (-args=--max-manifest-bytes=N) or with {MAX_BYTES_ENV}")
 

@@ -315,8 +315,8 @@ def check_text(text: str, display: str, find_dialect: LibraryLookup, prevalidate
     if isinstance(ref, str):
         where = part.document.value_location(("dialect",))
         if ref.endswith((".yaml", ".yml")):
-            return None, [ManifestError("an inline manifest names its dialect, not a file (e.g. dialect: "
-                                        "postgresql)", where)]
+            return None, [ManifestError("a manifest given as text (inline, or on standard input) names its "
+                                        "dialect, not a file (e.g. dialect: postgresql)", where)]
         try:
             base_path = find_dialect(ref)
         except ManifestError as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,7 +32,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yamldb.errors import Location, ManifestError
 from yamldb.manifest.limits import ManifestLimits
 
-__all__ = ["MAX_DEPTH", "Document", "load_yaml", "load_yaml_file"]
+__all__ = ["MAX_DEPTH", "Document", "decode_utf8", "load_yaml", "load_yaml_file"]
 
 PathT = tuple[str | int, ...]
 
@@ -194,15 +195,21 @@ def load_yaml_file(path: Path, display_name: str | None = None, limits: Manifest
     try:
         with Path(path).open("rb") as handle:
             raw = handle.read(limits.max_bytes + 1)
-            size = len(raw) if len(raw) <= limits.max_bytes else os.fstat(handle.fileno()).st_size
+            regular = stat.S_ISREG(os.fstat(handle.fileno()).st_mode)
+            size = os.fstat(handle.fileno()).st_size if regular else len(raw)  # a pipe has no size
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise ManifestError(f"cannot read file: {reason}", Location(name)) from None
-    reason = limits.too_large(max(size, len(raw)))
+    reason = limits.too_large(max(size, len(raw)), known=regular)
     if reason:
         raise ManifestError(reason, Location(name))
+    return load_yaml(decode_utf8(raw, name), name, limits)
+
+
+def decode_utf8(raw: bytes, name: str) -> str:
+    """The text of a manifest read as bytes; invalid UTF-8 is a finding at its line:column."""
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
@@ -211,7 +218,6 @@ def load_yaml_file(path: Path, display_name: str | None = None, limits: Manifest
             f"file is not valid UTF-8 (byte 0x{byte:02x}); save it as UTF-8",
             Location(name, line, column),
         ) from None
-    return load_yaml(text, name, limits)
 
 
 def load_yaml(text: str, file: str, limits: ManifestLimits | None = None) -> Document:
