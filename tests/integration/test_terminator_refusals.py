@@ -9,13 +9,13 @@ import socket
 import ssl
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from devenv.goplugin_host import HostCert, PluginProcess, make_host_cert
 from tests.integration.conftest import PLUGIN_NAME
+from tests.polling import wait_until
 from yamldb.transport.terminator import refusal_reason
 
 SECRET_LOOKING = "hvs.secret-looking-token-0123456789"
@@ -74,16 +74,6 @@ def refusal_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if "refused a connection to the plugin socket" in line]
 
 
-def wait_for(condition, deadline: float = 30.0):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    return condition()
-
-
 def test_strangers_leave_one_warn_line_each_in_openbaos_log(openbao, pg_cluster):
     openbao.api("POST", "database/config/knock", {
         "plugin_name": PLUGIN_NAME, "manifest": "postgresql", "connection_url": pg_cluster.template_url(),
@@ -92,7 +82,8 @@ def test_strangers_leave_one_warn_line_each_in_openbaos_log(openbao, pg_cluster)
     assert len(pids) == 1
     before = len(refusal_lines(openbao.log_text()))
     knock(plugin_socket(pids[0]))
-    lines = wait_for(lambda: (found := refusal_lines(openbao.log_text())[before:]) and len(found) >= 3 and found)
+    lines = wait_until(lambda: (found := refusal_lines(openbao.log_text())[before:]) and len(found) >= 3 and found,
+                       30)
     assert len(lines) == 3, lines
     for line, reason in zip(lines, ("no client certificate", "client certificate is not the host's",
                                     "not TLS (plain HTTP)"), strict=True):
@@ -110,7 +101,7 @@ def test_a_stranger_that_never_starts_the_handshake_is_refused_after_the_timeout
     with PluginProcess([sys.executable, "-m", "yamldb.transport.entry"]) as plugin:
         with socket.socket(socket.AF_UNIX) as sock:
             sock.connect(plugin.handshake.address)
-            lines = wait_for(lambda: [json for json in plugin.stderr_lines if "refused a connection" in json], 30)
+            lines = wait_until(lambda: [json for json in plugin.stderr_lines if "refused a connection" in json], 30)
     assert len(lines) == 1
     assert re.search(r'"reason": "no TLS handshake within 10 s"', lines[0]), lines[0]
     assert '"@level": "warn"' in lines[0]

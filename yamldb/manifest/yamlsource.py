@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from yamldb.errors import Location, ManifestError
+from yamldb.errors import Location, ManifestError, YamldbError
 from yamldb.manifest.limits import ManifestLimits
 
 __all__ = ["MAX_DEPTH", "Document", "decode_utf8", "load_yaml", "load_yaml_file"]
@@ -265,8 +265,11 @@ def load_yaml(text: str, file: str, limits: ManifestLimits | None = None) -> Doc
     return Document(data, file, builder.index, text)
 
 
-class _Refused(Exception):
+class _Refused(YamldbError):
+    """Composition stopped at a limit; load_yaml turns it into a ManifestError with the operator's message."""
+
     def __init__(self, mark: yaml.Mark, too_many: bool) -> None:
+        super().__init__("manifest over a limit")
         self.mark, self.too_many = mark, too_many
 
 
