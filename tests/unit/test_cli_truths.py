@@ -73,6 +73,13 @@ def test_standard_input_is_bounded_like_any_manifest():
     assert result.stdout.startswith("<stdin>: the manifest is more than 1024 bytes, over the limit of 1024 bytes")
 
 
+def test_a_bad_limit_in_the_environment_is_a_usage_error():
+    env = {**__import__("os").environ, "YAMLDB_MAX_MANIFEST_NODES": "many"}
+    result = yamldb("validate", "-", stdin=HEAD, env=env)
+    assert result.returncode == 2
+    assert "yamldb validate: YAMLDB_MAX_MANIFEST_NODES: 'many' is not a positive whole number" in result.stderr
+
+
 def test_a_finding_reached_through_an_anchor_is_reported_once(tmp_path: Path):
     path = tmp_path / "anchored.yaml"
     path.write_text(ANCHORED)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from yamldb.errors import Location, ManifestError, YamldbError
+from yamldb.errors import ConfigError, Location, ManifestError, YamldbError
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.limits import ManifestLimits
 from yamldb.manifest.loader import check_file, check_text
@@ -105,6 +105,11 @@ def collect(paths: list[str], stdin: BinaryIO | None = None) -> tuple[list[Findi
 
 
 def run_validate(paths: list[str], fmt: str) -> int:
+    try:
+        ManifestLimits.from_environment()  # a bad YAMLDB_MAX_MANIFEST_* is the caller's mistake, not the files'
+    except ConfigError as exc:
+        print(f"yamldb validate: {exc}", file=sys.stderr)
+        return 2
     findings, files, usage = collect(paths)
     for message in usage:
         print(f"yamldb validate: {message}", file=sys.stderr)
