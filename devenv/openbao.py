@@ -6,6 +6,10 @@
 
 The plugin must already be in ``plugin_dir`` when the server starts: dev mode
 registers every executable found there in the plugin catalog.
+
+:class:`OpenBaoServer` is the part every ``bao server`` process shares (its
+process, HTTP API, CLI, log and plugin processes); ``devenv.cluster`` builds
+the nodes of a raft cluster on it.
 """
 
 from __future__ import annotations
@@ -27,11 +31,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from devenv.ports import HarnessUnavailable, free_port
 
-__all__ = ["OpenBaoAPIError", "OpenBaoCLIError", "OpenBaoDevServer", "find_bao"]
+__all__ = [
+    "OpenBaoAPIError", "OpenBaoCLIError", "OpenBaoDevServer", "OpenBaoServer", "find_bao", "group_members",
+    "kill_processes", "process_start_time",
+]
+
+_S = TypeVar("_S", bound="OpenBaoServer")
 
 # urllib honours http_proxy; the dev server is always on loopback.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -89,26 +98,57 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
-def _proc_table() -> dict[int, tuple[int, str, int]]:
-    """pid -> (ppid, state, starttime) for every process, from /proc/<pid>/stat."""
-    table: dict[int, tuple[int, str, int]] = {}
+def _proc_table() -> dict[int, tuple[int, str, int, int]]:
+    """pid -> (ppid, state, starttime, process group) for every process, from /proc/<pid>/stat."""
+    table: dict[int, tuple[int, str, int, int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()  # comm may contain spaces and ')'
-        table[int(entry.name)] = (int(fields[1]), fields[0], int(fields[19]))
+        fields = _stat_fields(entry)
+        if fields:
+            table[int(entry.name)] = (int(fields[1]), fields[0], int(fields[19]), int(fields[2]))
     return table
+
+
+def _stat_fields(proc_dir: Path) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name (state first); [] once the process is gone."""
+    try:
+        stat = (proc_dir / "stat").read_text()
+    except OSError:
+        return []
+    return stat[stat.rfind(")") + 2 :].split()  # comm may contain spaces and ')'
+
+
+def group_members(pgid: int, started_since: int = 0) -> dict[int, int]:
+    """Live members of process group ``pgid`` -> start time (clock ticks since boot).
+
+    ``started_since`` skips processes older than the group's leader: after the leader
+    died its pid, and so the group id, may be reused by an unrelated group.
+    """
+    return {pid: start for pid, (_ppid, state, start, group) in _proc_table().items()
+            if group == pgid and state != "Z" and start >= started_since}
+
+
+def process_start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), None if it is not running."""
+    fields = _stat_fields(Path(f"/proc/{pid}"))
+    return int(fields[19]) if fields and fields[0] != "Z" else None
+
+
+def kill_processes(processes: Mapping[int, int]) -> None:
+    """SIGKILL each pid still running with the start time recorded for it (skips reused pids)."""
+    table = _proc_table()
+    for pid, started in processes.items():
+        if pid in table and table[pid][2] == started and table[pid][1] != "Z":
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _descendants(root: int) -> dict[int, int]:
     """Live (non-zombie) descendants of ``root`` -> their start time, parents before children."""
     table = _proc_table()
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _state, _start) in table.items():
+    for pid, (ppid, _state, _start, _group) in table.items():
         children.setdefault(ppid, []).append(pid)
     found: dict[int, int] = {}
     todo = list(children.get(root, []))
@@ -131,23 +171,27 @@ def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-class OpenBaoDevServer:
-    """A running ``bao server -dev``; create it with :meth:`start`.
+class OpenBaoServer:
+    """One ``bao server`` process we started; a subclass says how (:meth:`_server_args`).
 
-    Attributes: ``address`` (``http://127.0.0.1:PORT``), ``port``, ``token`` (root token),
+    Attributes: ``address`` (``http://127.0.0.1:PORT``), ``port``, ``token``,
     ``plugin_dir``, ``bao`` (binary), ``log_path``, ``process`` (``subprocess.Popen``),
     ``base_dir`` (temp dir, also the server's and CLI's ``$HOME``).
     """
 
-    def __init__(self, *, bao: Path, plugin_dir: Path, log_level: str) -> None:
+    #: Start the server as the leader of its own session and process group: Ctrl-C in a
+    #: terminal then reaches only the harness, and the group holds the server's plugins.
+    new_session = False
+
+    def __init__(self, *, bao: Path, plugin_dir: Path, log_level: str, base_dir: Path | None = None) -> None:
         self.bao = bao
         self.plugin_dir = plugin_dir
         self.log_level = log_level
         self.token = "yamldb-root-" + secrets.token_hex(12)
         self.port = 0
-        self.base_dir = Path(tempfile.mkdtemp(prefix="yamldb-bao-"))
+        self.base_dir = base_dir or Path(tempfile.mkdtemp(prefix="yamldb-bao-"))
         self.home = self.base_dir / "home"  # dev mode writes ~/.vault-token: keep it out of the real $HOME
-        self.home.mkdir()
+        self.home.mkdir(exist_ok=True)
         self.log_path = self.base_dir / "bao.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._final_log: str | None = None
@@ -158,59 +202,17 @@ class OpenBaoDevServer:
         return f"http://127.0.0.1:{self.port}"
 
     # ------------------------------------------------------------------ start
-    @classmethod
-    def start(
-        cls,
-        plugin_dir: str | os.PathLike[str],
-        bao_binary: str | os.PathLike[str] | None = None,
-        log_level: str = "debug",
-        timeout: float = 30.0,
-    ) -> OpenBaoDevServer:
-        """Start a dev server and wait until ``GET /v1/sys/health`` answers 200.
+    def _server_args(self) -> list[str]:
+        raise NotImplementedError
 
-        Raises :class:`HarnessUnavailable` if ``bao`` can't be found, ``RuntimeError``
-        (with the log tail) if the server exits or doesn't get healthy in ``timeout`` s.
-        """
-        bao = find_bao(bao_binary)
-        plugin_path = Path(plugin_dir).resolve()
-        if not plugin_path.is_dir():
-            raise FileNotFoundError(f"plugin_dir {plugin_path} is not a directory")
-        # dev mode runs every file in plugin_dir to detect its plugin type and exits
-        # if one fails the go-plugin handshake: catch the obvious case up front.
-        for entry in plugin_path.iterdir():
-            if entry.is_file() and not os.access(entry, os.X_OK):
-                raise ValueError(
-                    f"{entry} is not executable; bao -dev would try to load it as a "
-                    "plugin and exit (plugin_dir must hold plugin binaries only)"
-                )
-        server = cls(bao=bao, plugin_dir=plugin_path, log_level=log_level)
-        atexit.register(server.stop)
-        try:
-            for attempt in range(3):
-                server.port = free_port()
-                if server._spawn_and_wait(timeout):
-                    break
-                if attempt == 2 or "address already in use" not in server.log_text():
-                    raise RuntimeError(
-                        f"bao server -dev exited with code {server.process and server.process.returncode}; "
-                        f"last lines of {server.log_path}:\n{_tail(server.log_text())}"
-                    )
-        except BaseException:
-            server.stop()
-            raise
-        return server
-
-    def _spawn_and_wait(self, timeout: float) -> bool:
-        """True once healthy; False if the process exited (caller may retry on another port)."""
+    def _server_env(self) -> dict[str, str]:
         env = self._clean_env()
         env["HOME"] = str(self.home)
-        args = [
-            str(self.bao), "server", "-dev",
-            f"-dev-root-token-id={self.token}",
-            f"-dev-listen-address=127.0.0.1:{self.port}",
-            f"-dev-plugin-dir={self.plugin_dir}",
-            f"-log-level={self.log_level}",
-        ]  # fmt: skip
+        return env
+
+    def _launch(self) -> None:
+        """Start the server process, its output appended to ``log_path``."""
+        args = self._server_args()
         in_main_thread = threading.current_thread() is threading.main_thread()
         with self.log_path.open("ab") as log:
             log.write(f"$ {' '.join(args)}\n".encode())
@@ -221,11 +223,17 @@ class OpenBaoDevServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.base_dir,
-                env=env,
+                env=self._server_env(),
                 # preexec_fn only calls a pre-resolved prctl(); main thread only because
                 # PDEATHSIG fires when the *thread* that forked exits.
                 preexec_fn=_die_with_parent if _PRCTL and in_main_thread else None,
+                start_new_session=self.new_session,
             )
+
+    def _spawn_and_wait(self, timeout: float) -> bool:
+        """True once healthy; False if the process exited (caller may retry on another port)."""
+        self._launch()
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
@@ -234,7 +242,7 @@ class OpenBaoDevServer:
                 return True
             if time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"bao dev server not healthy after {timeout:g}s; last lines of {self.log_path}:\n"
+                    f"bao server not healthy after {timeout:g}s; last lines of {self.log_path}:\n"
                     f"{_tail(self.log_text())}"
                 )
             time.sleep(0.05)
@@ -351,6 +359,20 @@ class OpenBaoDevServer:
         return [pid for pid in _descendants(self.process.pid) if name_fragment in _cmdline(pid)]
 
     # ------------------------------------------------------------------ stop
+    def _stop_process(self, timeout: float = 5.0) -> None:
+        """SIGTERM the server (SIGKILL after ``timeout`` s), then SIGKILL plugin processes that outlived it."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        leftovers = _descendants(proc.pid)
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        kill_processes(leftovers)  # plugins normally exit with the server; make sure
+
     def stop(self) -> None:
         """SIGTERM the server (SIGKILL after 5 s), kill leftover plugin processes, remove temp files.
 
@@ -360,30 +382,13 @@ class OpenBaoDevServer:
             return
         self._stopped = True
         atexit.unregister(self.stop)
-        proc = self.process
-        leftovers: dict[int, int] = {}
         try:
-            if proc is not None and proc.poll() is None:
-                leftovers = _descendants(proc.pid)
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-            if leftovers:  # plugins normally exit with the server; make sure (skip reused pids)
-                table = _proc_table()
-                for pid, started in leftovers.items():
-                    if pid in table and table[pid][2] == started and table[pid][1] != "Z":
-                        try:
-                            os.kill(pid, signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass
+            self._stop_process()
         finally:
             self._final_log = self.log_text()
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
-    def __enter__(self) -> OpenBaoDevServer:
+    def __enter__(self: _S) -> _S:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -391,4 +396,62 @@ class OpenBaoDevServer:
 
     def __repr__(self) -> str:
         state = "running" if self.process is not None and self.process.poll() is None else "stopped"
-        return f"<OpenBaoDevServer {self.address} {state}>"
+        return f"<{type(self).__name__} {self.address} {state}>"
+
+
+class OpenBaoDevServer(OpenBaoServer):
+    """A running ``bao server -dev``; create it with :meth:`start`.
+
+    Attributes: see :class:`OpenBaoServer`; ``token`` is the dev root token.
+    """
+
+    @classmethod
+    def start(
+        cls,
+        plugin_dir: str | os.PathLike[str],
+        bao_binary: str | os.PathLike[str] | None = None,
+        log_level: str = "debug",
+        timeout: float = 30.0,
+    ) -> OpenBaoDevServer:
+        """Start a dev server and wait until ``GET /v1/sys/health`` answers 200.
+
+        Raises :class:`HarnessUnavailable` if ``bao`` can't be found, ``RuntimeError``
+        (with the log tail) if the server exits or doesn't get healthy in ``timeout`` s.
+        """
+        bao = find_bao(bao_binary)
+        plugin_path = Path(plugin_dir).resolve()
+        if not plugin_path.is_dir():
+            raise FileNotFoundError(f"plugin_dir {plugin_path} is not a directory")
+        # dev mode runs every file in plugin_dir to detect its plugin type and exits
+        # if one fails the go-plugin handshake: catch the obvious case up front.
+        for entry in plugin_path.iterdir():
+            if entry.is_file() and not os.access(entry, os.X_OK):
+                raise ValueError(
+                    f"{entry} is not executable; bao -dev would try to load it as a "
+                    "plugin and exit (plugin_dir must hold plugin binaries only)"
+                )
+        server = cls(bao=bao, plugin_dir=plugin_path, log_level=log_level)
+        atexit.register(server.stop)
+        try:
+            for attempt in range(3):
+                server.port = free_port()
+                if server._spawn_and_wait(timeout):
+                    break
+                if attempt == 2 or "address already in use" not in server.log_text():
+                    raise RuntimeError(
+                        f"bao server -dev exited with code {server.process and server.process.returncode}; "
+                        f"last lines of {server.log_path}:\n{_tail(server.log_text())}"
+                    )
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def _server_args(self) -> list[str]:
+        return [
+            str(self.bao), "server", "-dev",
+            f"-dev-root-token-id={self.token}",
+            f"-dev-listen-address=127.0.0.1:{self.port}",
+            f"-dev-plugin-dir={self.plugin_dir}",
+            f"-log-level={self.log_level}",
+        ]  # fmt: skip

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 
-__all__ = ["HarnessUnavailable", "free_port", "port_open", "wait_for_port"]
+__all__ = ["HarnessUnavailable", "free_port", "free_ports", "port_open", "wait_for_port"]
 
 
 class HarnessUnavailable(RuntimeError):
@@ -24,6 +25,18 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct TCP ports that were free on ``host`` a moment ago.
+
+    The sockets stay bound until all are chosen, so no port is handed out twice.
+    """
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in socks:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
