@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: test test-unit demo lint install clean protos bench
+.PHONY: test test-unit demo lint install clean protos bench cluster ha-bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ demo: install
 bench: install
 	$(PY) -m pip install --quiet 'py-spy>=0.3'   # the profile section needs it; not a runtime dependency
 	$(PY) -m bench --profile 20 --profile-svg
+
+# A 3-node OpenBao raft cluster with yamldb and a PostgreSQL, until Ctrl-C (docs/ha.md).
+cluster: install
+	$(PY) -m devenv.cluster
+
+# Failover, whole-cluster restart and rolling upgrade under load in that cluster (docs/ha.md); not part of
+# make test (which runs a short failover and restart). HA_ARGS=... passes options, e.g. HA_ARGS='--runs 5'.
+ha-bench: install
+	$(PY) -m bench.ha $(HA_ARGS)
 
 # Regenerate protobuf modules after editing yamldb/transport/protos/*.proto.
 protos: install

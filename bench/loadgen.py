@@ -27,6 +27,7 @@ class Api:
         self.token = token
         self.timeout = timeout
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.location = ""  # the Location header of the last answer (a standby's redirect)
 
     def connect(self) -> None:
         self.conn.connect()
@@ -40,6 +41,7 @@ class Api:
             self.conn.request(method, f"/v1/{path}", body=data, headers=headers)
             resp = self.conn.getresponse()
             raw = resp.read()
+            self.location = resp.getheader("Location", "")
         except (OSError, http.client.HTTPException):
             self.conn.close()  # the next call reconnects; this request counts as an error
             raise

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stack import Stack
+from devenv import MariaDBAdmin, PostgresCluster
 
 
 def _cpu_model() -> str:
@@ -63,23 +64,27 @@ def source_state() -> str:
 
 
 def describe(stack: Stack) -> dict[str, Any]:
+    return describe_parts(stack.bao.bao, stack.pg, stack.mariadb)
+
+
+def describe_parts(bao: Path, pg: PostgresCluster | None, mariadb: MariaDBAdmin | None) -> dict[str, Any]:
     info: dict[str, Any] = {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "ram_gb": _ram_gb(),
         "kernel": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
-        "openbao": _first_line([str(stack.bao.bao), "version"]),
+        "openbao": _first_line([str(bao), "version"]),
         "loadavg_at_start": os.getloadavg()[0],
         "source": source_state(),
         "packages": {name: _dist(name) for name in ("yamldb", "grpcio", "SQLAlchemy", "psycopg", "PyMySQL",
                                                     "protobuf", "cryptography")},
     }
-    if stack.pg is not None:
-        with stack.pg.connect() as conn:
+    if pg is not None:
+        with pg.connect() as conn:
             info["postgresql"] = conn.execute("SELECT version()").fetchone()[0].split(" on ")[0]
-    if stack.mariadb is not None:
-        with stack.mariadb.connect() as conn, conn.cursor() as cur:
+    if mariadb is not None:
+        with mariadb.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT VERSION()")
             info["mariadb"] = cur.fetchone()[0]
     return info

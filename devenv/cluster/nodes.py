@@ -111,12 +111,14 @@ class ClusterNode(OpenBaoServer):
         self.tmp_dir.mkdir(mode=0o700)
         self._groups: dict[int, int] = {}  # process group of each start -> its leader's start time
 
-    def write_config(self, peers: Iterable[ClusterNode], raft: Mapping[str, str | int]) -> None:
+    def write_config(self, peers: Iterable[ClusterNode], raft: Mapping[str, str | int], extra: str = "") -> None:
+        """``extra``: more HCL, e.g. ``plugin`` blocks (``{plugin_directory}`` is replaced by this node's)."""
         tuning = "".join(f"  {key} = {_hcl(value)}\n" for key, value in raft.items())
         self.config_path.write_text(_STORAGE.format(
             data=self.data_dir, name=self.name, tuning=tuning,
             joins="".join(_JOIN.format(port=peer.port) for peer in peers if peer is not self),
-            api_port=self.port, cluster_port=self.cluster_port, plugins=self.plugin_dir))
+            api_port=self.port, cluster_port=self.cluster_port, plugins=self.plugin_dir)
+            + extra.replace("{plugin_directory}", str(self.plugin_dir)))
 
     @property
     def running(self) -> bool:
@@ -226,6 +228,7 @@ class OpenBaoCluster:
         self.base_dir = base_dir
         self.log_level = log_level
         self.raft = dict(raft)
+        self.extra_config = ""
         self.nodes: list[ClusterNode] = []
         self.plugins: dict[str, Path] = {}  # file name in plugin_directory -> the source copied
         self.token = ""
@@ -244,6 +247,7 @@ class OpenBaoCluster:
         raft: Mapping[str, str | int] = PRODUCTION,
         stabilization_time: str | None = None,
         warm: bool = True,
+        extra_config: str = "",
         timeout: float = 90.0,
     ) -> OpenBaoCluster:
         """Start ``size`` nodes, initialise and unseal them; returns once every node is a raft voter.
@@ -252,7 +256,7 @@ class OpenBaoCluster:
         every node (``warm``: and run it once, see :meth:`install_plugin`). ``raft`` adds
         settings to the ``storage "raft"`` block (:data:`PRODUCTION`, :data:`FAST`).
         ``stabilization_time`` sets autopilot's ``server_stabilization_time`` (default 10s)
-        before the other nodes join.
+        before the other nodes join. ``extra_config`` is appended to every node's config file.
         Raises :class:`HarnessUnavailable` without a ``bao`` binary, ``RuntimeError`` or
         ``TimeoutError`` (with log tails) when the cluster does not form.
         """
@@ -261,6 +265,7 @@ class OpenBaoCluster:
         bao = find_bao(bao_binary)
         cluster = cls(bao=bao, base_dir=Path(tempfile.mkdtemp(prefix="yamldb-cluster-")), log_level=log_level,
                       raft=raft)
+        cluster.extra_config = extra_config
         atexit.register(cluster.stop)
         try:
             for attempt in range(3):
@@ -291,8 +296,19 @@ class OpenBaoCluster:
                         api_port=ports[2 * i], cluster_port=ports[2 * i + 1])
             for i in range(size)
         ]
+        self.write_configs()
+
+    def write_configs(self, extra_config: str | None = None) -> None:
+        """(Re)write every node's config file; a running node reads it again on :meth:`reload`."""
+        if extra_config is not None:
+            self.extra_config = extra_config
         for node in self.nodes:
-            node.write_config(self.nodes, self.raft)
+            node.write_config(self.nodes, self.raft, self.extra_config)
+
+    def reload(self, node: ClusterNode) -> None:
+        """SIGHUP: the node reads its config file again (and registers declared plugins if it is active)."""
+        if node.process is not None and node.running:
+            node.process.send_signal(signal.SIGHUP)
 
     def _drop_nodes(self) -> None:
         for node in self.nodes:
