@@ -327,6 +327,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--performance-multiplier", type=int, default=1,
                    help="raft performance_multiplier (1: recommended for production; 5: OpenBao's default)")
     p.add_argument("--skip", default="", help="comma-separated: failover,restart,upgrade")
+    p.add_argument("--timeline", action="store_true",
+                   help="keep every request of each failover in ha-latest.json (large)")
     p.add_argument("--output", type=Path, default=RESULTS, help="directory for ha-latest.md / ha-latest.json")
     args = p.parse_args(argv)
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -409,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessUnavailable as exc:
         print(f"cannot run: {exc.reason}", file=sys.stderr)
         return 1
+    if not args.timeline:
+        for run_result in results["failover"]:
+            run_result.pop("timeline", None)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "ha-latest.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     (args.output / "ha-latest.md").write_text(ha_report.markdown(results))

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.loadgen import Api, percentile
 
@@ -79,9 +80,10 @@ def _what(exc: BaseException) -> str:
 _DETAILS = re.compile(r"(v-[\w-]+|[0-9a-f]{8}-[0-9a-f-]{27}|\b\d{4}-\d\d-\d\dT[\d:.]+Z?|127\.0\.0\.1:\d+|\s+)")
 
 
-def _error_text(status: int, body: dict[str, Any], location: str) -> str:
+def _error_text(status: int, body: dict[str, Any], location: str, names: dict[int, str]) -> str:
     if status in (301, 302, 307, 308):
-        return f"HTTP {status} redirect to {location or '(no Location)'}"
+        port = urlsplit(location).port if location else None
+        return f"HTTP {status} redirect to {names.get(port or 0, location or '(no Location)')}"
     errors = "; ".join(str(e) for e in body.get("errors", [])) or "(no error message)"
     # Usernames, ids, times and ports differ per request: drop them so equal errors count together.
     return f"HTTP {status}: " + _DETAILS.sub(lambda m: " " if m.group(0).isspace() else "*", errors).strip()[:200]
@@ -93,8 +95,10 @@ class CredentialLoad:
     def __init__(self, path: str, token: str, routes: Iterable[tuple[str, Route]], backoff: float = 0.1,
                  timeout: float = 30.0) -> None:
         self.path = path
-        self.token = token
         self.routes = list(routes)
+        # A redirect names a node by its address; report the node's name instead.
+        self.names = {port: name for _, route in self.routes for name, port in route.nodes}
+        self.token = token
         self.backoff = backoff
         self.timeout = timeout
         self._attempts: list[Attempt] = []
@@ -152,7 +156,7 @@ class CredentialLoad:
                                          body.get("lease_id", "")))
                 else:
                     self._record(Attempt(number, group, name, start, end, status,
-                                         _error_text(status, body, api.location)))
+                                         _error_text(status, body, api.location, self.names)))
                     time.sleep(self.backoff)
         finally:
             for api in apis.values():
