@@ -181,7 +181,7 @@ def summarize(attempts: Sequence[Attempt], event: float, settle: float = 5.0,
     """What clients saw around ``event`` (a ``time.monotonic()``), times in seconds relative to it.
 
     ``in_flight``: requests sent before the event that ended after it. ``first_success_s``:
-    the first credential that arrived after the event. ``switch`` latency: credentials from
+    the first credential for a request sent after the event. ``switch`` latency: credentials from
     requests started between the event and ``settle`` s after that first success. Requests
     started at or after ``until`` (the next event) are left out.
     """
@@ -193,7 +193,8 @@ def summarize(attempts: Sequence[Attempt], event: float, settle: float = 5.0,
     after = [a for a in attempts if a.end > event]
     in_flight = [a for a in attempts if a.start < event < a.end]
     failed = [a for a in after if not a.ok]
-    first_ok = min((a.end for a in after if a.ok), default=None)
+    # A request in flight at the event may still be answered by the node about to go: count only later ones.
+    first_ok = min((a.end for a in after if a.ok and a.start >= event), default=None)
     errors: dict[str, dict[str, Any]] = {}
     for a in failed:
         entry = errors.setdefault(a.error, {"count": 0, "first_s": rel(a.end), "last_s": rel(a.end), "nodes": []})
@@ -205,7 +206,7 @@ def summarize(attempts: Sequence[Attempt], event: float, settle: float = 5.0,
     for group in sorted({a.group for a in attempts}):
         mine = [a for a in after if a.group == group]
         last_before = max((a.end for a in attempts if a.group == group and a.ok and a.end <= event), default=None)
-        first = min((a.end for a in mine if a.ok), default=None)
+        first = min((a.end for a in mine if a.ok and a.start >= event), default=None)
         groups[group] = {
             "failed": sum(1 for a in mine if not a.ok),
             "first_success_s": rel(first),

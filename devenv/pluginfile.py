@@ -72,3 +72,20 @@ def build_plugin(output_dir: Path, version: str | None = None, timeout: float = 
         match = _VERSION.search((_REPO / "yamldb" / "__init__.py").read_text())
         version = match.group(1) if match else "0"
     return BuiltPlugin(path, sha256, "v" + version)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m devenv.pluginfile --output DIR [--version X.Y.Z]``: a build to try upgrades with."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m devenv.pluginfile", description=main.__doc__)
+    p.add_argument("--output", type=Path, required=True, help="directory for yamldb-database-plugin")
+    p.add_argument("--version", help="the version the build reports (default: this checkout's)")
+    args = p.parse_args(argv)
+    built = build_plugin(args.output, args.version)
+    print(f"{built.path}\nversion: {built.version}\nsha256: {built.sha256}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

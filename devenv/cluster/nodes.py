@@ -64,7 +64,6 @@ listener "tcp" {{
 api_addr         = "http://127.0.0.1:{api_port}"
 cluster_addr     = "https://127.0.0.1:{cluster_port}"
 plugin_directory = "{plugins}"
-disable_mlock    = true
 """
 #: OpenBao's recommendation for production: raft's fastest timing (its default, 5, takes
 #: 5-10 s longer to notice a dead leader).
