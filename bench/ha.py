@@ -18,7 +18,7 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from devenv.pluginfile import PLUGIN_FILE, build_plugin
 __all__ = ["Database", "failover", "restart", "upgrade"]
 
 MOUNT = "database"
+Log = Callable[[str], None]  # where a scenario reports progress
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -119,7 +120,7 @@ def _pid_watch(node: ClusterNode, since: float, timeout: float) -> float | None:
 
 # ---------------------------------------------------------------------------------------------- failover
 def failover(cluster: OpenBaoCluster, db: Database, *, workers: int = 8, before: float = 5.0,
-             after: float = 10.0, ttl: str = "1h", backoff: float = 0.1, log=print) -> dict[str, Any]:
+             after: float = 10.0, ttl: str = "1h", backoff: float = 0.1, log: Log = print) -> dict[str, Any]:
     """Load through the active node and a standby, SIGKILL the active node, keep loading, then
     revoke every lease from the new active node and look for users left behind. The killed
     node is started again at the end (it rejoins as a standby)."""
@@ -178,7 +179,7 @@ def _seconds(ttl: str) -> dt.timedelta:
 
 
 # ---------------------------------------------------------------------------------------------- restart
-def restart(cluster: OpenBaoCluster, db: Database, *, leases: int = 10, log=print) -> dict[str, Any]:
+def restart(cluster: OpenBaoCluster, db: Database, *, leases: int = 10, log: Log = print) -> dict[str, Any]:
     """Issue leases, stop every node, start and unseal them all: leases survive, renew and revoke
     work, the plugin starts on its own, and no plugin process outlives its node."""
     role = db.role(cluster)
@@ -233,7 +234,7 @@ def running_version(node: ClusterNode, files: dict[str, str]) -> list[str]:
 
 
 def upgrade(cluster: OpenBaoCluster, db: Database, files: dict[str, str], *, workers: int = 8,
-            hold: float = 3.0, log=print) -> dict[str, Any]:
+            hold: float = 3.0, log: Log = print) -> dict[str, Any]:
     """Move a live connection from the first version in ``files`` to the second and back while
     credentials are issued, then reset it; count the requests that failed at each switch.
 
@@ -337,7 +338,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace, log=print) -> dict[str, Any]:
+def run(args: argparse.Namespace, log: Log = print) -> dict[str, Any]:
     results: dict[str, Any] = {
         "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m bench.ha " + " ".join(sys.argv[1:]),
@@ -384,7 +385,7 @@ def run(args: argparse.Namespace, log=print) -> dict[str, Any]:
     return results
 
 
-def wait_for_expiry(db: Database, runs: list[dict[str, Any]], log=print) -> dict[str, Any]:
+def wait_for_expiry(db: Database, runs: list[dict[str, Any]], log: Log = print) -> dict[str, Any]:
     """Wait until every user cut off by a kill is past its VALID UNTIL; PostgreSQL then refuses its login."""
     orphans = {user: run["role"] for run in runs for user in run["orphans"]}
     if not orphans:

@@ -359,18 +359,25 @@ class OpenBaoServer:
         return [pid for pid in _descendants(self.process.pid) if name_fragment in _cmdline(pid)]
 
     # ------------------------------------------------------------------ stop
-    def _stop_process(self, timeout: float = 5.0) -> None:
-        """SIGTERM the server (SIGKILL after ``timeout`` s), then SIGKILL plugin processes that outlived it."""
+    def terminate(self, timeout: float = 5.0) -> None:
+        """SIGTERM the server, as a service manager does; SIGKILL after ``timeout`` s. Plugins are left alone."""
         proc = self.process
         if proc is None or proc.poll() is not None:
             return
-        leftovers = _descendants(proc.pid)
         proc.terminate()
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+    def _stop_process(self, timeout: float = 5.0) -> None:
+        """:meth:`terminate`, then SIGKILL plugin processes that outlived the server."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        leftovers = _descendants(proc.pid)
+        self.terminate(timeout)
         kill_processes(leftovers)  # plugins normally exit with the server; make sure
 
     def stop(self) -> None:

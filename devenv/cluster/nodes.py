@@ -164,18 +164,6 @@ class ClusterNode(OpenBaoServer):
             self.process.kill()
             self.process.wait(10)
 
-    def terminate(self, timeout: float = 30.0) -> None:
-        """Stop the server as a service manager would (SIGTERM, SIGKILL after ``timeout`` s)."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except Exception:
-            proc.kill()
-            proc.wait(10)
-
     def leftovers(self) -> dict[int, int]:
         """Processes (plugins) still alive in the process groups of this node's stopped or killed runs."""
         live: dict[int, int] = {}
