@@ -4,10 +4,25 @@ Arguments come from the operator's registration (`-args=...`), never from the
 connection config: `--manifest-dir DIR` (repeatable) adds a manifest directory;
 `--no-inline-manifests` refuses manifests sent inline in a connection config;
 `--max-manifest-bytes N` and `--max-manifest-nodes N` bound what one manifest may cost.
+`--version` and `--help` are for the operator at a shell; they exit at once.
 """
 
 import os
 import sys
+
+USAGE = """\
+usage: yamldb-database-plugin [--manifest-dir DIR]... [--no-inline-manifests]
+                              [--max-manifest-bytes N] [--max-manifest-nodes N] | --version | --help
+
+A Vault/OpenBao database plugin: the server starts it; register it with
+  bao plugin register -sha256=SHA256 -version=vX.Y.Z -command=yamldb-database-plugin database yamldb
+and give these options at registration with -args:
+  --manifest-dir DIR       also load manifests from DIR (repeatable; YAMLDB_MANIFEST_DIRS also works)
+  --no-inline-manifests    refuse manifests sent inline in a connection config
+  --max-manifest-bytes N   refuse a manifest larger than N bytes
+  --max-manifest-nodes N   refuse a manifest with more than N YAML nodes
+  --version                print the version and exit
+"""
 
 # Registration arguments that only set an environment variable the manifest layer reads.
 _LIMIT_ARGS = {"--max-manifest-bytes": "YAMLDB_MAX_MANIFEST_BYTES", "--max-manifest-nodes": "YAMLDB_MAX_MANIFEST_NODES"}
@@ -24,9 +39,18 @@ def _apply_args(argv: list[str]) -> None:
             os.environ["YAMLDB_INLINE_MANIFESTS"] = "false"
         elif name in _LIMIT_ARGS:
             os.environ[_LIMIT_ARGS[name]] = value if has_value else next(it, "")
+        elif arg == "--version":
+            from yamldb import __version__
+
+            print(f"yamldb {__version__}")
+            raise SystemExit(0)
+        elif arg in ("--help", "-h"):
+            print(USAGE, end="")
+            raise SystemExit(0)
         else:
             sys.stderr.write(f"yamldb-database-plugin: unknown argument {arg!r} (known: --manifest-dir DIR, "
-                             "--no-inline-manifests, --max-manifest-bytes N, --max-manifest-nodes N)\n")
+                             "--no-inline-manifests, --max-manifest-bytes N, --max-manifest-nodes N, "
+                             "--version, --help)\n")
             raise SystemExit(1)
     _check_limits()
     for directory in dirs:
