@@ -13,15 +13,21 @@ import yamldb
 
 
 def _cmd_plugin_build(args: argparse.Namespace) -> int:
-    from yamldb.cli.build import BuildError, build
+    from yamldb.cli.build import DEFAULT_EXTRAS, BuildError, build
 
+    if args.python and args.format != "zipapp":
+        print("yamldb plugin build: --python sets the zipapp's interpreter; the self-contained file carries its "
+              "own (add --format zipapp, or drop --python)", file=sys.stderr)
+        return 2
     try:
-        result = build(Path(args.output), tuple(args.extra or ("postgresql", "mysql")), args.python)
+        result = build(Path(args.output), tuple(args.extra or DEFAULT_EXTRAS), args.python, args.format)
     except BuildError as exc:
         print(f"yamldb plugin build: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {result.path} ({result.size / 1e6:.1f} MB, {len(result.distributions)} bundled distributions)")
+    print(f"wrote {result.path} ({result.format}, {result.size / 1e6:.1f} MB, "
+          f"{len(result.distributions)} bundled distributions)")
     print(f"sha256: {result.sha256}")
+    print(f"runs on: {result.runs_on}")
     print()
     print("Register it (the file must stay in the server's plugin_directory):")
     print(f"  {result.register_command('bao')}")
@@ -116,7 +122,10 @@ def parser() -> argparse.ArgumentParser:
     b = plugin.add_parser("build", help="write DIR/yamldb-database-plugin and print its sha256")
     b.add_argument("--output", "-o", required=True, help="the Vault/OpenBao plugin directory (or a staging dir)")
     b.add_argument("--extra", action="append", help="driver extras to bundle (default: postgresql, mysql)")
-    b.add_argument("--python", help="interpreter for the shebang (default: /usr/bin/env pythonX.Y)")
+    b.add_argument("--format", choices=("self-contained", "zipapp"), default="self-contained",
+                   help="self-contained (default): interpreter and native libraries inside, no Python needed "
+                        "on the server; zipapp: smaller to build, needs pythonX.Y on the server")
+    b.add_argument("--python", help="zipapp only: interpreter for the shebang (default: /usr/bin/env pythonX.Y)")
     b.set_defaults(func=_cmd_plugin_build)
 
     d = sub.add_parser("dialects", help="list shipped dialects and their capabilities")
