@@ -419,11 +419,13 @@ class OpenBaoDevServer(OpenBaoServer):
         bao_binary: str | os.PathLike[str] | None = None,
         log_level: str = "debug",
         timeout: float = 30.0,
+        **options: Any,
     ) -> OpenBaoDevServer:
         """Start a dev server and wait until ``GET /v1/sys/health`` answers 200.
 
         Raises :class:`HarnessUnavailable` if ``bao`` can't be found, ``RuntimeError``
         (with the log tail) if the server exits or doesn't get healthy in ``timeout`` s.
+        ``options`` go to the constructor of a subclass (e.g. devenv.rootfs.RootfsOpenBao).
         """
         bao = find_bao(bao_binary)
         plugin_path = Path(plugin_dir).resolve()
@@ -437,7 +439,7 @@ class OpenBaoDevServer(OpenBaoServer):
                     f"{entry} is not executable; bao -dev would try to load it as a "
                     "plugin and exit (plugin_dir must hold plugin binaries only)"
                 )
-        server = cls(bao=bao, plugin_dir=plugin_path, log_level=log_level)
+        server = cls(bao=bao, plugin_dir=plugin_path, log_level=log_level, **options)
         atexit.register(server.stop)
         try:
             for attempt in range(3):
