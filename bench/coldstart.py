@@ -51,6 +51,9 @@ def _launch_once(command: list[str], env: dict[str, str], cert: HostCert) -> flo
 
 
 def interpreter_of(plugin_path: Path) -> str:
+    with plugin_path.open("rb") as f:
+        if f.read(4) == b"\x7fELF":
+            return "none: the self-contained file carries its own"
     first = plugin_path.open("rb").readline().decode(errors="replace").strip()
     parts = first.removeprefix("#!").split()
     name = parts[-1] if parts else ""

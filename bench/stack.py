@@ -136,7 +136,7 @@ class Stack:
 def build_plugin(plugin_dir: Path) -> tuple[str, float]:
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(plugin_dir)],
-                         capture_output=True, text=True, timeout=300, check=False)
+                         capture_output=True, text=True, timeout=1800, check=False)
     took = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(f"yamldb plugin build failed:\n{out.stderr[-2000:]}")

@@ -70,6 +70,20 @@ def _top_level_names(dist: metadata.Distribution) -> list[str]:
     return sorted(names)
 
 
+def _metadata_files(dists: list[metadata.Distribution]) -> list[list[str]]:
+    """[source, destination folder] of each bundled distribution's METADATA (for lazy `__version__` lookups).
+
+    Only that file: the rest of a .dist-info (RECORD, INSTALLER, direct_url.json...) describes how and where
+    it was installed here, and would make two builds of the same sources differ.
+    """
+    found = []
+    for dist in dists:
+        for file in dist.files or []:
+            if len(file.parts) == 2 and file.parts[0].endswith(".dist-info") and file.name == "METADATA":
+                found.append([str(dist.locate_file(file)), file.parts[0]])
+    return sorted(found)
+
+
 def _freeze_config(work: Path, dists: list[metadata.Distribution]) -> dict:
     packages = sorted({name for d in dists for name in _top_level_names(d)})
     bundled = {d.metadata["Name"].lower().replace("_", "-") for d in dists} | {yamldb.DISTRIBUTION}
@@ -86,7 +100,7 @@ def _freeze_config(work: Path, dists: list[metadata.Distribution]) -> dict:
         "submodules_only": ["yamldb"],
         "datas": [[str(shipped_dir(name)), f"yamldb/_data/{name}"] for name in ("dialects", "examples", "schemas")],
         "data_excludes": _DATA_EXCLUDES,
-        "metadata": sorted([d.metadata["Name"] for d in dists] + [yamldb.DISTRIBUTION]),
+        "metadata_files": _metadata_files(dists),
         "excludes": excludes,
         "skip_module_parts": ["tests", "test", "testing", "conftest"],
         "skip_module_prefixes": ["yamldb.cli"],
