@@ -45,9 +45,14 @@
 #define CHUNK (256 * 1024)
 #define ROOT_MAX (PATH_MAX - 128) /* room for "/<build id>/yamldb-database-plugin" and ".unpack-XXXXXX" */
 
+static void remove_tree(const char *path);
+static char unpacking[PATH_MAX]; /* the half-unpacked directory, removed if we stop early */
+
 static void die(const char *fmt, ...)
 {
     va_list ap;
+    if (unpacking[0])
+        remove_tree(unpacking);
     fputs("yamldb-database-plugin: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -377,13 +382,17 @@ int main(int argc, char **argv)
         prune(root, build_id);
         if (!join(tmp, sizeof tmp, root, ".unpack-XXXXXX") || !mkdtemp(tmp))
             die("cannot create a directory in %s: %s", root, strerror(errno));
+        snprintf(unpacking, sizeof unpacking, "%s", tmp);
         unpack(fd, offset, length, tmp);
         if (rename(tmp, target) < 0) {
             /* Another process unpacked the same build first: use its copy. */
+            int error = errno;
             remove_tree(tmp);
+            unpacking[0] = 0;
             if (stat(marker, &st) < 0)
-                die("cannot move the unpacked plugin to %s: %s", target, strerror(errno));
+                die("cannot move the unpacked plugin to %s: %s", target, strerror(error));
         }
+        unpacking[0] = 0;
     }
     close(fd);
     argv[0] = program; /* the bootloader finds its folder from /proc/self/exe, or argv[0] without /proc */
