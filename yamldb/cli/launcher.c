@@ -152,7 +152,7 @@ static int make_dirs(const char *path, mode_t mode)
 static int private_dir(const char *dir, mode_t forbidden)
 {
     struct stat st;
-    if (make_dirs(dir, 0700) < 0 || lstat(dir, &st) < 0)
+    if (make_dirs(dir, 0700) < 0 || stat(dir, &st) < 0) /* follows a symlink, as the zipapp does */
         return 0;
     return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & forbidden);
 }
@@ -397,7 +397,12 @@ int main(int argc, char **argv)
     close(fd);
     argv[0] = program; /* the bootloader finds its folder from /proc/self/exe, or argv[0] without /proc */
     execv(program, argv);
-    die("cannot run %s: %s (on a noexec filesystem? point YAMLDB_PLUGIN_CACHE to a directory where programs may run)",
-        program, strerror(errno));
+    if (errno == ENOENT) /* the file is there: its ELF interpreter (glibc's ld-linux) is not */
+        die("cannot run %s: %s: this host has no glibc, which this file was built for (Alpine? distroless?); "
+            "build the plugin on the target's platform (docs/packaging.md)", program, strerror(errno));
+    if (errno == EACCES || errno == EPERM)
+        die("cannot run %s: %s (on a noexec filesystem? point YAMLDB_PLUGIN_CACHE to a directory where programs "
+            "may run)", program, strerror(errno));
+    die("cannot run %s: %s", program, strerror(errno));
     return 1;
 }
