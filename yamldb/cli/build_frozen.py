@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yamldb
 from yamldb.cli.build import PLUGIN_FILE, BuildError, BuildResult, dependency_closure, write_plugin_file
-from yamldb.cli.elf import glibc_floor
+from yamldb.cli.elf import glibc_floor, program_interpreter
 from yamldb.resources import shipped_dir
 
 __all__ = ["PAYLOAD_MAGIC", "build_frozen", "pack_tree", "read_trailer"]
@@ -185,11 +185,21 @@ def build_frozen(output_dir: Path, extras: tuple[str, ...]) -> BuildResult:
         work = Path(tmp)
         launcher = _compile_launcher(work)  # first: it fails in a second, PyInstaller takes a while
         app = _run_pyinstaller(work, _freeze_config(work, dists))
-        floor = glibc_floor(p for p in app.rglob("*") if p.is_file() and not p.is_symlink())
+        runs_on = _runs_on(app)
         payload = pack_tree(app)
     build_id = hashlib.sha256(payload).hexdigest()[:24]
     trailer = _TRAILER.pack(PAYLOAD_MAGIC, len(launcher), len(payload), build_id.encode())
     path, sha256, size = write_plugin_file(output_dir, [launcher, payload, trailer])
-    libc = f"glibc >= {floor}" if floor else "glibc"
     return BuildResult(path, sha256, size, tuple(f"{d.metadata['Name']} {d.version}" for d in dists),
-                       format="self-contained", runs_on=f"Linux {platform.machine()} with {libc}; no Python needed")
+                       format="self-contained", runs_on=runs_on)
+
+
+def _runs_on(app: Path) -> str:
+    """What a host needs, from the bundled files: the bootloader's loader names the C library."""
+    loader = program_interpreter((app / PLUGIN_FILE).read_bytes()) or ""
+    if "musl" in loader:
+        libc = "musl (Alpine); not on glibc hosts"
+    else:
+        floor = glibc_floor(p for p in app.rglob("*") if p.is_file() and not p.is_symlink())
+        libc = f"glibc >= {floor}" if floor else "glibc"
+    return f"Linux {platform.machine()} with {libc}; no Python needed"

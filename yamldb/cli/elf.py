@@ -11,7 +11,7 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["glibc_floor", "glibc_versions_needed"]
+__all__ = ["glibc_floor", "glibc_versions_needed", "program_interpreter"]
 
 _SHT_GNU_VERNEED = 0x6FFFFFFE
 _GLIBC = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.(\d+))?$")
@@ -19,7 +19,14 @@ _GLIBC = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.(\d+))?$")
 
 def glibc_versions_needed(data: bytes) -> set[str]:
     """GLIBC_* version names a 64-bit little-endian ELF file needs (empty for anything else)."""
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+    try:
+        return _versions_needed(data)
+    except (struct.error, ValueError, IndexError):  # truncated or not what its header says
+        return set()
+
+
+def _versions_needed(data: bytes) -> set[str]:
+    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         return set()
     shoff, = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
@@ -42,6 +49,22 @@ def glibc_versions_needed(data: bytes) -> set[str]:
                 at += aux_next
             entry += following
     return {v for v in found if _GLIBC.match(v)}
+
+
+def program_interpreter(data: bytes) -> str | None:
+    """The dynamic loader a 64-bit little-endian ELF executable names (PT_INTERP), e.g. glibc's
+    /lib64/ld-linux-x86-64.so.2 or musl's /lib/ld-musl-x86_64.so.1; None if static or not such an ELF."""
+    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return None
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for i in range(phnum):
+        if phoff + (i + 1) * phentsize > len(data):
+            return None
+        kind, _flags, offset, _vaddr, _paddr, size = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+        if kind == 3:  # PT_INTERP
+            return data[offset:offset + size].rstrip(b"\0").decode(errors="replace")
+    return None
 
 
 def glibc_floor(paths: Iterable[Path]) -> str | None:
