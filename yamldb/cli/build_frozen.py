@@ -117,7 +117,11 @@ def _run_pyinstaller(work: Path, config: dict) -> Path:
     config_path.write_text(json.dumps(config, indent=1), encoding="utf-8")
     env = {**os.environ, "YAMLDB_FREEZE_CONFIG": str(config_path), "PYTHONHASHSEED": _HASH_SEED,
            # a private cache: nothing from an earlier build (or another PyInstaller version) leaks in
-           "PYINSTALLER_CONFIG_DIR": str(work / "pyinstaller-cache")}
+           "PYINSTALLER_CONFIG_DIR": str(work / "pyinstaller-cache"),
+           # Store PyInstaller's module archive uncompressed: the payload compresses it anyway (the file gets
+           # smaller), and every later start skips inflating each module it imports (~25 ms less CPU to the
+           # handshake here, for ~70 ms more on the first start, which unpacks 14 MB more).
+           "PYINSTALLER_ZLIB_COMPRESSION_LEVEL": "0"}
     command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
                "--distpath", str(work / "dist"), "--workpath", str(work / "build"), str(_HERE / "frozen.spec")]
     result = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=3600)
