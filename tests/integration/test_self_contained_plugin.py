@@ -17,7 +17,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
@@ -28,6 +27,7 @@ from devenv import HarnessUnavailable, PostgresCluster
 from devenv.rootfs import INSIDE, RootfsOpenBao, find_pythons, minimal_rootfs
 from tests.conftest import require
 from tests.integration.conftest import PG_SETS, BuiltPlugin
+from tests.polling import wait_until
 
 PLUGIN = "yamldb-database-plugin"
 
@@ -110,10 +110,7 @@ def test_the_host_without_python_issues_and_revokes_credentials(
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
         assert bao.plugin_pids(PLUGIN), "the plugin should be running inside the root filesystem"
         bao.cli("secrets", "disable", "database")
-        deadline = time.monotonic() + 20
-        while bao.plugin_pids(PLUGIN) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert bao.plugin_pids(PLUGIN) == []
+        assert wait_until(lambda: bao.plugin_pids(PLUGIN) == [], 20), "the plugin did not exit"
         exits = [line for line in bao.log_text().splitlines() if "plugin process exited" in line]
         assert len(exits) >= 2, bao.log_text()[-3000:]  # the registration probe and the serving process
         assert not [line for line in exits if "[ERROR]" in line or "error=" in line], exits

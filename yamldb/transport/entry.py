@@ -10,6 +10,8 @@ connection config: `--manifest-dir DIR` (repeatable) adds a manifest directory;
 import os
 import sys
 
+__all__ = ["USAGE", "main"]
+
 USAGE = """\
 usage: yamldb-database-plugin [--manifest-dir DIR]... [--no-inline-manifests]
                               [--max-manifest-bytes N] [--max-manifest-nodes N] | --version | --help
