@@ -35,19 +35,23 @@ def _stats(values: list[float]) -> dict[str, Any]:
             "max_ms": round(max(ms), 1), "all_ms": [round(v, 1) for v in ms]}
 
 
+def stop(plugin: PluginProcess) -> None:
+    # SIGTERM first: the plugin then removes its private socket directory itself.
+    if plugin.proc.poll() is None:
+        plugin.proc.send_signal(signal.SIGTERM)
+        try:
+            plugin.proc.wait(3)
+        except subprocess.TimeoutExpired:
+            pass
+    plugin.kill()
+
+
 def _launch_once(command: list[str], env: dict[str, str], cert: HostCert) -> float:
     plugin = PluginProcess(command, env=env, cert=cert, timeout=60)
     try:
         return plugin.handshake_seconds
     finally:
-        # SIGTERM first: the plugin then removes its private socket directory itself.
-        if plugin.proc.poll() is None:
-            plugin.proc.send_signal(signal.SIGTERM)
-            try:
-                plugin.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                pass
-        plugin.kill()
+        stop(plugin)
 
 
 def interpreter_of(plugin_path: Path) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.coldstart import stop
 from devenv.goplugin_host import HostCert, PluginProcess, make_host_cert
 
 METADATA_MODE = {"VAULT_PLUGIN_METADATA_MODE": "true", "BAO_PLUGIN_METADATA_MODE": "true"}
@@ -58,12 +58,7 @@ def launch(command: list[str], env: dict[str, str], cert: HostCert) -> tuple[flo
     try:
         return plugin.handshake_seconds, cpu_seconds(plugin.proc.pid), rss_mb(plugin.proc.pid)
     finally:
-        plugin.proc.send_signal(signal.SIGTERM)
-        try:
-            plugin.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-        plugin.kill()
+        stop(plugin)
 
 
 def du_mb(path: Path) -> float:

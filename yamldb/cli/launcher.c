@@ -101,11 +101,13 @@ static uint32_t le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static int read_exact(int fd, void *buf, size_t len, off_t at)
+/* pread/pwrite all of len bytes at `at`, retrying short transfers; 0 or -1. */
+static int transfer(int fd, void *buf, size_t len, off_t at, int writing)
 {
     size_t done = 0;
     while (done < len) {
-        ssize_t n = pread(fd, (char *)buf + done, len - done, at + (off_t)done);
+        ssize_t n = writing ? pwrite(fd, (char *)buf + done, len - done, at + (off_t)done)
+                            : pread(fd, (char *)buf + done, len - done, at + (off_t)done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -115,18 +117,9 @@ static int read_exact(int fd, void *buf, size_t len, off_t at)
     return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+static int read_exact(int fd, void *buf, size_t len, off_t at)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, (const char *)buf + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        done += (size_t)n;
-    }
-    return 0;
+    return transfer(fd, buf, len, at, 0);
 }
 
 /* mkdir -p with mode for the missing components. */
@@ -273,9 +266,9 @@ static void inflate_to(int in, off_t at, uint64_t stored, uint64_t raw, int out,
         if (rc != Z_OK && rc != Z_STREAM_END)
             die("the payload of %s does not decompress: the plugin file is damaged; copy it again", name);
         size_t have = CHUNK - zs.avail_out;
+        if (produced + have > raw || transfer(out, outbuf, have, (off_t)produced, 1) < 0)
+            die("cannot unpack %s: %s", name, produced + have > raw ? "size mismatch" : strerror(errno));
         produced += have;
-        if (produced > raw || write_all(out, outbuf, have) < 0)
-            die("cannot unpack %s: %s", name, produced > raw ? "size mismatch" : strerror(errno));
     }
     inflateEnd(&zs);
     if (produced != raw || consumed != stored)
