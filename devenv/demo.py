@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from devenv import HarnessUnavailable, OpenBaoDevServer, PostgresCluster
+from devenv.toolchain import ensure_build_tools
 
 T = TypeVar("T")
 ROLE_SQL = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
@@ -52,6 +53,7 @@ def servers(workdir: Path) -> Iterator[tuple[PostgresCluster, OpenBaoDevServer, 
     pg = steps.run("start PostgreSQL (throw-away cluster, scram-sha-256)", PostgresCluster.start,
                    lambda c: f"127.0.0.1:{c.port}, superuser {c.superuser}")
     try:
+        steps.run("C compiler and static zlib for the plugin's launcher", ensure_build_tools)
         out = steps.run("build the plugin: yamldb plugin build --output DIR", lambda: subprocess.run(
             [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(plugin_dir)],
             check=True, capture_output=True, text=True).stdout, lambda o: o.splitlines()[1])

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from devenv import HarnessUnavailable, OpenBaoDevServer
+from devenv.toolchain import ensure_build_tools
 from tests.conftest import require
 
 PLUGIN_NAME = "yamldb"
@@ -48,6 +49,10 @@ def built_plugin(tmp_path_factory: pytest.TempPathFactory) -> BuiltPlugin:
     about 30 s of CPU once per session (the zipapp's about 7 s), and each of the many plugin starts in
     the suite is faster than the zipapp's; test_self_contained_plugin.py covers the zipapp format.
     """
+    try:
+        ensure_build_tools()
+    except HarnessUnavailable as exc:
+        require(exc)
     directory = tmp_path_factory.mktemp("plugins")
     result = subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(directory)],
                             capture_output=True, text=True, timeout=1200)  # minutes when the machine is busy
