@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote
 
+from yamldb.durations import parse_duration
 from yamldb.engine.tls import TlsSettings
 from yamldb.errors import ConfigError
 
@@ -100,8 +101,6 @@ def _go_mysql_to_url(driver: str, match: re.Match[str]) -> ParsedURL:
                 raise ConfigError(f"connection_url: tls={value} is not supported; use tls=true or tls=skip-verify, "
                                   "and tls_ca/tls_certificate_key for your own certificates")
         elif key == "timeout":
-            from yamldb.manifest.loader import parse_duration
-
             try:
                 timeout = parse_duration(value)
             except ValueError as exc:

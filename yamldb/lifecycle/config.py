@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from yamldb.durations import parse_duration
 from yamldb.errors import ConfigError
-from yamldb.manifest.loader import parse_duration
 
 _TRUE = {"1", "t", "true", "yes", "on"}
 _FALSE = {"0", "f", "false", "no", "off", ""}

@@ -6,7 +6,6 @@ problem found; `load_file` raises the first as a ManifestError.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
@@ -14,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from yamldb.durations import parse_duration
 from yamldb.errors import Location, ManifestError
 from yamldb.manifest.limits import ManifestLimits
 from yamldb.manifest.model import (
@@ -32,29 +32,6 @@ from yamldb.manifest.quoting import QuotingRules
 from yamldb.manifest.schema_errors import schema_findings
 from yamldb.manifest.yamlsource import Document, load_yaml, load_yaml_file
 from yamldb.resources import manifest_schema, shipped_dir
-
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from an int, a digit string, or a Go duration like '1m30s'."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    if text.isdigit():
-        return float(text)
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"not a duration: {value!r} (use seconds or e.g. 30s, 5m, 1h)")
-    return total
 
 
 @dataclass
