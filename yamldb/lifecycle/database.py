@@ -23,12 +23,12 @@ from yamldb.lifecycle import requests as rq
 from yamldb.lifecycle.config import ConnectionConfig
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import check_text
-from yamldb.manifest.model import Manifest, Step
+from yamldb.manifest.model import Manifest
 from yamldb.manifest.patterns import fullmatch
 from yamldb.redact import Scrubber
-from yamldb.templates.checks import manifest_findings
+from yamldb.templates.checks import CompiledManifest, check_username_template, compile_manifest
 from yamldb.templates.gotemplate import UsernameTemplate
-from yamldb.templates.plan import Operation, compile_role_statements, compile_steps
+from yamldb.templates.plan import Operation, compile_role_statements
 from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.username_rules import generate_username
 from yamldb.templates.vault_statements import decode_vault_statements
@@ -56,12 +56,15 @@ def default_library() -> ManifestLibrary:
 @dataclass
 class _State:
     config: ConnectionConfig
-    manifest: Manifest
+    compiled: CompiledManifest  # every manifest operation, compiled once at Initialize
     engine: SqlEngine
     username_template: UsernameTemplate
     database: str
     scrub: Scrubber
-    operations: dict[tuple[str, str | None], Operation]
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.compiled.manifest
 
 
 INLINE_ENV = "YAMLDB_INLINE_MANIFESTS"
@@ -112,12 +115,12 @@ class ManifestDatabase:
             else:
                 name = config.manifest or _infer_manifest(config.connection_url, self.library)
                 manifest = self.library.load(name)
-            problems = manifest_findings(manifest)
-            if problems:
-                more = f" (and {len(problems) - 1} more; run yamldb validate)" if len(problems) > 1 else ""
-                raise ManifestError(problems[0].message + more, problems[0].location)
-            username_template = UsernameTemplate.parse(config.username_template or manifest.username.template)
-            username_template.render("", "")  # Vault also renders once to catch execution errors early
+            compiled = compile_manifest(manifest)
+            if compiled.findings:
+                first, more = compiled.findings[0], len(compiled.findings) - 1
+                raise ManifestError(first.message + (f" (and {more} more; run yamldb validate)" if more else ""),
+                                    first.location)
+            username_template = self._username_template(manifest, config)
             for key in config.parameters:
                 if key not in manifest.parameters:
                     raise ConfigError(f"parameters.{key}: manifest {manifest.name!r} has no such parameter; "
@@ -165,8 +168,7 @@ class ManifestDatabase:
             except DatabaseError:
                 engine.dispose()
                 raise
-        # Operations compile on first use (_operation); manifest_findings above already proved they compile.
-        state = _State(config, manifest, engine, username_template, url.database or "", scrub, {})
+        state = _State(config, compiled, engine, username_template, url.database or "", scrub)
         with self._lock:
             old, self._state = self._state, state
         if old is not None:
@@ -175,6 +177,20 @@ class ManifestDatabase:
                                                   "url": url.render_as_string(hide_password=True)}})
         # Vault stores exactly what we return: echo the whole config back.
         return {**dict(raw), "supported_credential_types": list(manifest.credential_types)}
+
+    @staticmethod
+    def _username_template(manifest: Manifest, config: ConnectionConfig) -> UsernameTemplate:
+        """The template that will run, checked against the dialect's length limit: the config's override, if any."""
+        if config.username_template is None:
+            try:
+                return check_username_template(manifest, manifest.username.template)
+            except TemplateError as exc:
+                raise ManifestError(f"username.template: {exc.message}",
+                                    manifest.locations.get("username.template")) from None
+        try:
+            return check_username_template(manifest, config.username_template)
+        except TemplateError as exc:
+            raise ConfigError(f"username_template: {exc.message}") from None
 
     def _inline(self, config: ConnectionConfig) -> Manifest:
         if not inline_manifests_allowed():
@@ -221,12 +237,7 @@ class ManifestDatabase:
             op = _compile_role(tuple(texts), operation, state.manifest.dialect.quoting,
                                tuple(state.manifest.parameters))
         else:
-            key = (operation, set_name)
-            op = state.operations.get(key)
-            if op is None:
-                steps = state.manifest.steps(operation, set_name)
-                op = compile_steps(steps, operation, state.manifest.dialect.quoting, state.manifest.parameters)
-                state.operations[key] = op
+            op = state.compiled.operation(operation, set_name)
         return op, params
 
     def _values(self, state: _State, username: str, role_params: Mapping[str, str], used: set[str] | None = None,
@@ -322,10 +333,9 @@ class ManifestDatabase:
     def user_exists(self, username: str) -> bool | None:
         """Whether the dialect's `user_exists` query finds the user; None if the dialect has none."""
         state = self._current()
-        query = state.manifest.dialect.user_exists
-        if not query:
+        op = state.compiled.user_exists
+        if op is None:
             return None
-        op = compile_steps((Step(query),), "revoke", state.manifest.dialect.quoting, state.manifest.parameters)
         (step,) = op.render(self._values(state, username, {}, op.placeholders()))
         return state.engine.query_scalar(step.statements[0]) is not None
 
