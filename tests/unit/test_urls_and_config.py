@@ -74,7 +74,8 @@ def test_config_values_arrive_as_strings_from_the_cli():
     config = ConnectionConfig.parse({
         "connection_url": "x", "max_open_connections": "5", "max_idle_connections": "2",
         "max_connection_lifetime": "1m30s", "disable_escaping": "true", "parameters": '{"schema": "app"}'})
-    assert (config.max_open_connections, config.max_idle_connections, config.max_connection_lifetime) == (5, 2, 90.0)
+    assert config.pool_overrides == {"max_open_connections": 5, "max_idle_connections": 2,
+                                     "max_connection_lifetime": 90.0}
     assert config.disable_escaping is True and config.parameters == {"schema": "app"}
 
 
@@ -90,3 +91,29 @@ def test_bad_config_values_name_the_key(key, value, message):
     with pytest.raises(ConfigError, match=message) as err:
         ConnectionConfig.parse({"connection_url": "x", key: value})
     assert key in str(err.value)
+
+
+def test_every_key_is_read_once_tls_keys_and_secrets_included():
+    config = ConnectionConfig.parse({
+        "connection_url": "x", "password": "pw-123", "tls_ca": "CA", "tls_certificate": "CERT",
+        "private_key": "KEY-PEM", "tls_certificate_key": "BUNDLE-PEM", "tls_server_name": "db.internal",
+        "tls_skip_verify": "true"})
+    tls = config.tls
+    assert (tls.ca, tls.certificate, tls.private_key, tls.certificate_key, tls.server_name, tls.skip_verify) == \
+        ("CA", "CERT", "KEY-PEM", "BUNDLE-PEM", "db.internal", True)
+    assert set(config.secrets) == {"pw-123", "KEY-PEM", "BUNDLE-PEM"}
+    assert config.pool_overrides == {}  # unset pool keys leave the manifest's values alone
+
+
+def test_tls_skip_verify_goes_through_the_one_boolean_parser():
+    assert ConnectionConfig.parse({"connection_url": "x", "tls_skip_verify": "on"}).tls.skip_verify is True
+    with pytest.raises(ConfigError, match="tls_skip_verify: expected true or false"):
+        ConnectionConfig.parse({"connection_url": "x", "tls_skip_verify": "sometimes"})
+
+
+def test_durations_live_below_every_layer():
+    from yamldb.durations import parse_duration
+
+    assert parse_duration("1m30s") == 90.0 and parse_duration(5) == 5.0 and parse_duration("250ms") == 0.25
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("soon")

@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -21,10 +20,14 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from yamldb.engine.tls import TlsFiles, TlsSettings
+from yamldb.engine.drivers import DriverAdapter, adapter_for
+from yamldb.engine.tls import TlsSettings
 from yamldb.errors import DatabaseError
+from yamldb.manifest.model import PoolSettings
 from yamldb.redact import Scrubber
 from yamldb.templates.plan import RenderedStep
+
+__all__ = ["PING_WINDOW", "PoolSettings", "SqlEngine", "StepFailed"]
 
 log = logging.getLogger("yamldb.engine")
 
@@ -36,38 +39,11 @@ _USED_AT = "yamldb.used_at"
 _PINGED = "yamldb.pinged"
 
 
-@dataclass(frozen=True)
-class PoolSettings:
-    max_open: int = 4
-    max_idle: int | None = None
-    max_lifetime: float = 0.0
-    pre_ping: bool = True
-    connect_timeout: float = 10.0
-
-
 class StepFailed(DatabaseError):
     def __init__(self, message: str, statement: str, index: int) -> None:
         super().__init__(message)
         self.statement = statement
         self.index = index
-
-
-def driver_message(exc: BaseException) -> str:
-    """The database's own words, without the driver's echo of the statement."""
-    orig = getattr(exc, "orig", exc)
-    diag = getattr(orig, "diag", None)  # psycopg: structured fields, no statement text
-    if diag is not None and getattr(diag, "message_primary", None):
-        parts = [diag.message_primary]
-        if diag.message_detail:
-            parts.append(f"DETAIL: {diag.message_detail}")
-        if diag.message_hint:
-            parts.append(f"HINT: {diag.message_hint}")
-        return " ".join(parts)
-    args = getattr(orig, "args", ())
-    if len(args) == 2 and isinstance(args[0], int):  # PyMySQL: (errno, message)
-        return f"({args[0]}) {args[1]}"
-    text = str(orig).strip()
-    return text.splitlines()[0] if text else type(orig).__name__
 
 
 class SqlEngine:
@@ -87,62 +63,39 @@ class SqlEngine:
         self.scrub = scrub
         self.savepoints = savepoints
         self.batch = batch
+        self.adapter: DriverAdapter = adapter_for(url.get_backend_name())()
         # Plain transactional operations run on the raw DBAPI connection (see _run_direct).
-        self._direct = True
+        self._direct = self.adapter.raw_path
         self._disconnected_at = 0.0
-        self._tls_files = TlsFiles()
         # run() always commits or rolls back its own transaction, so the pool's extra ROLLBACK on every
         # check-in is a wasted round trip (one of four per MySQL operation). Pre-ping is ours (_checkout).
-        kwargs: dict[str, Any] = {"connect_args": dict(connect_args), "pool_reset_on_return": None}
-        backend = url.get_backend_name()
-        if tls is not None and backend == "mysql":
-            kwargs["connect_args"]["ssl"] = tls.ssl_context()
-            if tls.server_name:
-                kwargs["connect_args"]["server_hostname"] = tls.server_name
-        elif backend == "mysql" and not any(key.startswith("ssl") for key in connect_args):
-            # No TLS asked for: plaintext, as with Go's MySQL driver behind Vault's plugin. PyMySQL's own
-            # default ("preferred") would build an unverifying SSL context with the whole system CA bundle
-            # for every connection (0.8 MB resident each) and switch to TLS only if the server offers it.
-            kwargs["connect_args"]["ssl_disabled"] = True
-        elif tls is not None and backend == "postgresql":
-            kwargs["connect_args"].update(self._tls_files.psycopg_args(tls))
-        if backend == "sqlite":
-            kwargs["connect_args"].setdefault("check_same_thread", False)
-        else:
-            idle = pool.max_open if pool.max_idle is None else min(pool.max_idle, pool.max_open)
+        kwargs: dict[str, Any] = {"connect_args": self.adapter.connect_args(connect_args, tls, pool),
+                                  "pool_reset_on_return": None}
+        if self.adapter.pooled:
+            idle = max(pool.idle, 1)
             kwargs.update(
-                pool_size=max(idle, 1),
-                max_overflow=max(pool.max_open - max(idle, 1), 0),
-                pool_recycle=int(pool.max_lifetime) if pool.max_lifetime > 0 else -1,
+                pool_size=idle,
+                max_overflow=max(pool.max_open_connections - idle, 0),
+                pool_recycle=int(pool.max_connection_lifetime) if pool.max_connection_lifetime > 0 else -1,
                 pool_timeout=30,
             )
-            if backend in ("postgresql", "mysql", "mariadb"):
-                kwargs["connect_args"].setdefault("connect_timeout", max(int(pool.connect_timeout), 1))
         self._connect_args = kwargs["connect_args"]
-        self._engine: Engine = create_engine(url, **kwargs)
+        try:
+            self._engine: Engine = create_engine(url, **kwargs)
+        except BaseException:
+            self.adapter.dispose()
+            raise
         self._dialect = self._engine.dialect
         self._driver_error: type[Exception] = self._dialect.loaded_dbapi.Error
         if pool.pre_ping:
             event.listen(self._engine, "connect", _mark_used)
             event.listen(self._engine, "checkin", _mark_used)
             event.listen(self._engine, "checkout", self._checkout)
-        if backend == "sqlite":
-            # With BEGIN issued by the "begin" event below, the DBAPI connection itself autocommits:
-            # the raw-connection path would lose its transaction.
-            self._direct = False
-
-            # pysqlite's implicit transaction handling skips BEGIN before DDL; take control.
-            @event.listens_for(self._engine, "connect")
-            def _no_implicit(dbapi_conn: Any, _: Any) -> None:
-                dbapi_conn.isolation_level = None
-
-            @event.listens_for(self._engine, "begin")
-            def _begin(conn: Connection) -> None:
-                conn.exec_driver_sql("BEGIN")
+        self.adapter.prepare(self._engine)
 
     def _fail(self, what: str, exc: BaseException, scrub: Scrubber | None = None) -> DatabaseError:
         # `scrub`: the request's scrubber (it also knows the new password), else the connection's.
-        return DatabaseError((scrub or self.scrub)(f"{what}: {driver_message(exc)}"))
+        return DatabaseError((scrub or self.scrub)(f"{what}: {self.adapter.message(exc)}"))
 
     def verify(self, query: str) -> None:
         try:
@@ -160,7 +113,7 @@ class SqlEngine:
                 conn.exec_driver_sql(query)
         except SQLAlchemyError as exc:
             raise DatabaseError(self.scrub.extend([password])(f"login as {username} failed: "
-                                                             f"{driver_message(exc)}")) from None
+                                                             f"{self.adapter.message(exc)}")) from None
         finally:
             engine.dispose()
 
@@ -223,7 +176,7 @@ class SqlEngine:
                         index += 1
                         cursor.execute(sql)
                     index = 0  # a failing COMMIT is no statement's fault
-                    if _transaction_open(dbapi):
+                    if self.adapter.transaction_open(dbapi):
                         dbapi.commit()
                 return len(statements)
             except self._driver_error as exc:
@@ -339,36 +292,27 @@ class SqlEngine:
         except DBAPIError as exc:
             if savepoint is not None:
                 savepoint.rollback()
-            message = scrub(driver_message(exc))
+            message = scrub(self.adapter.message(exc))
             if tolerate:
                 log.info(f"{operation}: statement {index} failed, continuing as the manifest allows",
                          extra={"fields": {"error": message}})
                 return
             raise self._step_failed(exc, operation, index, step, position, scrub) from None
 
-    @staticmethod
-    def _step_failed(exc: BaseException, operation: str, index: int, step: RenderedStep, position: int,
+    def _step_failed(self, exc: BaseException, operation: str, index: int, step: RenderedStep, position: int,
                      scrub: Scrubber) -> StepFailed:
-        message = scrub(driver_message(exc))
+        message = scrub(self.adapter.message(exc))
         shown = scrub(step.display[position])
         preview = shown if len(shown) <= 300 else shown[:300] + "…"
         return StepFailed(f"{operation} statement {index} failed: {message} (statement: {preview})", shown, index)
 
     def cancel(self, dbapi_conn: Any) -> None:
         """Ask the database to stop whatever `dbapi_conn` is running (best effort, from another thread)."""
-        if hasattr(dbapi_conn, "cancel_safe"):  # psycopg 3.2+: a non-blocking out-of-band cancel
-            dbapi_conn.cancel_safe(timeout=5)
-        elif hasattr(dbapi_conn, "cancel"):
-            dbapi_conn.cancel()
-        elif hasattr(dbapi_conn, "interrupt"):  # sqlite3
-            dbapi_conn.interrupt()
-        elif hasattr(dbapi_conn, "thread_id"):  # PyMySQL: KILL QUERY from a second connection
-            with self._engine.connect() as other:
-                other.exec_driver_sql(f"KILL QUERY {int(dbapi_conn.thread_id())}")
+        self.adapter.cancel(dbapi_conn, self._engine)
 
     def dispose(self) -> None:
         self._engine.dispose()
-        self._tls_files.remove()
+        self.adapter.dispose()
 
 
 class _Watchdog:
@@ -393,14 +337,6 @@ class _Watchdog:
 
     def disarm(self) -> None:
         self._timer.cancel()
-
-
-def _transaction_open(dbapi_conn: Any) -> bool:
-    """False only when the driver knows that no transaction is open, e.g. after MySQL's DDL, which commits
-    implicitly: then COMMIT is a round trip that does nothing. PyMySQL keeps the status flags of the server's
-    last reply in `server_status` (bit 0: SERVER_STATUS_IN_TRANS); other drivers always commit."""
-    status = getattr(dbapi_conn, "server_status", None)
-    return not isinstance(status, int) or bool(status & 1)
 
 
 def _mark_used(dbapi_conn: Any, record: Any) -> None:

@@ -13,7 +13,7 @@ import re
 import shlex
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -76,12 +76,11 @@ def inline_manifests_allowed() -> bool:
 
 
 def _infer_manifest(url: str, library: ManifestLibrary) -> str:
-    scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
-    scheme = {"postgres": "postgresql"}.get(scheme, scheme)
-    if scheme and scheme in library.names():
-        return scheme
-    if "@tcp(" in url or "@unix(" in url:
-        return "mysql"
+    from yamldb.engine.drivers import infer_manifest
+
+    name = infer_manifest(url)  # each driver adapter knows its own URL forms
+    if name and name in library.names():
+        return name
     raise ConfigError(f"manifest: not set; choose one of: {', '.join(library.names())}")
 
 
@@ -100,21 +99,13 @@ class ManifestDatabase:
 
     # -- Initialize -------------------------------------------------------------------------
     def initialize(self, raw: Mapping[str, Any], verify_connection: bool) -> dict[str, Any]:
-        from yamldb.engine.executor import PoolSettings, SqlEngine
-        from yamldb.engine.tls import TlsSettings
+        from yamldb.engine.executor import SqlEngine
         from yamldb.engine.urls import parse_connection_url, render_connection_url
 
         config = ConnectionConfig.parse(raw)
-        # Private keys from the config are secrets exactly like the password.
-        scrub = Scrubber([config.password, *(str(raw.get(k) or "") for k in ("private_key", "tls_certificate_key"))])
+        scrub = Scrubber(config.secrets)
         try:
-            if self._fixed_manifest is not None:
-                manifest = self._fixed_manifest
-            elif config.manifest_inline is not None:
-                manifest = self._inline(config)
-            else:
-                name = config.manifest or _infer_manifest(config.connection_url, self.library)
-                manifest = self.library.load(name)
+            manifest = self._manifest(config)
             compiled = compile_manifest(manifest)
             if compiled.findings:
                 first, more = compiled.findings[0], len(compiled.findings) - 1
@@ -126,32 +117,17 @@ class ManifestDatabase:
                     raise ConfigError(f"parameters.{key}: manifest {manifest.name!r} has no such parameter; "
                                       f"it has: {', '.join(manifest.parameters) or 'none'}")
             dialect = manifest.dialect
-            url_template = config.connection_url or manifest.connection.url or ""
             rendered = render_connection_url(
-                url_template, config.username, config.password,
+                config.connection_url or manifest.connection.url or "", config.username, config.password,
                 disable_escaping=config.disable_escaping, escape_password=dialect.escape_url_password,
             )
-            parsed = parse_connection_url(rendered, manifest.connection.driver, dialect.url_formats)
-            url = parsed.url
-            tls = TlsSettings.from_config(dict(raw), url.get_backend_name(), parsed.tls)
-            settings = manifest.connection
-            engine = SqlEngine(
-                url,
-                PoolSettings(
-                    max_open=config.max_open_connections or settings.max_open_connections,
-                    max_idle=config.max_idle_connections if config.max_idle_connections is not None
-                    else settings.max_idle_connections,
-                    max_lifetime=config.max_connection_lifetime if config.max_connection_lifetime is not None
-                    else settings.max_connection_lifetime,
-                    pre_ping=settings.pre_ping,
-                    connect_timeout=parsed.connect_timeout or settings.connect_timeout,
-                ),
-                settings.connect_args,
-                scrub,
-                savepoints=dialect.capabilities.savepoints,
-                tls=tls,
-                batch=dialect.capabilities.batch_statements,
-            )
+            parsed = parse_connection_url(rendered, manifest.connection.driver, dialect.url_formats, config.tls)
+            pool = replace(manifest.connection.pool, **config.pool_overrides)
+            if parsed.connect_timeout:
+                pool = replace(pool, connect_timeout=parsed.connect_timeout)
+            engine = SqlEngine(parsed.url, pool, manifest.connection.connect_args, scrub,
+                               savepoints=dialect.capabilities.savepoints, tls=parsed.tls,
+                               batch=dialect.capabilities.batch_statements)
         except ManifestError as exc:
             raise ConfigError(scrub(f"manifest: {exc}")) from None
         except TemplateError as exc:
@@ -168,15 +144,22 @@ class ManifestDatabase:
             except DatabaseError:
                 engine.dispose()
                 raise
-        state = _State(config, compiled, engine, username_template, url.database or "", scrub)
+        state = _State(config, compiled, engine, username_template, parsed.url.database or "", scrub)
         with self._lock:
             old, self._state = self._state, state
         if old is not None:
             old.engine.dispose()
         log.info("initialized", extra={"fields": {"manifest": manifest.name, "dialect": dialect.name,
-                                                  "url": url.render_as_string(hide_password=True)}})
+                                                  "url": parsed.url.render_as_string(hide_password=True)}})
         # Vault stores exactly what we return: echo the whole config back.
-        return {**dict(raw), "supported_credential_types": list(manifest.credential_types)}
+        return {**config.echo, "supported_credential_types": list(manifest.credential_types)}
+
+    def _manifest(self, config: ConnectionConfig) -> Manifest:
+        if self._fixed_manifest is not None:
+            return self._fixed_manifest
+        if config.manifest_inline is not None:
+            return self._inline(config)
+        return self.library.load(config.manifest or _infer_manifest(config.connection_url, self.library))
 
     @staticmethod
     def _username_template(manifest: Manifest, config: ConnectionConfig) -> UsernameTemplate:

@@ -24,6 +24,7 @@ from yamldb.manifest.model import (
     LoginCheck,
     Manifest,
     Parameter,
+    PoolSettings,
     Step,
     UsernameRules,
 )
@@ -196,7 +197,6 @@ def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
     connection = data.get("connection", {})
     pool = connection.get("pool", {})
     username = data.get("username", {})
-    max_open = pool.get("max_open_connections", 4)
     return Manifest(
         name=name,
         description=data.get("description", ""),
@@ -205,12 +205,14 @@ def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
         connection=ConnectionSettings(
             driver=connection.get("driver", dialect.driver),
             url=connection.get("url"),
-            max_open_connections=max_open,
-            max_idle_connections=pool.get("max_idle_connections"),
-            max_connection_lifetime=parse_duration(pool.get("max_connection_lifetime", 0)),
-            pre_ping=pool.get("pre_ping", True),
+            pool=PoolSettings(
+                max_open_connections=pool.get("max_open_connections", 4),
+                max_idle_connections=pool.get("max_idle_connections"),
+                max_connection_lifetime=parse_duration(pool.get("max_connection_lifetime", 0)),
+                pre_ping=pool.get("pre_ping", True),
+                connect_timeout=parse_duration(connection.get("connect_timeout", 10)),
+            ),
             connect_args=MappingProxyType(dict(connection.get("connect_args", {}))),
-            connect_timeout=parse_duration(connection.get("connect_timeout", 10)),
         ),
         username=UsernameRules(
             template=username.get("template", '{{ printf "v-%s-%s-%s" (.RoleName | truncate 8) (random 20) '

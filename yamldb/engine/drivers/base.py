@@ -1,0 +1,132 @@
+"""What every database driver adapter answers, and the generic answers.
+
+An adapter owns everything that differs between database drivers: the connection
+URL forms it accepts besides SQLAlchemy URLs, the driver's connect arguments (TLS,
+timeouts, character set, session settings), how to cancel a running statement,
+whether a transaction is open, and the driver's error messages. The engine asks;
+it never looks at a backend name. `DriverAdapter` itself serves every database
+without an adapter of its own (SQL Server, Oracle, Snowflake, ...): SQLAlchemy
+URLs, the manifest's connect_args, and a cancel where the DBAPI connection has one.
+
+See docs/adding-a-database.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from yamldb.engine.tls import TlsConfig, TlsSettings
+from yamldb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Engine
+
+    from yamldb.manifest.model import PoolSettings
+
+__all__ = ["DriverAdapter", "ParsedURL"]
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+@dataclass(frozen=True)
+class ParsedURL:
+    """A connection_url turned into a SQLAlchemy URL, with what the URL said beyond it."""
+
+    url: URL
+    tls: TlsSettings | None = None  # TLS the URL asks for (e.g. a Go DSN's tls=true)
+    connect_timeout: float | None = None
+
+
+class DriverAdapter:
+    """The generic adapter; subclasses in this package override what their driver does differently."""
+
+    # SQLAlchemy backend names (URL.get_backend_name()) this adapter serves; the registry's keys.
+    backends: ClassVar[tuple[str, ...]] = ()
+    # URL schemes written without "+driver" that mean this database: they get the manifest's driver.
+    schemes: ClassVar[tuple[str, ...]] = ()
+    # Scheme aliases for choosing a manifest when the config names none ("postgres" -> "postgresql").
+    manifest_aliases: ClassVar[Mapping[str, str]] = {}
+    # Sized QueuePool from the pool settings; False keeps SQLAlchemy's default pool (SQLite).
+    pooled: ClassVar[bool] = True
+    # Plain transactional operations may run on the raw DBAPI connection (SqlEngine._run_direct).
+    raw_path: ClassVar[bool] = True
+    # The driver's connect() keyword for a connect timeout in whole seconds, if it has one.
+    connect_timeout_arg: ClassVar[str | None] = None
+
+    # -- connection URLs -----------------------------------------------------------------------
+    @classmethod
+    def infer_manifest(cls, text: str) -> str | None:
+        """The manifest a connection_url written without `manifest=` most likely wants, from its form."""
+        if _SCHEME.match(text):
+            scheme = text.split("://", 1)[0].split("+", 1)[0].lower()
+            return cls.manifest_aliases.get(scheme, scheme) if scheme in cls.schemes else None
+        return None
+
+    def parse_url(self, text: str, driver: str, formats: tuple[str, ...]) -> ParsedURL:
+        """Parse a rendered connection_url in one of the dialect's `url_formats`."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        text = text.strip()
+        if not text:
+            raise ConfigError("connection_url cannot be empty")
+        if _SCHEME.match(text):
+            scheme, rest = text.split("://", 1)
+            if "+" not in scheme and scheme.lower() in self.schemes:
+                text = f"{driver}://{rest}"  # a plain "mysql://" or "postgres://" gets the manifest's driver
+            try:
+                return ParsedURL(make_url(text))
+            except ArgumentError:
+                raise ConfigError("connection_url: cannot parse the URL") from None
+        parsed = self.parse_other_url(text, driver, formats)
+        if parsed is not None:
+            return parsed
+        backend = driver.split("+", 1)[0]
+        raise ConfigError(
+            f"connection_url: unrecognised format; this dialect accepts {', '.join(formats)} "
+            f"(e.g. {backend}://USER:PASSWORD@HOST:PORT/DB)"
+        )
+
+    def parse_other_url(self, text: str, driver: str, formats: tuple[str, ...]) -> ParsedURL | None:
+        """A connection_url without a scheme, in a form of this driver's (Go DSN, key=value, a path)."""
+        return None
+
+    # -- connecting ----------------------------------------------------------------------------
+    def tls_settings(self, config: TlsConfig, url_tls: TlsSettings | None) -> TlsSettings | None:
+        """The config's TLS keys over what the URL asked for. Generic drivers take TLS from the URL only."""
+        return url_tls
+
+    def connect_args(self, manifest_args: Mapping[str, Any], tls: TlsSettings | None,
+                     pool: PoolSettings) -> dict[str, Any]:
+        """Keyword arguments for the DBAPI connect(); the manifest's connect_args are the base."""
+        args = dict(manifest_args)
+        if self.connect_timeout_arg:
+            args.setdefault(self.connect_timeout_arg, max(int(pool.connect_timeout), 1))
+        return args
+
+    def prepare(self, engine: Engine) -> None:
+        """Attach driver-specific event handlers to a new engine."""
+
+    def dispose(self) -> None:
+        """Release what connect_args created (files, contexts) when the engine goes."""
+
+    # -- running ---------------------------------------------------------------------------------
+    def transaction_open(self, dbapi_conn: Any) -> bool:
+        """False only when the driver knows no transaction is open (then COMMIT is a wasted round trip)."""
+        return True
+
+    def cancel(self, dbapi_conn: Any, engine: Engine) -> None:
+        """Ask the database to stop whatever `dbapi_conn` is running (best effort, from another thread)."""
+        if hasattr(dbapi_conn, "cancel"):
+            dbapi_conn.cancel()
+        else:
+            raise NotImplementedError("this driver offers no way to cancel a statement")
+
+    def message(self, exc: BaseException) -> str:
+        """The database's own words for a driver error, without the driver's echo of the statement."""
+        orig = getattr(exc, "orig", exc)
+        text = str(orig).strip()
+        return text.splitlines()[0] if text else type(orig).__name__
