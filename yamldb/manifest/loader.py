@@ -240,27 +240,26 @@ def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
     )
 
 
-def check_file(
-    path: Path, find_dialect: LibraryLookup, display: str | None = None, _seen: tuple[Path, ...] = (),
-    prevalidated: Prevalidated = None,
-) -> tuple[Manifest | None, list[ManifestError]]:
-    """Load a manifest and every file it builds on; return it with all findings.
+def _resolve(part: _Partial, find_dialect: LibraryLookup, seen: tuple[Path, ...], prevalidated: Prevalidated,
+             origin: Path | None) -> tuple[list[_Partial] | None, list[ManifestError]]:
+    """Follow `dialect:` references from `part` down to the file that defines the dialect.
 
-    Files for which `prevalidated` answers True skip the JSON Schema check (files shipped inside yamldb,
-    validated by its own test suite); every other check still runs."""
-    part, findings = _read(path, display, prevalidated)
-    if part is None:
-        return None, findings
+    Returns the chain [dialect file, ..., part]. `origin` is the file `part` came from; None for text from a
+    connection config, whose own `dialect:` must be a name (a config must never make the plugin open a
+    path). Files found by name are operator or shipped files and may refer on by name or relative path."""
     chain = [part]
     current = part
-    seen = (*_seen, path.resolve())
     while isinstance(current.data["dialect"], str):
         ref = current.data["dialect"]
         where = current.document.value_location(("dialect",))
         try:
             if ref.endswith((".yaml", ".yml")):
-                base_path = (Path(current.document.file).parent / ref) if not Path(ref).is_absolute() else Path(ref)
-                base_path = Path(path).parent / ref if not base_path.exists() else base_path
+                if origin is None and current is part:
+                    return None, [ManifestError("a manifest given as text (inline, or on standard input) names "
+                                                "its dialect, not a file (e.g. dialect: postgresql)", where)]
+                base_path = Path(current.document.file).parent / ref if not Path(ref).is_absolute() else Path(ref)
+                if not base_path.exists() and origin is not None:
+                    base_path = origin.parent / ref  # relative to the manifest that started the chain
             else:
                 base_path = find_dialect(ref)
         except ManifestError as exc:
@@ -275,35 +274,40 @@ def check_file(
             return None, base_findings
         chain.insert(0, base)
         current = base
+    return chain, []
+
+
+def check_file(
+    path: Path, find_dialect: LibraryLookup, display: str | None = None, _seen: tuple[Path, ...] = (),
+    prevalidated: Prevalidated = None,
+) -> tuple[Manifest | None, list[ManifestError]]:
+    """Load a manifest and every file it builds on; return it with all findings.
+
+    Files for which `prevalidated` answers True skip the JSON Schema check (files shipped inside yamldb,
+    validated by its own test suite); every other check still runs."""
+    part, findings = _read(path, display, prevalidated)
+    if part is None:
+        return None, findings
+    chain, findings = _resolve(part, find_dialect, (*_seen, path.resolve()), prevalidated, Path(path))
+    if chain is None:
+        return None, findings
     name = part.data.get("name") or Path(path).stem
     return _build(chain, name, part.document.file), []
 
 
 def check_text(text: str, display: str, find_dialect: LibraryLookup, prevalidated: Prevalidated = None,
                ) -> tuple[Manifest | None, list[ManifestError]]:
-    """A manifest given as text (inline in a connection config). Its dialect must be a name: text from a
-    config must never make the plugin open a file path."""
+    """A manifest given as text (inline in a connection config), resolved like a file (its own dialect must
+    be a name: text from a config must never make the plugin open a file path)."""
     try:
         part, findings = _parse(load_yaml(text, display))
     except ManifestError as exc:
         return None, [exc]
     if part is None:
         return None, findings
-    ref = part.data["dialect"]
-    chain = [part]
-    if isinstance(ref, str):
-        where = part.document.value_location(("dialect",))
-        if ref.endswith((".yaml", ".yml")):
-            return None, [ManifestError("a manifest given as text (inline, or on standard input) names its "
-                                        "dialect, not a file (e.g. dialect: postgresql)", where)]
-        try:
-            base_path = find_dialect(ref)
-        except ManifestError as exc:
-            return None, [ManifestError(exc.message, where)]
-        base, base_findings = _read(base_path, None, prevalidated)
-        if base is None:
-            return None, base_findings
-        chain.insert(0, base)
+    chain, findings = _resolve(part, find_dialect, (), prevalidated, None)
+    if chain is None:
+        return None, findings
     return _build(chain, part.data.get("name") or display, display), []
 
 
