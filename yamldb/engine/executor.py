@@ -24,7 +24,7 @@ from yamldb.engine.drivers import DriverAdapter, adapter_for
 from yamldb.engine.tls import TlsSettings
 from yamldb.errors import DatabaseError
 from yamldb.manifest.model import PoolSettings
-from yamldb.redact import Scrubber
+from yamldb.redact import Scrubber, mask_url
 from yamldb.templates.plan import RenderedStep
 
 __all__ = ["PING_WINDOW", "PoolSettings", "SqlEngine", "StepFailed"]
@@ -102,18 +102,23 @@ class SqlEngine:
             with self._engine.connect() as conn:
                 conn.exec_driver_sql(query)
         except SQLAlchemyError as exc:
-            raise self._fail(f"cannot connect to {self.url.render_as_string(hide_password=True)}", exc) from None
+            raise self._fail(f"cannot connect to {mask_url(self.url)}", exc) from None
 
     def login(self, username: str, password: str, query: str) -> None:
         """Log in as another user with the same URL and run `query`; raise DatabaseError if refused."""
-        engine = create_engine(self.url.set(username=username, password=password), poolclass=NullPool,
-                               connect_args=self._connect_args)
+        self.connect_as(self.url.set(username=username, password=password), query, [password],
+                        f"login as {username} failed")
+
+    def connect_as(self, url: URL, query: str, secrets: Sequence[str], what: str) -> None:
+        """Open one connection to `url` (this engine's connect arguments and session settings) and run `query`;
+        raise DatabaseError starting with `what` if that fails."""
+        engine = create_engine(url, poolclass=NullPool, connect_args=self._connect_args)
+        self.adapter.prepare(engine)  # the same session settings and password handling as the pool's
         try:
             with engine.connect() as conn:
                 conn.exec_driver_sql(query)
         except SQLAlchemyError as exc:
-            raise DatabaseError(self.scrub.extend([password])(f"login as {username} failed: "
-                                                             f"{self.adapter.message(exc)}")) from None
+            raise DatabaseError(self.scrub.extend(secrets)(f"{what}: {self.adapter.message(exc)}")) from None
         finally:
             engine.dispose()
 

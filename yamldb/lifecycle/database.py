@@ -25,7 +25,7 @@ from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import check_text
 from yamldb.manifest.model import Manifest
 from yamldb.manifest.patterns import fullmatch
-from yamldb.redact import Scrubber
+from yamldb.redact import Scrubber, mask_url
 from yamldb.templates.checks import CompiledManifest, check_username_template, compile_manifest
 from yamldb.templates.gotemplate import UsernameTemplate
 from yamldb.templates.plan import Operation, compile_role_statements
@@ -100,7 +100,7 @@ class ManifestDatabase:
     # -- Initialize -------------------------------------------------------------------------
     def initialize(self, raw: Mapping[str, Any], verify_connection: bool) -> dict[str, Any]:
         from yamldb.engine.executor import SqlEngine
-        from yamldb.engine.urls import parse_connection_url, render_connection_url
+        from yamldb.engine.urls import connection_target
 
         config = ConnectionConfig.parse(raw)
         scrub = Scrubber(config.secrets)
@@ -117,11 +117,13 @@ class ManifestDatabase:
                     raise ConfigError(f"parameters.{key}: manifest {manifest.name!r} has no such parameter; "
                                       f"it has: {', '.join(manifest.parameters) or 'none'}")
             dialect = manifest.dialect
-            rendered = render_connection_url(
+            parsed = connection_target(
                 config.connection_url or manifest.connection.url or "", config.username, config.password,
-                disable_escaping=config.disable_escaping, escape_password=dialect.escape_url_password,
+                driver=manifest.connection.driver, formats=dialect.url_formats,
+                disable_escaping=config.disable_escaping, tls=config.tls,
             )
-            parsed = parse_connection_url(rendered, manifest.connection.driver, dialect.url_formats, config.tls)
+            if parsed.url.password:  # a password written into connection_url itself is a secret too
+                scrub = scrub.extend([parsed.url.password])
             pool = replace(manifest.connection.pool, **config.pool_overrides)
             if parsed.connect_timeout:
                 pool = replace(pool, connect_timeout=parsed.connect_timeout)
@@ -150,7 +152,7 @@ class ManifestDatabase:
         if old is not None:
             old.engine.dispose()
         log.info("initialized", extra={"fields": {"manifest": manifest.name, "dialect": dialect.name,
-                                                  "url": parsed.url.render_as_string(hide_password=True)}})
+                                                  "url": mask_url(parsed.url)}})
         # Vault stores exactly what we return: echo the whole config back.
         return {**config.echo, "supported_credential_types": list(manifest.credential_types)}
 
@@ -332,9 +334,12 @@ class ManifestDatabase:
                 op, params = self._operation(state, "rotate", req.password.statements)
             if not op:
                 raise ConfigError(state.manifest.dialect.unsupported.get("rotate", "no password change statements"))
-            values = self._values(state, req.username, params, op.placeholders(),
-                                  password=req.password.new_password)
-            self._run(state, op, values, [req.password.new_password], req.deadline)
+            if is_root:
+                self._rotate_root(state, op, params, req.password.new_password, req.deadline)
+            else:
+                values = self._values(state, req.username, params, op.placeholders(),
+                                      password=req.password.new_password)
+                self._run(state, op, values, [req.password.new_password], req.deadline)
             log.debug("changed password", extra={"fields": {"username": req.username, "root": is_root}})
         if req.public_key is not None:
             op, params = self._operation(state, "rotate", req.public_key.statements)
@@ -352,6 +357,49 @@ class ManifestDatabase:
             values = self._values(state, req.username, params, op.placeholders(),
                                   expiration=self._expiration(state, req.expiration.new_expiration))
             self._run(state, op, values, deadline=req.deadline)
+
+    def _rotate_root(self, state: _State, op: Operation, params: Mapping[str, str], new: str,
+                     deadline: float | None) -> None:
+        """Change the admin's own password, and report success only once the new one is known to connect.
+
+        Vault stores the new password and re-initializes with it: a password the connection_url cannot carry,
+        or one that does not log in, would leave a connection nothing can use. So the new connection target
+        is built first (nothing changes if it cannot be), and after the change one connection is made with
+        it; if that fails, the old password is set back and the rotation fails."""
+        from yamldb.engine.urls import connection_target
+
+        config, manifest = state.config, state.manifest
+        scrub = state.scrub.extend([new])
+        template = config.connection_url or manifest.connection.url or ""
+        if "{{password}}" not in template:
+            raise ConfigError("rotate-root: connection_url has no {{password}} placeholder, so the new password "
+                              "would never be used; nothing was changed (write it as ...{{username}}:{{password}}@...)")
+        try:
+            target = connection_target(template, config.username, new, driver=manifest.connection.driver,
+                                       formats=manifest.dialect.url_formats,
+                                       disable_escaping=config.disable_escaping, tls=config.tls)
+        except ConfigError as exc:
+            raise ConfigError(scrub(f"rotate-root: the new password does not fit connection_url, nothing was "
+                                    f"changed: {exc}")) from None
+        if target.url.password != new:
+            raise ConfigError("rotate-root: with disable_escaping=true the new password would reach the database "
+                              "altered by URL decoding (it contains '%'); nothing was changed: remove "
+                              "disable_escaping or use a password policy without '%'")
+        self._run(state, op, self._values(state, config.username, params, op.placeholders(), password=new),
+                  [new], deadline)
+        try:
+            state.engine.connect_as(target.url, manifest.dialect.verify_query, [new],
+                                    "the new root password was set but does not connect")
+        except DatabaseError as exc:
+            old = self._values(state, config.username, params, op.placeholders(), password=config.password)
+            try:
+                self._run(state, op, old, [new])
+            except YamldbError as again:
+                log.error("rotate-root: the new password does not connect and the old one could not be set back",
+                          extra={"fields": {"error": scrub(str(again))}})
+                raise DatabaseError(f"{exc}; setting the old password back failed as well: {scrub(str(again))}"
+                                    ) from None
+            raise DatabaseError(f"{exc}; the old password was set back, nothing changed") from None
 
     # -- DeleteUser -------------------------------------------------------------------------
     def delete_user(self, req: rq.DeleteUser) -> None:

@@ -144,7 +144,6 @@ def _dialect(data: Mapping[str, Any], source: str) -> Dialect:
         extra=data.get("extra", ""),
         vault_type=data.get("vault_type", data["name"]),
         url_formats=tuple(data.get("url_formats", ("sqlalchemy",))),
-        escape_url_password=data.get("escape_url_password", True),
         quoting=rules,
         expiration_format=data.get("expiration_format", "%Y-%m-%d %H:%M:%S%z"),
         verify_query=data.get("verify_query", "SELECT 1"),

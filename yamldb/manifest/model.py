@@ -33,7 +33,6 @@ class Dialect:
     extra: str = ""
     vault_type: str = ""
     url_formats: tuple[str, ...] = ("sqlalchemy",)
-    escape_url_password: bool = True
     quoting: QuotingRules = field(default_factory=QuotingRules)
     expiration_format: str = "%Y-%m-%d %H:%M:%S%z"
     verify_query: str = "SELECT 1"

@@ -57,6 +57,9 @@ class DriverAdapter:
     connect_timeout_arg: ClassVar[str | None] = None
 
     # -- connection URLs -----------------------------------------------------------------------
+    # How connection strings of this driver without a scheme are called in messages ("Go MySQL DSN").
+    form_name: ClassVar[str] = ""
+
     @classmethod
     def infer_manifest(cls, text: str) -> str | None:
         """The manifest a connection_url written without `manifest=` most likely wants, from its form."""
@@ -65,11 +68,18 @@ class DriverAdapter:
             return cls.manifest_aliases.get(scheme, scheme) if scheme in cls.schemes else None
         return None
 
+    @classmethod
+    def claims(cls, text: str) -> bool:
+        """Whether `text` (no scheme) is unmistakably this driver's own connection-string form."""
+        return False
+
+    @classmethod
+    def serves_scheme(cls, scheme_backend: str, backend: str) -> bool:
+        """Whether a URL whose scheme names `scheme_backend` fits a manifest whose driver's backend is `backend`."""
+        return scheme_backend == backend or scheme_backend in cls.schemes or scheme_backend in cls.backends
+
     def parse_url(self, text: str, driver: str, formats: tuple[str, ...]) -> ParsedURL:
         """Parse a rendered connection_url in one of the dialect's `url_formats`."""
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
         text = text.strip()
         if not text:
             raise ConfigError("connection_url cannot be empty")
@@ -77,10 +87,7 @@ class DriverAdapter:
             scheme, rest = text.split("://", 1)
             if "+" not in scheme and scheme.lower() in self.schemes:
                 text = f"{driver}://{rest}"  # a plain "mysql://" or "postgres://" gets the manifest's driver
-            try:
-                return ParsedURL(make_url(text))
-            except ArgumentError:
-                raise ConfigError("connection_url: cannot parse the URL") from None
+            return self.parse_scheme_url(text, driver)
         parsed = self.parse_other_url(text, driver, formats)
         if parsed is not None:
             return parsed
@@ -89,6 +96,16 @@ class DriverAdapter:
             f"connection_url: unrecognised format; this dialect accepts {', '.join(formats)} "
             f"(e.g. {backend}://USER:PASSWORD@HOST:PORT/DB)"
         )
+
+    def parse_scheme_url(self, text: str, driver: str) -> ParsedURL:
+        """A `scheme://` URL (its scheme already carries a driver). Generic: SQLAlchemy's own URL syntax."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            return ParsedURL(make_url(text))
+        except ArgumentError:
+            raise ConfigError("connection_url: cannot parse the URL") from None
 
     def parse_other_url(self, text: str, driver: str, formats: tuple[str, ...]) -> ParsedURL | None:
         """A connection_url without a scheme, in a form of this driver's (Go DSN, key=value, a path)."""
@@ -107,8 +124,12 @@ class DriverAdapter:
             args.setdefault(self.connect_timeout_arg, max(int(pool.connect_timeout), 1))
         return args
 
+    def check_url(self, url: URL) -> None:
+        """Refuse a parsed URL whose options this adapter cannot honour (raise ConfigError naming the option)."""
+
     def prepare(self, engine: Engine) -> None:
-        """Attach driver-specific event handlers to a new engine."""
+        """Attach driver-specific event handlers to a new engine: every engine yamldb opens, including the
+        short-lived ones that log in as a new user or try a new root password."""
 
     def dispose(self) -> None:
         """Release what connect_args created (files, contexts) when the engine goes."""

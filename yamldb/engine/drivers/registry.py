@@ -14,8 +14,9 @@ import threading
 from collections.abc import Iterator
 
 from yamldb.engine.drivers.base import DriverAdapter
+from yamldb.errors import ConfigError
 
-__all__ = ["adapter_for", "adapters", "backend_of", "infer_manifest", "register"]
+__all__ = ["adapter_for", "adapters", "backend_of", "check_fits", "infer_manifest", "register"]
 
 _REGISTRY: dict[str, type[DriverAdapter]] = {}
 _loaded = False
@@ -59,6 +60,31 @@ def adapters() -> Iterator[type[DriverAdapter]]:
     """Every registered adapter class, once each."""
     _load()
     yield from dict.fromkeys(_REGISTRY.values())
+
+
+def check_fits(text: str, driver: str) -> None:
+    """Refuse a connection_url written for another database than the manifest's driver (issue 11 §8)."""
+    backend = backend_of(driver)
+    adapter = adapter_for(backend)
+    text = text.strip()
+    head, sep, _ = text.partition("://")
+    if sep and head[:1].isalpha() and all(c.isalnum() or c in "+.-" for c in head):
+        scheme = head.split("+", 1)[0].lower()
+        if not adapter.serves_scheme(scheme, backend):
+            raise ConfigError(f"connection_url is a {scheme}:// URL, but the manifest's dialect connects with "
+                              f"{driver}: choose the manifest for that database{_suggest(text)} or a "
+                              f"{backend}:// URL")
+        return
+    owners = [a for a in adapters() if a.claims(text)]
+    if owners and adapter not in owners:
+        raise ConfigError(f"connection_url is a {owners[0].form_name}, but the manifest's dialect connects with "
+                          f"{driver}: choose the manifest for that database{_suggest(text)} or a "
+                          f"{backend}:// URL")
+
+
+def _suggest(text: str) -> str:
+    name = infer_manifest(text)
+    return f" (e.g. manifest={name})" if name else ""
 
 
 def infer_manifest(text: str) -> str | None:
