@@ -179,3 +179,29 @@ def test_mysql_commits_only_when_a_transaction_is_open(mariadb_admin, my_engine,
             assert cur.fetchone() == (1,)
     finally:
         my_engine.run(steps(f"DROP DATABASE `{database}`"), "cleanup")
+
+
+def test_a_statement_that_turns_backslash_escapes_on_does_not_outlive_its_operation(pg_engine, my_engine):
+    # issue 11 §3: role statements may change the quoting settings; the next operation on that pooled
+    # connection gets them pinned back before its values (escaped for the pinned state) reach the server.
+    pg_engine.run(steps("SET standard_conforming_strings = off"), "create")
+    assert pg_engine.query_scalar("SHOW standard_conforming_strings") == "on"
+    my_engine.run(steps("SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES,ANSI_QUOTES,STRICT_TRANS_TABLES'"), "create")
+    mode = my_engine.query_scalar("SELECT @@SESSION.sql_mode")
+    assert "NO_BACKSLASH_ESCAPES" not in mode and "STRICT_TRANS_TABLES" in mode
+
+
+def test_a_go_dsn_sets_session_variables_and_the_quoting_modes_stay_pinned(mariadb_admin):
+    from yamldb.engine.urls import connection_target
+
+    db = mariadb_admin
+    target = connection_target(
+        f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/?time_zone=%27%2B03:00%27"
+        "&sql_mode=%27NO_BACKSLASH_ESCAPES,ANSI_QUOTES,STRICT_ALL_TABLES%27",
+        db.user, db.password, driver="mysql+pymysql", formats=("go_mysql_dsn",))
+    engine = SqlEngine(target.url, PoolSettings(), {}, Scrubber([db.password]))
+    try:
+        assert engine.query_scalar("SELECT @@SESSION.time_zone") == "+03:00"
+        assert engine.query_scalar("SELECT @@SESSION.sql_mode") == "STRICT_ALL_TABLES"
+    finally:
+        engine.dispose()

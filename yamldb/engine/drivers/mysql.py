@@ -9,6 +9,7 @@ with Go's driver behind Vault's plugin.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,10 @@ _NETWORKS = frozenset({"tcp", "tcp4", "tcp6", "unix"})
 _GO_ONLY = frozenset({"parseTime", "loc", "readTimeout", "writeTimeout", "interpolateParams", "multiStatements",
                       "allowNativePasswords", "allowCleartextPasswords", "allowOldPasswords", "collation",
                       "columnsWithAlias", "clientFoundRows", "maxAllowedPacket", "rejectReadOnly",
-                      "checkConnLiveness", "allowAllFiles", "time_zone", "sql_mode"})
+                      "checkConnLiveness", "allowAllFiles"})
+# System variables a Go DSN may set for its sessions, as go-sql-driver does (SET var=value at connect).
+_SESSION_VARIABLES = ("sql_mode", "time_zone")
+_VARIABLE_VALUE = re.compile(r"[A-Za-z0-9_,+:. /-]*")
 _IN_TRANSACTION = 1  # SERVER_STATUS_IN_TRANS in the status flags of the server's last reply
 _NO_BACKSLASH_ESCAPES = 0x200  # SERVER_STATUS_NO_BACKSLASH_ESCAPES, same flags
 # Modes that change how '...' and "..." are read: NO_BACKSLASH_ESCAPES, ANSI_QUOTES, and the combination
@@ -200,7 +204,7 @@ def _go_dsn_to_url(driver: str, dsn: _GoDsn) -> ParsedURL:
         host, _, port_text = dsn.addr.rpartition(":") if ":" in dsn.addr else (dsn.addr, "", "")
         host = host.strip("[]")
         port = int(port_text) if port_text.isdigit() else None
-    tls, timeout = None, None
+    tls, timeout, session = None, None, {}
     for key, value in options.items():
         if key == "charset":
             query["charset"] = value.split(",")[0]
@@ -218,9 +222,16 @@ def _go_dsn_to_url(driver: str, dsn: _GoDsn) -> ParsedURL:
                 timeout = parse_duration(value)
             except ValueError as exc:
                 raise ConfigError(f"connection_url: timeout: {exc}") from None
+        elif key in _SESSION_VARIABLES:
+            value = value.strip("'\"")  # go-sql-driver takes string variables quoted: sql_mode=%27...%27
+            if not _VARIABLE_VALUE.fullmatch(value):
+                raise ConfigError(f"connection_url: {key}: only letters, digits and , + : . / - are accepted")
+            session[key] = value
         elif key not in _GO_ONLY:
             # Never drop an option silently: it may have been a security setting.
             raise ConfigError(f"connection_url: option {key!r} is not supported by yamldb's MySQL driver")
+    if session:  # PyMySQL runs init_command at connect; yamldb's quoting modes are pinned right after it
+        query["init_command"] = "SET SESSION " + ", ".join(f"{k} = '{v}'" for k, v in session.items())
     url = URL.create(driver, username=dsn.user or None, password=dsn.password, host=host or None, port=port,
                      database=unquote(dsn.database) or None, query=query)
     return ParsedURL(url, tls, timeout)
