@@ -274,3 +274,58 @@ def test_mysql_rotate_root_with_url_characters(openbao, mariadb_admin, url_polic
             openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
     finally:
         openbao.api("DELETE", f"database/config/{name}")
+
+
+EMOJI_POLICY = """
+length = 16
+rule "charset" {
+  charset = "abcdefghijklmnopqrstuvwxyz"
+  min-chars = 4
+}
+rule "charset" {
+  charset = "🔥é😀"
+  min-chars = 4
+}
+"""
+
+
+def test_four_byte_characters_are_stored_exactly_or_refused(openbao, mariadb_admin, pg_cluster):
+    """issue 11 §4: utf8mb4 on MySQL/MariaDB. A 🔥 password (root's or a user's) logs in; a 🔥 user name,
+    which MariaDB would store as '?', is refused before any SQL runs. PostgreSQL stores both exactly."""
+    openbao.api("POST", "sys/policies/password/yamldb-emoji", {"policy": EMOJI_POLICY})
+    db, prefix = mariadb_admin, f"yeng{letters(4).lower()}"
+    db.track_prefix(prefix)
+    root, root_password = f"{prefix}root", "Root-🔥-é-pass"
+    with db.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (root, root_password))
+        cur.execute("GRANT ALL PRIVILEGES ON *.* TO %s@'%%' WITH GRANT OPTION", (root,))
+    openbao.api("POST", "database/config/my-emoji", {
+        "plugin_name": "yamldb", "manifest": "mysql", "allowed_roles": "*", "username": root,
+        "password": root_password, "password_policy": "yamldb-emoji",
+        "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/",
+        "username_template": f"{prefix}{{{{random 6}}}}"})
+    openbao.api("POST", "database/roles/my-emoji", {"db_name": "my-emoji"})
+    lease = openbao.api("GET", "database/creds/my-emoji")
+    user, password = lease["data"]["username"], lease["data"]["password"]
+    assert "🔥" in password or "😀" in password
+    with pymysql.connect(host=db.host, port=db.port, user=user, password=password.encode()) as conn:
+        conn.ping()
+    openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
+
+    openbao.api("POST", "database/config/my-emoji", {"username_template": f"{prefix}🔥{{{{random 6}}}}"})
+    with pytest.raises(OpenBaoAPIError, match="does not allow"):
+        openbao.api("GET", "database/creds/my-emoji")
+    assert db.users_with_prefix(prefix) == [(root, "%")]  # no '?' user was left behind
+    openbao.api("DELETE", "database/config/my-emoji")
+
+    name = "pg-emoji"
+    openbao.api("POST", f"database/config/{name}", {
+        "plugin_name": "yamldb", "manifest": "postgresql", "allowed_roles": "*", "username": pg_cluster.superuser,
+        "password": pg_cluster.password, "password_policy": "yamldb-emoji",
+        "connection_url": PG_FORMS["url"].format(port=pg_cluster.port), "username_template": "yt-🔥-{{random 6}}"})
+    openbao.api("POST", f"database/roles/{name}", {"db_name": name})
+    lease = openbao.api("GET", f"database/creds/{name}")
+    user, password = lease["data"]["username"], lease["data"]["password"]
+    assert user.startswith("yt-🔥-") and pg_login(pg_cluster, user, password)
+    openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
+    openbao.api("DELETE", f"database/config/{name}")
