@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -67,6 +69,7 @@ class SqlEngine:
         # Plain transactional operations run on the raw DBAPI connection (see _run_direct).
         self._direct = self.adapter.raw_path
         self._disconnected_at = 0.0
+        self._privileges = threading.Lock()
         # run() always commits or rolls back its own transaction, so the pool's extra ROLLBACK on every
         # check-in is a wasted round trip (one of four per MySQL operation). Pre-ping is ours (_checkout).
         kwargs: dict[str, Any] = {"connect_args": self.adapter.connect_args(connect_args, tls, pool),
@@ -142,10 +145,22 @@ class SqlEngine:
             raise DatabaseError(f"{operation}: the request's deadline passed before it started")
         if deadline is not None and deadline - started >= 86400:
             deadline = None  # beyond a day is no deadline at all (and would overflow threading.Timer)
-        if self._direct and all(step.transaction and step.on_error == "abort" for step in steps):
-            count = self._run_direct(steps, operation, scrub, deadline)
-        else:
-            count = self._run_steps(steps, operation, scrub, deadline)
+        # Where concurrent privilege changes on shared objects fail each other (PostgreSQL updates the same
+        # catalog rows from two transactions, waits, then fails or deadlocks), run them one at a time, as the
+        # built-in plugins run every operation; everything else stays concurrent.
+        lane = self._privileges if self.adapter.serialize_privileges and _changes_privileges(steps) else None
+        if lane is not None and not lane.acquire(timeout=-1 if deadline is None else max(deadline - started, 0)):
+            raise DatabaseError(f"{operation}: the request's deadline passed while it waited for the other "
+                                "privilege changes on this connection")
+        try:
+            if self._direct and all(step.transaction and step.on_error == "abort" and not step.execute_results
+                                    for step in steps):
+                count = self._run_direct(steps, operation, scrub, deadline)
+            else:
+                count = self._run_steps(steps, operation, scrub, deadline)
+        finally:
+            if lane is not None:
+                lane.release()
         if log.isEnabledFor(logging.DEBUG):
             log.debug(f"{operation} ran", extra={"fields": {"statements": count,
                                                             "ms": round((time.monotonic() - started) * 1000, 2)}})
@@ -159,7 +174,10 @@ class SqlEngine:
         (`batch_statements`), the whole operation is one round trip in autocommit mode, atomic all the same.
         """
         statements = [(sql, step, position) for step in steps for position, sql in enumerate(step.statements)]
-        for attempt in (1, 2):
+        backoff = _Backoff(operation, deadline)
+        reconnected = False
+        start = 0  # statements before it are committed (MySQL's DDL commits implicitly): a retry resumes here
+        while True:
             fairy = self._connect(scrub)
             dbapi = fairy.dbapi_connection
             unpinged = fairy.info.get(_PINGED) is False
@@ -177,9 +195,11 @@ class SqlEngine:
                         with contextlib.suppress(Exception):
                             self._dialect.reset_isolation_level(dbapi)
                 else:
-                    for sql, _, _ in statements:
-                        index += 1
-                        cursor.execute(sql)
+                    for position in range(start, len(statements)):
+                        index = position + 1
+                        cursor.execute(statements[position][0])
+                        if not self.adapter.transaction_open(dbapi):
+                            start = index
                     index = 0  # a failing COMMIT is no statement's fault
                     if self.adapter.transaction_open(dbapi):
                         dbapi.commit()
@@ -195,10 +215,13 @@ class SqlEngine:
                 if watchdog is not None and watchdog.fired:
                     raise DatabaseError(f"{operation} was cancelled: the request's deadline passed "
                                         "(the host gave up waiting)") from None
-                if disconnected and unpinged and attempt == 1:
+                if disconnected and unpinged and not reconnected:
                     # Not pinged because recently used, yet dead (the server restarted): nothing ran, retry.
+                    reconnected = True
                     log.info(f"{operation}: pooled connection was closed by the server; retrying on a new one")
                     continue
+                if not disconnected and self.adapter.retryable(exc) and backoff.again(self.adapter.message(exc)):
+                    continue  # rolled back for a concurrency reason: run it again from the last commit
                 if disconnected or (index == 0 and not self.batch):
                     raise self._fail(f"{operation} failed", exc, scrub) from None
                 if self.batch and len(statements) > 1:
@@ -214,7 +237,6 @@ class SqlEngine:
                     with contextlib.suppress(Exception):
                         cursor.close()
                 fairy.close()
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _connect(self, scrub: Scrubber) -> Any:
         try:
@@ -244,33 +266,21 @@ class SqlEngine:
             conn = self._engine.connect()
         except SQLAlchemyError as exc:
             raise self._fail("cannot connect", exc, scrub) from None
-        index = 0
+        units = _units(steps)
         watchdog = _Watchdog(conn.connection.dbapi_connection, self, deadline) if deadline is not None else None
+        backoff = _Backoff(operation, deadline)
         try:
             conn = conn.execution_options(no_parameters=True)  # '%' in SQL is not a parameter marker
-            tx = None
             autocommit = False  # switched only when a step asks: each switch costs MySQL a round trip
-            for step in steps:
-                if step.transaction and tx is None:
-                    if autocommit:
-                        conn.commit()  # end the autocommit "transaction" of the earlier step
-                        conn.execution_options(isolation_level=conn.default_isolation_level)
-                        autocommit = False
-                    tx = conn.begin()
-                elif not step.transaction:
-                    if tx is not None:
-                        tx.commit()
-                        tx = None
-                    if not autocommit:
-                        conn.execution_options(isolation_level="AUTOCOMMIT")
-                        autocommit = True
-                for position, sql in enumerate(step.statements):
-                    index += 1
-                    self._execute(conn, sql, position, step, operation, index, scrub)
-                if not step.transaction:
-                    conn.commit()
-            if tx is not None:
-                tx.commit()
+            for transactional, items in units:
+                if transactional and autocommit:
+                    conn.commit()  # end the autocommit "transaction" of the earlier step
+                    conn.execution_options(isolation_level=conn.default_isolation_level)
+                    autocommit = False
+                elif not transactional and not autocommit:
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                    autocommit = True
+                self._run_unit(conn, transactional, items, operation, scrub, backoff)
         except StepFailed as exc:
             if watchdog is not None and watchdog.fired:
                 raise DatabaseError(f"{operation} statement {exc.index} was cancelled: the request's deadline "
@@ -282,27 +292,94 @@ class SqlEngine:
             if watchdog is not None:
                 watchdog.disarm()
             conn.close()  # rolls back anything uncommitted
-        return index
+        return sum(len(items) for _, items in units)
 
-    def _execute(
-        self, conn: Connection, sql: str, position: int, step: RenderedStep, operation: str, index: int,
-        scrub: Scrubber,
-    ) -> None:
-        tolerate = step.on_error == "continue"
-        savepoint = conn.begin_nested() if tolerate and step.transaction and self.savepoints else None
-        try:
-            conn.exec_driver_sql(sql)
-            if savepoint is not None:
-                savepoint.commit()
-        except DBAPIError as exc:
-            if savepoint is not None:
-                savepoint.rollback()
-            message = scrub(self.adapter.message(exc))
-            if tolerate:
-                log.info(f"{operation}: statement {index} failed, continuing as the manifest allows",
-                         extra={"fields": {"error": message}})
+    def _run_unit(self, conn: Connection, transactional: bool, items: Sequence[_Item], operation: str,
+                  scrub: Scrubber, backoff: _Backoff) -> None:
+        """One transaction (consecutive transactional steps), or one autocommit statement.
+
+        A statement the database rolled back for a concurrency reason is run again: alone if only it was
+        undone (a savepoint, an autocommit statement), else the transaction from its start, or from the
+        last implicit commit (MySQL's DDL), so nothing committed runs twice."""
+        dbapi = conn.connection.dbapi_connection
+        start = position = 0
+        tx = conn.begin() if transactional else None
+        while position < len(items):
+            try:
+                self._execute(conn, items[position], operation, scrub, backoff)
+            except _Restart:
+                if tx is not None:
+                    tx.rollback()
+                    tx = conn.begin()
+                position = start
+                continue
+            position += 1
+            if not transactional or not self.adapter.transaction_open(dbapi):
+                start = position
+        if tx is not None:
+            tx.commit()
+        else:
+            conn.commit()
+
+    def _execute(self, conn: Connection, item: _Item, operation: str, scrub: Scrubber, backoff: _Backoff) -> None:
+        sql, step, position, index = item
+        tolerate = step.on_error != "abort"
+        while True:
+            savepoint = conn.begin_nested() if tolerate and step.transaction and self.savepoints else None
+            try:
+                result = conn.exec_driver_sql(sql)
+                if step.execute_results:
+                    self._execute_results(conn, result.fetchall(), item, operation, scrub)
+                if savepoint is not None:
+                    savepoint.commit()
                 return
-            raise self._step_failed(exc, operation, index, step, position, scrub) from None
+            except DBAPIError as exc:
+                if savepoint is not None:
+                    savepoint.rollback()
+                if self.adapter.retryable(exc) and backoff.again(self.adapter.message(exc)):
+                    if savepoint is not None or not step.transaction:
+                        continue  # only this statement was undone
+                    raise _Restart() from None
+                if tolerate:
+                    self._skipped(step, operation, index, scrub(self.adapter.message(exc)),
+                                  scrub(step.display[position]))
+                    return
+                raise self._step_failed(exc, operation, index, step, position, scrub) from None
+
+    def _execute_results(self, conn: Connection, rows: Sequence[Any], item: _Item, operation: str,
+                         scrub: Scrubber) -> None:
+        """Run the statements a query returned (e.g. one KILL per session of a user); their failures are
+        reported together, once, as the step's on_error says."""
+        _, step, position, index = item
+        failures: list[str] = []
+        for row in rows:
+            if not row or not row[0]:
+                continue
+            savepoint = conn.begin_nested() if step.transaction and self.savepoints else None
+            try:
+                conn.exec_driver_sql(str(row[0]))
+                if savepoint is not None:
+                    savepoint.commit()
+            except DBAPIError as exc:
+                if savepoint is not None:
+                    savepoint.rollback()
+                if step.on_error == "abort":
+                    raise self._step_failed(exc, operation, index, step, position, scrub) from None
+                failures.append(scrub(self.adapter.message(exc)))
+        if failures:
+            reasons = "; ".join(dict.fromkeys(failures))
+            self._skipped(step, operation, index, f"{len(failures)} of {len(rows)} statements it built failed: "
+                          f"{reasons}", scrub(step.display[position]))
+
+    @staticmethod
+    def _skipped(step: RenderedStep, operation: str, index: int, error: str, statement: str) -> None:
+        if step.on_error == "warn":
+            preview = statement if len(statement) <= 200 else statement[:200] + "…"
+            log.warning(f"{operation}: statement {index} failed and was skipped (on_error: warn): {error}",
+                        extra={"fields": {"statement": preview}})
+        else:
+            log.info(f"{operation}: statement {index} failed, continuing as the manifest allows",
+                     extra={"fields": {"error": error}})
 
     def _step_failed(self, exc: BaseException, operation: str, index: int, step: RenderedStep, position: int,
                      scrub: Scrubber) -> StepFailed:
@@ -318,6 +395,62 @@ class SqlEngine:
     def dispose(self) -> None:
         self._engine.dispose()
         self.adapter.dispose()
+
+
+# Retries of a statement or transaction the database rolled back for a concurrency reason (the adapter
+# says which errors those are): full-jitter exponential backoff, bounded in attempts and by the deadline.
+RETRIES = 12
+BACKOFF_BASE = 0.01
+BACKOFF_CAP = 0.4
+
+_Item = tuple[str, RenderedStep, int, int]  # sql, its step, its position in the step, its number in the operation
+
+
+class _Restart(DatabaseError):
+    """The transaction was rolled back for a concurrency reason: run its unit again (never leaves the engine)."""
+
+
+class _Backoff:
+    def __init__(self, operation: str, deadline: float | None) -> None:
+        self.operation = operation
+        self.deadline = deadline
+        self.tries = 0
+
+    def again(self, reason: str) -> bool:
+        """Sleep before another attempt and return True, or False when the attempts or the time are spent."""
+        if self.tries >= RETRIES:
+            return False
+        delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** self.tries))
+        if self.deadline is not None and time.monotonic() + delay >= self.deadline:
+            return False
+        self.tries += 1
+        log.debug(f"{self.operation}: rolled back for a concurrency reason, trying again",
+                  extra={"fields": {"attempt": self.tries, "error": reason}})
+        time.sleep(delay)
+        return True
+
+
+_PRIVILEGES = re.compile(r"\b(?:GRANT|REVOKE|OWNED)\b", re.IGNORECASE)  # OWNED: DROP/REASSIGN OWNED BY
+
+
+def _changes_privileges(steps: Sequence[RenderedStep]) -> bool:
+    # Anywhere in the text, DO blocks included; a false positive costs only concurrency.
+    return any(_PRIVILEGES.search(sql) for step in steps for sql in step.statements)
+
+
+def _units(steps: Sequence[RenderedStep]) -> list[tuple[bool, list[_Item]]]:
+    """Consecutive transactional steps form one transaction; every autocommit statement is a unit alone."""
+    units: list[tuple[bool, list[_Item]]] = []
+    index = 0
+    for step in steps:
+        for position, sql in enumerate(step.statements):
+            index += 1
+            item = (sql, step, position, index)
+            if step.transaction and units and units[-1][0]:
+                units[-1][1].append(item)
+            else:
+                units.append((step.transaction, [item]))
+    return units
 
 
 class _Watchdog:

@@ -65,6 +65,7 @@ def _steps(document: Document, path: tuple, value: Any) -> tuple[Step, ...]:
                 transaction=item.get("transaction", True),
                 on_error=item.get("on_error", "abort"),
                 split=item.get("split", True),
+                execute_results=item.get("execute_results", False),
                 location=document.value_location(sql_path),
                 locate=partial(document.scalar_offset_location, sql_path),
             ))

@@ -46,8 +46,10 @@ class Dialect:
 class Step:
     sql: str
     transaction: bool = True
-    on_error: str = "abort"  # "abort" | "continue"
+    on_error: str = "abort"  # "abort" | "continue" | "warn"
     split: bool = True
+    # The statement is a query whose rows (first column) are statements the database built; each is run.
+    execute_results: bool = False
     location: Location | None = None
     # Maps an offset inside `sql` to its file position (block scalars, quoting), for precise errors.
     locate: Callable[[int], Location] | None = field(default=None, compare=False, repr=False)

@@ -53,6 +53,9 @@ class DriverAdapter:
     pooled: ClassVar[bool] = True
     # Plain transactional operations may run on the raw DBAPI connection (SqlEngine._run_direct).
     raw_path: ClassVar[bool] = True
+    # Run operations that GRANT/REVOKE one at a time per connection config: the database fails concurrent
+    # privilege changes on the same objects (PostgreSQL) rather than queueing them (MySQL, MariaDB).
+    serialize_privileges: ClassVar[bool] = False
     # The driver's connect() keyword for a connect timeout in whole seconds, if it has one.
     connect_timeout_arg: ClassVar[str | None] = None
 
@@ -145,6 +148,13 @@ class DriverAdapter:
             dbapi_conn.cancel()
         else:
             raise NotImplementedError("this driver offers no way to cancel a statement")
+
+    def retryable(self, exc: BaseException) -> bool:
+        """Whether the database rolled the statement (or its transaction) back for a concurrency reason
+        (deadlock, serialization failure, lock timeout, a row updated concurrently), so that running it again
+        may succeed. Generic drivers: SQLSTATE class 40 (transaction rollback) where the driver reports it."""
+        state = getattr(getattr(exc, "orig", exc), "sqlstate", None)
+        return isinstance(state, str) and state.startswith("40")
 
     def message(self, exc: BaseException) -> str:
         """The database's own words for a driver error, without the driver's echo of the statement."""

@@ -39,7 +39,10 @@ _GO_ONLY = frozenset({"parseTime", "loc", "readTimeout", "writeTimeout", "interp
 _SESSION_VARIABLES = ("sql_mode", "time_zone")
 _VARIABLE_VALUE = re.compile(r"[A-Za-z0-9_,+:. /-]*")
 _IN_TRANSACTION = 1  # SERVER_STATUS_IN_TRANS in the status flags of the server's last reply
-_NO_BACKSLASH_ESCAPES = 0x200  # SERVER_STATUS_NO_BACKSLASH_ESCAPES, same flags
+_NO_BACKSLASH_ESCAPES = 0x200
+# ER_LOCK_DEADLOCK (the transaction was rolled back), ER_LOCK_WAIT_TIMEOUT (the statement was), and
+# ER_CHECKREAD "Record has changed since last read" (MariaDB, a row updated concurrently)
+_RETRYABLE = frozenset({1213, 1205, 1020})  # SERVER_STATUS_NO_BACKSLASH_ESCAPES, same flags
 # Modes that change how '...' and "..." are read: NO_BACKSLASH_ESCAPES, ANSI_QUOTES, and the combination
 # modes that include ANSI_QUOTES (MariaDB lists them in @@sql_mode beside their parts).
 _QUOTING_MODES = ("NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI", "ORACLE", "MSSQL", "DB2", "POSTGRESQL", "MAXDB")
@@ -140,6 +143,10 @@ class MysqlAdapter(DriverAdapter):
         # The protocol has no out-of-band cancel: KILL QUERY from a second connection.
         with engine.connect() as other:
             other.exec_driver_sql(f"KILL QUERY {int(dbapi_conn.thread_id())}")
+
+    def retryable(self, exc: BaseException) -> bool:
+        args = getattr(getattr(exc, "orig", exc), "args", ())
+        return bool(args) and args[0] in _RETRYABLE
 
     def message(self, exc: BaseException) -> str:
         args = getattr(getattr(exc, "orig", exc), "args", ())

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["PostgresqlAdapter"]
 
 _SPACE = " \t\n\r\v\f"
+# serialization_failure, deadlock_detected, lock_not_available (NOWAIT / lock_timeout)
+_RETRYABLE = frozenset({"40001", "40P01", "55P03"})
 _ESCAPES = re.compile(r"(?:[^%]|%[0-9A-Fa-f]{2})*", re.DOTALL)
 _ALIASES = {"dbname": "database"}  # pgx's canonical key; it becomes the URL's database
 _KEYWORD = re.compile(r"[ \t\n\r\v\f]*[A-Za-z_]+[ \t\n\r\v\f]*=")  # a key=value DSN starts with a keyword
@@ -41,6 +43,9 @@ class PostgresqlAdapter(DriverAdapter):
     schemes = ("postgresql", "postgres", "cockroachdb")
     manifest_aliases = {"postgres": "postgresql"}
     form_name = "PostgreSQL key=value DSN"
+    # GRANT/REVOKE update the objects' catalog rows in place: two transactions changing the same table's ACL
+    # wait for each other and then fail ("tuple concurrently updated") or deadlock (after deadlock_timeout).
+    serialize_privileges = True
     connect_timeout_arg = "connect_timeout"
 
     def __init__(self) -> None:
@@ -102,6 +107,16 @@ class PostgresqlAdapter(DriverAdapter):
             dbapi_conn.cancel_safe(timeout=5)
         else:
             dbapi_conn.cancel()
+
+    def retryable(self, exc: BaseException) -> bool:
+        orig = getattr(exc, "orig", exc)
+        state = getattr(orig, "sqlstate", None)
+        if state in _RETRYABLE:
+            return True
+        # Concurrent GRANT/REVOKE on the same object update its catalog row from two transactions; the
+        # second gets this internal error (XX000), not a serialization failure, and its transaction is gone.
+        primary = getattr(getattr(orig, "diag", None), "message_primary", None) or ""
+        return state == "XX000" and primary.startswith(("tuple concurrently updated", "tuple concurrently deleted"))
 
     def message(self, exc: BaseException) -> str:
         diag = getattr(getattr(exc, "orig", exc), "diag", None)  # structured fields, no statement text
