@@ -109,5 +109,6 @@ def test_a_url_for_another_database_is_refused_when_the_config_is_written(openba
     # issue 11 §8: refused by `bao write database/config/...`, not at the first credential.
     with pytest.raises(OpenBaoAPIError) as err:
         openbao.api("POST", "database/config/mismatch", config(
-            pg_cluster, plugin_name="yamldb", manifest=manifest, connection_url=url.replace("{port}", str(pg_cluster.port))))
+            pg_cluster, plugin_name="yamldb", manifest=manifest,
+            connection_url=url.replace("{port}", str(pg_cluster.port))))
     assert err.value.status == 400 and says in str(err.value)
