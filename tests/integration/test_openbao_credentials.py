@@ -313,7 +313,7 @@ def test_four_byte_characters_are_stored_exactly_or_refused(openbao, mariadb_adm
     openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
 
     openbao.api("POST", "database/config/my-emoji", {"username_template": f"{prefix}🔥{{{{random 6}}}}"})
-    with pytest.raises(OpenBaoAPIError, match="characters outside .* \\('🔥'\\)"):
+    with pytest.raises(OpenBaoAPIError, match=r"characters outside .* \('🔥'\)"):
         openbao.api("GET", "database/creds/my-emoji")
     assert db.users_with_prefix(prefix) == [(root, "%")]  # no '?' user was left behind
     openbao.api("DELETE", "database/config/my-emoji")

@@ -15,6 +15,7 @@ import pymysql
 import pytest
 
 from devenv import MariaDBAdmin, OpenBaoDevServer
+from tests.polling import wait_until
 
 
 def sessions(db: MariaDBAdmin, user: str) -> list[int]:
@@ -37,10 +38,7 @@ def open_sleeping_session(db: MariaDBAdmin, user: str, password: str) -> tuple[t
 
     thread = threading.Thread(target=sleep, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not sessions(db, user):  # poll until the session is there (never a fixed sleep)
-        assert time.monotonic() < deadline, "the user's session never showed up"
-        time.sleep(0.05)
+    assert wait_until(lambda: sessions(db, user), 10), "the user's session never showed up"
     return thread, outcome
 
 
