@@ -38,7 +38,7 @@ rm -rf "$base"
 """
 
 
-class MariaDBServer:
+class MariaDBServer(contextlib.AbstractContextManager):
     """Attributes: ``host``, ``port``, ``base_dir``, ``socket``, ``log_path``."""
 
     host = "127.0.0.1"
@@ -134,11 +134,5 @@ class MariaDBServer:
             self._watchdog.wait(5)
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
-    def __enter__(self) -> MariaDBServer:
-        return self
-
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    def __repr__(self) -> str:
-        return f"<MariaDBServer {self.host}:{self.port} {' '.join(self.args)}>"

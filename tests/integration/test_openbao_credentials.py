@@ -18,6 +18,7 @@ import pytest
 from psycopg import sql
 
 from devenv import MariaDBAdmin, OpenBaoAPIError, OpenBaoDevServer, PostgresCluster
+from tests.integration.policies import password_policy
 
 # Each piece of the password is a random run of letters found nowhere else: a fragment of the password in a
 # message or log line is then recognisable, whichever piece it is.
@@ -167,21 +168,8 @@ def test_mysql_go_dsn_and_url_with_and_without_escaping(openbao, mariadb_admin, 
     assert_no_fragment(yamldb_lines(openbao), pieces)
 
 
-POLICY = """
-length = 24
-rule "charset" {
-  charset = "abcdefghijklmnopqrstuvwxyz"
-  min-chars = 2
-}
-rule "charset" {
-  charset = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-  min-chars = 2
-}
-rule "charset" {
-  charset = "@/:?#%+&=[] "
-  min-chars = 6
-}
-"""
+POLICY = password_policy(24, ("abcdefghijklmnopqrstuvwxyz", 2), ("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 2),
+                         ("@/:?#%+&=[] ", 6))
 
 
 @pytest.fixture(scope="module")
@@ -230,8 +218,8 @@ def test_rotate_root_with_url_characters_leaves_a_working_connection(openbao, pg
 def test_rotate_root_that_cannot_fit_the_url_fails_and_changes_nothing(openbao, pg_cluster):
     """disable_escaping=true pastes the password raw: a generated '/' breaks the URL, so the rotation is
     refused before anything changes (the built-in plugin would report success and leave a broken config)."""
-    openbao.api("POST", "sys/policies/password/yamldb-slash", {"policy": POLICY.replace(
-        'charset = "@/:?#%+&=[] "\n  min-chars = 6', 'charset = "/"\n  min-chars = 1')})
+    openbao.api("POST", "sys/policies/password/yamldb-slash", {"policy": password_policy(
+        20, ("abcdefghijklmnopqrstuvwxyz", 2), ("/", 1))})
     admin, first = f"yeng_raw_{letters(4).lower()}", "First-pass-1"
     with pg_cluster.connect() as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(admin), sql.Literal(first)))
@@ -276,17 +264,7 @@ def test_mysql_rotate_root_with_url_characters(openbao, mariadb_admin, url_polic
         openbao.api("DELETE", f"database/config/{name}")
 
 
-EMOJI_POLICY = """
-length = 16
-rule "charset" {
-  charset = "abcdefghijklmnopqrstuvwxyz"
-  min-chars = 4
-}
-rule "charset" {
-  charset = "🔥é😀"
-  min-chars = 4
-}
-"""
+EMOJI_POLICY = password_policy(16, ("abcdefghijklmnopqrstuvwxyz", 4), ("🔥é😀", 4))
 
 
 def test_four_byte_characters_are_stored_exactly_or_refused(openbao, mariadb_admin, pg_cluster):

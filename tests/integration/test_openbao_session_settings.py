@@ -19,24 +19,23 @@ from psycopg import sql
 
 from devenv import HarnessUnavailable, MariaDBAdmin, MariaDBServer, OpenBaoDevServer, PostgresCluster
 from tests.conftest import require
+from tests.integration.policies import password_policy
 
-POLICY = r"""
-length = 20
-rule "charset" {
-  charset = "abcdefghijklmnopqrstuvwxyz"
-  min-chars = 4
-}
-rule "charset" {
-  charset = "\\'\""
-  min-chars = 4
-}
-"""
+POLICY = password_policy(20, ("abcdefghijklmnopqrstuvwxyz", 4), ("\\'\"", 4))  # backslashes and quotes
 
 
 @pytest.fixture(scope="module")
 def quote_policy(openbao: OpenBaoDevServer) -> str:
     openbao.api("POST", "sys/policies/password/yamldb-quotes", {"policy": POLICY})
     return "yamldb-quotes"
+
+
+def started(start, *args):
+    """A private server for this module, or skip (fail under CI) with the reason it cannot start."""
+    try:
+        return start(*args)
+    except HarnessUnavailable as exc:
+        require(exc)
 
 
 def canary() -> str:
@@ -58,11 +57,7 @@ def issue_login_revoke(bao: OpenBaoDevServer, name: str, login, stored, exists) 
 @pytest.fixture(scope="module")
 def pg_off() -> Iterator[PostgresCluster]:
     """A private cluster whose server config turns standard_conforming_strings off."""
-    try:
-        cluster = PostgresCluster.start()
-    except HarnessUnavailable as exc:
-        require(exc)
-    with cluster:
+    with started(PostgresCluster.start) as cluster:
         with cluster.connect() as conn:
             conn.execute("ALTER SYSTEM SET standard_conforming_strings = off")
             conn.execute("SELECT pg_reload_conf()")
@@ -124,10 +119,7 @@ def test_postgresql_standard_conforming_strings_off(openbao, pg_cluster, pg_off,
 @pytest.fixture(scope="module")
 def maria_quoting_off() -> Iterator[MariaDBAdmin]:
     """A private mariadbd whose global sql_mode has NO_BACKSLASH_ESCAPES and ANSI_QUOTES."""
-    try:
-        server = MariaDBServer.start(["--sql-mode=NO_BACKSLASH_ESCAPES,ANSI_QUOTES,STRICT_TRANS_TABLES"])
-    except HarnessUnavailable as exc:
-        require(exc)
+    server = started(MariaDBServer.start, ["--sql-mode=NO_BACKSLASH_ESCAPES,ANSI_QUOTES,STRICT_TRANS_TABLES"])
     with server, MariaDBAdmin.start(server.host, server.port) as admin:
         yield admin
 
