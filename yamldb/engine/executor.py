@@ -14,7 +14,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -69,7 +69,6 @@ class SqlEngine:
         # Plain transactional operations run on the raw DBAPI connection (see _run_direct).
         self._direct = self.adapter.raw_path
         self._disconnected_at = 0.0
-        self._privileges = threading.Lock()
         # run() always commits or rolls back its own transaction, so the pool's extra ROLLBACK on every
         # check-in is a wasted round trip (one of four per MySQL operation). Pre-ping is ours (_checkout).
         kwargs: dict[str, Any] = {"connect_args": self.adapter.connect_args(connect_args, tls, pool),
@@ -146,27 +145,21 @@ class SqlEngine:
         if deadline is not None and deadline - started >= 86400:
             deadline = None  # beyond a day is no deadline at all (and would overflow threading.Timer)
         # Where concurrent privilege changes on shared objects fail each other (PostgreSQL updates the same
-        # catalog rows from two transactions, waits, then fails or deadlocks), run them one at a time, as the
+        # catalog rows from two transactions, waits, then fails or deadlocks), the adapter's lock statement
+        # opens each transaction that changes privileges: they queue in the database, one at a time, as the
         # built-in plugins run every operation; everything else stays concurrent.
-        lane = self._privileges if self.adapter.serialize_privileges and _changes_privileges(steps) else None
-        if lane is not None and not lane.acquire(timeout=-1 if deadline is None else max(deadline - started, 0)):
-            raise DatabaseError(f"{operation}: the request's deadline passed while it waited for the other "
-                                "privilege changes on this connection")
-        try:
-            if self._direct and all(step.transaction and step.on_error == "abort" and not step.execute_results
-                                    for step in steps):
-                count = self._run_direct(steps, operation, scrub, deadline)
-            else:
-                count = self._run_steps(steps, operation, scrub, deadline)
-        finally:
-            if lane is not None:
-                lane.release()
+        lock = self.adapter.privilege_lock if self.adapter.privilege_lock and _changes_privileges(steps) else None
+        if self._direct and all(step.transaction and step.on_error == "abort" and not step.execute_results
+                                for step in steps):
+            count = self._run_direct(steps, operation, scrub, deadline, lock)
+        else:
+            count = self._run_steps(steps, operation, scrub, deadline, lock)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(f"{operation} ran", extra={"fields": {"statements": count,
                                                             "ms": round((time.monotonic() - started) * 1000, 2)}})
 
     def _run_direct(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber,
-                    deadline: float | None) -> int:
+                    deadline: float | None, lock: str | None = None) -> int:
         """The common case (one transaction, abort on error) on the pooled DBAPI connection.
 
         SQLAlchemy's Connection, Transaction and execution context per statement cost more CPU than the
@@ -174,6 +167,7 @@ class SqlEngine:
         (`batch_statements`), the whole operation is one round trip in autocommit mode, atomic all the same.
         """
         statements = [(sql, step, position) for step in steps for position, sql in enumerate(step.statements)]
+        prefix = [lock] if lock else []  # the whole operation is one transaction: the lock opens it
         backoff = _Backoff(operation, deadline)
         reconnected = False
         start = 0  # statements before it are committed (MySQL's DDL commits implicitly): a retry resumes here
@@ -190,11 +184,14 @@ class SqlEngine:
                     self._dialect.set_isolation_level(dbapi, "AUTOCOMMIT")
                     try:
                         # Statements are whole (split before substitution); a newline ends any trailing comment.
-                        cursor.execute(";\n".join(sql for sql, _, _ in statements))
+                        cursor.execute(";\n".join([*prefix, *(sql for sql, _, _ in statements)]))
                     finally:
                         with contextlib.suppress(Exception):
                             self._dialect.reset_isolation_level(dbapi)
                 else:
+                    if start == 0:
+                        for sql in prefix:
+                            cursor.execute(sql)
                     for position in range(start, len(statements)):
                         index = position + 1
                         cursor.execute(statements[position][0])
@@ -227,7 +224,7 @@ class SqlEngine:
                 if self.batch and len(statements) > 1:
                     # The database rolled the whole message back. Run it again statement by statement,
                     # so the error names the statement exactly as the step-wise path does.
-                    return self._run_steps(steps, operation, scrub, deadline)
+                    return self._run_steps(steps, operation, scrub, deadline, lock)
                 _, step, position = statements[max(index, 1) - 1]
                 raise self._step_failed(exc, operation, max(index, 1), step, position, scrub) from None
             finally:
@@ -260,7 +257,7 @@ class SqlEngine:
             raise DisconnectionError("ping failed")
 
     def _run_steps(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber,
-                   deadline: float | None) -> int:
+                   deadline: float | None, lock: str | None = None) -> int:
         """Step by step through SQLAlchemy: autocommit steps, savepoints for on_error: continue."""
         try:
             conn = self._engine.connect()
@@ -280,7 +277,8 @@ class SqlEngine:
                 elif not transactional and not autocommit:
                     conn.execution_options(isolation_level="AUTOCOMMIT")
                     autocommit = True
-                self._run_unit(conn, transactional, items, operation, scrub, backoff)
+                self._run_unit(conn, transactional, items, operation, scrub, backoff,
+                               lock if transactional and _changes_privileges(step for _, step, _, _ in items) else None)
         except StepFailed as exc:
             if watchdog is not None and watchdog.fired:
                 raise DatabaseError(f"{operation} statement {exc.index} was cancelled: the request's deadline "
@@ -295,7 +293,7 @@ class SqlEngine:
         return sum(len(items) for _, items in units)
 
     def _run_unit(self, conn: Connection, transactional: bool, items: Sequence[_Item], operation: str,
-                  scrub: Scrubber, backoff: _Backoff) -> None:
+                  scrub: Scrubber, backoff: _Backoff, lock: str | None = None) -> None:
         """One transaction (consecutive transactional steps), or one autocommit statement.
 
         A statement the database rolled back for a concurrency reason is run again: alone if only it was
@@ -304,6 +302,8 @@ class SqlEngine:
         dbapi = conn.connection.dbapi_connection
         start = position = 0
         tx = conn.begin() if transactional else None
+        if lock:
+            conn.exec_driver_sql(lock)
         while position < len(items):
             try:
                 self._execute(conn, items[position], operation, scrub, backoff)
@@ -311,6 +311,8 @@ class SqlEngine:
                 if tx is not None:
                     tx.rollback()
                     tx = conn.begin()
+                    if lock:
+                        conn.exec_driver_sql(lock)
                 position = start
                 continue
             position += 1
@@ -433,7 +435,7 @@ class _Backoff:
 _PRIVILEGES = re.compile(r"\b(?:GRANT|REVOKE|OWNED)\b", re.IGNORECASE)  # OWNED: DROP/REASSIGN OWNED BY
 
 
-def _changes_privileges(steps: Sequence[RenderedStep]) -> bool:
+def _changes_privileges(steps: Iterable[RenderedStep]) -> bool:
     # Anywhere in the text, DO blocks included; a false positive costs only concurrency.
     return any(_PRIVILEGES.search(sql) for step in steps for sql in step.statements)
 

@@ -6,5 +6,5 @@ SELECT CONCAT('DROP USER IF EXISTS ', QUOTE(User), '@', QUOTE(Host)) FROM mysql.
 -- 2.1
 DROP USER IF EXISTS 'v-token-role-abc''"\\;--'@'%'
 
--- 3.1 (transaction: false, on_error: warn, execute_results: true)
+-- 3.1 (on_error: warn, execute_results: true)
 SELECT CONCAT('KILL CONNECTION ', ID) FROM information_schema.PROCESSLIST WHERE USER = 'v-token-role-abc''"\\;--'

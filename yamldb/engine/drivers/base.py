@@ -53,9 +53,10 @@ class DriverAdapter:
     pooled: ClassVar[bool] = True
     # Plain transactional operations may run on the raw DBAPI connection (SqlEngine._run_direct).
     raw_path: ClassVar[bool] = True
-    # Run operations that GRANT/REVOKE one at a time per connection config: the database fails concurrent
-    # privilege changes on the same objects (PostgreSQL) rather than queueing them (MySQL, MariaDB).
-    serialize_privileges: ClassVar[bool] = False
+    # A statement that opens every transaction changing privileges (GRANT, REVOKE, DROP/REASSIGN OWNED) so
+    # that they run one at a time, where the database fails concurrent privilege changes on the same objects
+    # (PostgreSQL) rather than queueing them (MySQL, MariaDB). None: no such statement.
+    privilege_lock: ClassVar[str | None] = None
     # The driver's connect() keyword for a connect timeout in whole seconds, if it has one.
     connect_timeout_arg: ClassVar[str | None] = None
 
