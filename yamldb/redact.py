@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+__all__ = ["MASK", "Scrubber", "mask_url", "path_escape"]
 
 MASK = "[redacted]"
+
+
+def path_escape(value: str) -> str:
+    """Go's url.PathEscape, as Vault writes a password into connection_url: keeps A-Z a-z 0-9 - _ . ~ $ & + : = @
+    and escapes the rest as %XX."""
+    return quote(value, safe="$&+:=@-_.~")
 
 
 class Scrubber:
@@ -22,6 +32,8 @@ class Scrubber:
                 secret.replace("\\", "\\\\").replace("'", "\\'"),
                 secret.replace("\\", "\\\\").replace("'", "''"),
                 secret.replace('"', '""'),
+                path_escape(secret),  # as Vault writes it into a URL
+                quote(secret, safe=""),
             })
         # Longest first, so a secret that contains another is replaced whole.
         self._variants = sorted(variants, key=len, reverse=True)
@@ -35,3 +47,13 @@ class Scrubber:
     def extend(self, secrets: Iterable[str]) -> Scrubber:
         # From the original secrets, not their variants: escaping an escaped form finds nothing new.
         return Scrubber([*self._secrets, *secrets])
+
+
+def mask_url(url: Any) -> str:
+    """A SQLAlchemy URL for messages: the whole user information masked (user name and password), never a part,
+    and any password-like query value too."""
+    query = {k: ("***" if "password" in k.lower() else v) for k, v in url.query.items()}
+    shown = url._replace(username=None, password=None).set(query=query).render_as_string(hide_password=False)
+    if url.username or url.password:
+        shown = shown.replace("://", "://***@", 1)
+    return shown

@@ -8,6 +8,7 @@ statement an error names, and recovery from connections the server closed.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -179,3 +180,79 @@ def test_mysql_commits_only_when_a_transaction_is_open(mariadb_admin, my_engine,
             assert cur.fetchone() == (1,)
     finally:
         my_engine.run(steps(f"DROP DATABASE `{database}`"), "cleanup")
+
+
+def test_a_statement_that_turns_backslash_escapes_on_does_not_outlive_its_operation(pg_engine, my_engine):
+    # issue 11 §3: role statements may change the quoting settings; the next operation on that pooled
+    # connection gets them pinned back before its values (escaped for the pinned state) reach the server.
+    pg_engine.run(steps("SET standard_conforming_strings = off"), "create")
+    assert pg_engine.query_scalar("SHOW standard_conforming_strings") == "on"
+    my_engine.run(steps("SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES,ANSI_QUOTES,STRICT_TRANS_TABLES'"), "create")
+    mode = my_engine.query_scalar("SELECT @@SESSION.sql_mode")
+    assert "NO_BACKSLASH_ESCAPES" not in mode and "STRICT_TRANS_TABLES" in mode
+
+
+def test_a_go_dsn_sets_session_variables_and_the_quoting_modes_stay_pinned(mariadb_admin):
+    from yamldb.engine.urls import connection_target
+
+    db = mariadb_admin
+    target = connection_target(
+        f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/?time_zone=%27%2B03:00%27"
+        "&sql_mode=%27NO_BACKSLASH_ESCAPES,ANSI_QUOTES,STRICT_ALL_TABLES%27",
+        db.user, db.password, driver="mysql+pymysql", formats=("go_mysql_dsn",))
+    engine = SqlEngine(target.url, PoolSettings(), {}, Scrubber([db.password]))
+    try:
+        assert engine.query_scalar("SELECT @@SESSION.time_zone") == "+03:00"
+        assert engine.query_scalar("SELECT @@SESSION.sql_mode") == "STRICT_ALL_TABLES"
+    finally:
+        engine.dispose()
+
+
+def release_later(conn, seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, conn.rollback)
+    timer.start()
+    return timer
+
+
+def test_a_statement_rolled_back_by_a_lock_timeout_is_run_again(pg_cluster, pg_engine):
+    # issue 11 §5: lock_not_available is a concurrency reason; the operation waits its turn instead of failing.
+    table = f"t_lock_{secrets.token_hex(3)}"
+    with pg_cluster.connect() as conn:
+        conn.execute(f"CREATE TABLE {table} (id int)")
+    holder = pg_cluster.connect()
+    holder.autocommit = False
+    try:
+        holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        timer = release_later(holder, 0.3)
+        pg_engine.run(steps("SET LOCAL lock_timeout = '50ms'", f"INSERT INTO {table} VALUES (1)"), "create")
+        timer.join()
+        assert pg_engine.query_scalar(f"SELECT count(*) FROM {table}") == 1
+    finally:
+        holder.close()
+        with pg_cluster.connect() as conn:
+            conn.execute(f"DROP TABLE {table}")
+
+
+def test_mysql_retry_resumes_after_what_ddl_committed(mariadb_admin, my_engine):
+    # CREATE USER commits implicitly: when the INSERT after it times out waiting for a lock, the retry
+    # resumes at the INSERT; running CREATE USER again would fail on the half-applied operation.
+    database, user = f"yr_{secrets.token_hex(3)}", f"yr{secrets.token_hex(3)}"
+    mariadb_admin.track_prefix(user)
+    with mariadb_admin.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {database}")
+        cur.execute(f"CREATE TABLE {database}.t (id int PRIMARY KEY) ENGINE=InnoDB")
+    holder = mariadb_admin.connect()
+    try:
+        holder.autocommit(False)
+        with holder.cursor() as cur:
+            cur.execute(f"INSERT INTO {database}.t VALUES (1)")  # holds the row lock until rolled back
+        timer = release_later(holder, 1.5)
+        my_engine.run(steps("SET SESSION innodb_lock_wait_timeout = 1", f"CREATE USER '{user}'@'%'",
+                            f"INSERT INTO {database}.t VALUES (1)"), "create")
+        timer.join()
+        assert my_engine.query_scalar(f"SELECT COUNT(*) FROM {database}.t") == 1
+        assert mariadb_admin.users_with_prefix(user) == [(user, "%")]
+    finally:
+        holder.close()
+        with mariadb_admin.connect() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE {database}")

@@ -93,6 +93,8 @@ def _render(manifest: Manifest, operation: str, set_name: str | None) -> str:
             flags.append("transaction: false")
         if step.on_error != "abort":
             flags.append(f"on_error: {step.on_error}")
+        if step.execute_results:
+            flags.append("execute_results: true")
         for index, (real, shown) in enumerate(zip(step.statements, step.display, strict=True), 1):
             assert "p@ss" not in shown, f"{title}: the password is visible in the display form"
             if "password" not in values:

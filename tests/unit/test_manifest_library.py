@@ -53,3 +53,22 @@ def test_operator_directories_come_from_the_registration_environment(tmp_path):
     (tmp_path / "team.yaml").write_text(GOOD)
     library = ManifestLibrary.from_environment({"YAMLDB_MANIFEST_DIRS": str(tmp_path)})
     assert library.path_of("team") == tmp_path / "team.yaml"
+
+
+@pytest.mark.parametrize("folder", ["dialects", "manifests"])
+def test_inline_and_file_manifests_build_on_a_manifest_that_names_a_dialect(tmp_path, folder):
+    # issue 11 §8: an inline manifest naming a manifest that itself names a dialect used to raise AttributeError.
+    from yamldb.manifest.loader import check_text
+
+    tmp_path = tmp_path / folder
+    tmp_path.mkdir()
+    (tmp_path / "base-app.yaml").write_text("yamldb: 1\ndialect: postgresql\nusername:\n  max_length: 40\n")
+    (tmp_path / "child.yaml").write_text("yamldb: 1\ndialect: base-app\n")
+    library = ManifestLibrary([tmp_path])
+    inline, findings = check_text("yamldb: 1\ndialect: base-app\n", "manifest_inline", library.dialect_path,
+                                  prevalidated=library.is_shipped)
+    assert findings == []
+    from_file = library.load("child")
+    for manifest in (inline, from_file):
+        assert manifest.dialect.name == "postgresql" and manifest.username.max_length == 40
+    assert inline.statements["create"] == from_file.statements["create"]

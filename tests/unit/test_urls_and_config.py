@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from yamldb.engine.urls import path_escape, render_connection_url, to_sqlalchemy_url
+from yamldb.engine.urls import connection_target, to_sqlalchemy_url
 from yamldb.errors import ConfigError
 from yamldb.lifecycle.config import ConnectionConfig
+from yamldb.redact import mask_url, path_escape
 
 PG = ("postgresql_url", "postgresql_dsn", "sqlalchemy")
 MY = ("go_mysql_dsn", "sqlalchemy")
@@ -18,18 +19,85 @@ def test_path_escape_matches_go_url_path_escape():
     assert path_escape("p/w?d#x y%z;,'\"") == "p%2Fw%3Fd%23x%20y%25z%3B%2C%27%22"
 
 
-def test_templating_escapes_like_vault_and_disable_escaping_turns_it_off():
-    template = "postgresql://{{username}}:{{password}}@h/db"
-    assert render_connection_url(template, "u@x", "p/w") == "postgresql://u@x:p%2Fw@h/db"
-    assert render_connection_url(template, "u", "p/w", disable_escaping=True) == "postgresql://u:p/w@h/db"
-    # MySQL: Vault escapes the username but never the password.
-    assert render_connection_url("{{username}}:{{password}}@tcp(h:3306)/", "u/x", "p/w",
-                                 escape_password=False) == "u%2Fx:p/w@tcp(h:3306)/"
+def target(template, username="", password="", driver="postgresql+psycopg", formats=PG, **kwargs):
+    return connection_target(template, username, password, driver=driver, formats=formats, **kwargs).url
+
+
+# Every character a URL, a key=value DSN or a Go DSN could read as structure, and non-ASCII text.
+HOSTILE = "At@Pass-word1 /:?#%+&=[]'\"\\é🔥"
+FORMS = [
+    ("postgresql://{{username}}:{{password}}@127.0.0.1:5433/db?sslmode=disable", "postgresql+psycopg", PG),
+    ("postgres://{{username}}:{{password}}@127.0.0.1:5433/db", "postgresql+psycopg", PG),
+    ("host=127.0.0.1 port=5433 user={{username}} password={{password}} dbname=db", "postgresql+psycopg", PG),
+    ("host=127.0.0.1 port=5433 user='{{username}}' password='{{password}}' dbname=db", "postgresql+psycopg", PG),
+    ("{{username}}:{{password}}@tcp(127.0.0.1:5433)/db", "mysql+pymysql", MY),
+    ("mysql://{{username}}:{{password}}@127.0.0.1:5433/db", "mysql+pymysql", MY),
+]
+
+
+@pytest.mark.parametrize(("template", "driver", "formats"), FORMS)
+def test_any_username_and_password_land_whole_in_every_form(template, driver, formats):
+    # issue 11 §1: the values are set on the parsed URL, never pasted into its text and re-parsed.
+    url = target(template, "ad min@x:y/é", HOSTILE, driver, formats)
+    assert (url.username, url.password, url.host, url.port, url.database) == \
+        ("ad min@x:y/é", HOSTILE, "127.0.0.1", 5433, "db")
+
+
+@pytest.mark.parametrize(("password", "expected"), [
+    ("At@Pass-word1", "At@Pass-word1"),  # pgx splits the user information at the LAST '@'
+    ("p%40ss", "p@ss"),  # written pre-escaped: decoded, as pgx does
+    ("sp ace", "sp ace"),
+])
+def test_disable_escaping_pastes_the_password_raw_and_parses_it_as_pgx(password, expected):
+    assert target(FORMS[0][0], "admin", password, disable_escaping=True).password == expected
+
+
+@pytest.mark.parametrize("password", ["a/b", "a?b", "a#b", "x%zz"])
+def test_disable_escaping_refuses_a_password_that_splits_the_url_and_never_quotes_it(password):
+    with pytest.raises(ConfigError, match="connection_url") as err:
+        target(FORMS[0][0], "admin", password, disable_escaping=True)
+    assert password not in str(err.value) and password[1:] not in str(err.value)
+
+
+def test_go_dsn_takes_user_and_password_literally_even_without_escaping():
+    # go-sql-driver splits at the last '/', then the last '@', then the first ':'; it never decodes them.
+    url = target(FORMS[4][0], "admin", "p%40s/s@x:y", "mysql+pymysql", MY, disable_escaping=True)
+    assert (url.username, url.password, url.host) == ("admin", "p%40s/s@x:y", "127.0.0.1")
+
+
+def test_a_literal_password_in_the_url_is_split_at_the_last_at_sign():
+    url = target("postgresql://admin:At@Pass-word1@127.0.0.1:5432/db")
+    assert (url.username, url.password, url.host) == ("admin", "At@Pass-word1", "127.0.0.1")
+
+
+@pytest.mark.parametrize(("template", "driver", "formats", "message"), [
+    ("postgresql://u:p@h/db", "mysql+pymysql", MY, "is a postgresql:// URL"),
+    ("mysql://u:p@h/db", "postgresql+psycopg", PG, "is a mysql:// URL"),
+    ("u:p@tcp(h:3306)/", "postgresql+psycopg", PG, "is a Go MySQL DSN"),
+    ("u:p@tcp(h:3306)/", "sqlite+pysqlite", ("sqlite_path", "sqlalchemy"), "is a Go MySQL DSN"),
+    ("host=h user=u dbname=d", "mysql+pymysql", MY, "is a PostgreSQL key=value DSN"),
+    ("host=h user=u dbname=d", "sqlite+pysqlite", ("sqlite_path", "sqlalchemy"), "is a PostgreSQL key=value DSN"),
+    ("mssql+pymssql://u:p@h/db", "oracle+oracledb", ("sqlalchemy",), "is a mssql:// URL"),
+])
+def test_a_url_for_another_database_is_refused(template, driver, formats, message):
+    # issue 11 §8: refused when the config is written, not at the first credential.
+    with pytest.raises(ConfigError, match=message):
+        target(template, "u", "p", driver, formats)
+
+
+def test_mysql_connections_refuse_charsets_that_break_escaping():
+    with pytest.raises(ConfigError, match="charset=gbk is not supported"):
+        target("u:p@tcp(h:3306)/?charset=gbk", driver="mysql+pymysql", formats=MY)
+
+
+def test_messages_mask_the_whole_user_information():
+    url = target(FORMS[0][0], "admin", "At@Pass-word1")
+    assert mask_url(url) == "postgresql+psycopg://***@127.0.0.1:5433/db?sslmode=disable"
 
 
 def test_values_may_not_smuggle_placeholders():
     with pytest.raises(ConfigError):
-        render_connection_url("{{username}}:{{password}}", "{{password}}", "x")
+        target("{{username}}:{{password}}@tcp(h:3306)/", "{{password}}", "x", "mysql+pymysql", MY)
 
 
 def test_postgresql_url_forms():
@@ -74,7 +142,8 @@ def test_config_values_arrive_as_strings_from_the_cli():
     config = ConnectionConfig.parse({
         "connection_url": "x", "max_open_connections": "5", "max_idle_connections": "2",
         "max_connection_lifetime": "1m30s", "disable_escaping": "true", "parameters": '{"schema": "app"}'})
-    assert (config.max_open_connections, config.max_idle_connections, config.max_connection_lifetime) == (5, 2, 90.0)
+    assert config.pool_overrides == {"max_open_connections": 5, "max_idle_connections": 2,
+                                     "max_connection_lifetime": 90.0}
     assert config.disable_escaping is True and config.parameters == {"schema": "app"}
 
 
@@ -90,3 +159,29 @@ def test_bad_config_values_name_the_key(key, value, message):
     with pytest.raises(ConfigError, match=message) as err:
         ConnectionConfig.parse({"connection_url": "x", key: value})
     assert key in str(err.value)
+
+
+def test_every_key_is_read_once_tls_keys_and_secrets_included():
+    config = ConnectionConfig.parse({
+        "connection_url": "x", "password": "pw-123", "tls_ca": "CA", "tls_certificate": "CERT",
+        "private_key": "KEY-PEM", "tls_certificate_key": "BUNDLE-PEM", "tls_server_name": "db.internal",
+        "tls_skip_verify": "true"})
+    tls = config.tls
+    assert (tls.ca, tls.certificate, tls.private_key, tls.certificate_key, tls.server_name, tls.skip_verify) == \
+        ("CA", "CERT", "KEY-PEM", "BUNDLE-PEM", "db.internal", True)
+    assert set(config.secrets) == {"pw-123", "KEY-PEM", "BUNDLE-PEM"}
+    assert config.pool_overrides == {}  # unset pool keys leave the manifest's values alone
+
+
+def test_tls_skip_verify_goes_through_the_one_boolean_parser():
+    assert ConnectionConfig.parse({"connection_url": "x", "tls_skip_verify": "on"}).tls.skip_verify is True
+    with pytest.raises(ConfigError, match="tls_skip_verify: expected true or false"):
+        ConnectionConfig.parse({"connection_url": "x", "tls_skip_verify": "sometimes"})
+
+
+def test_durations_live_below_every_layer():
+    from yamldb.durations import parse_duration
+
+    assert parse_duration("1m30s") == 90.0 and parse_duration(5) == 5.0 and parse_duration("250ms") == 0.25
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("soon")

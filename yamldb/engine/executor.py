@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
+import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -21,10 +22,14 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from yamldb.engine.tls import TlsFiles, TlsSettings
+from yamldb.engine.drivers import DriverAdapter, adapter_for
+from yamldb.engine.tls import TlsSettings
 from yamldb.errors import DatabaseError
-from yamldb.redact import Scrubber
+from yamldb.manifest.model import PoolSettings
+from yamldb.redact import Scrubber, mask_url
 from yamldb.templates.plan import RenderedStep
+
+__all__ = ["PING_WINDOW", "PoolSettings", "SqlEngine", "StepFailed"]
 
 log = logging.getLogger("yamldb.engine")
 
@@ -36,38 +41,11 @@ _USED_AT = "yamldb.used_at"
 _PINGED = "yamldb.pinged"
 
 
-@dataclass(frozen=True)
-class PoolSettings:
-    max_open: int = 4
-    max_idle: int | None = None
-    max_lifetime: float = 0.0
-    pre_ping: bool = True
-    connect_timeout: float = 10.0
-
-
 class StepFailed(DatabaseError):
     def __init__(self, message: str, statement: str, index: int) -> None:
         super().__init__(message)
         self.statement = statement
         self.index = index
-
-
-def driver_message(exc: BaseException) -> str:
-    """The database's own words, without the driver's echo of the statement."""
-    orig = getattr(exc, "orig", exc)
-    diag = getattr(orig, "diag", None)  # psycopg: structured fields, no statement text
-    if diag is not None and getattr(diag, "message_primary", None):
-        parts = [diag.message_primary]
-        if diag.message_detail:
-            parts.append(f"DETAIL: {diag.message_detail}")
-        if diag.message_hint:
-            parts.append(f"HINT: {diag.message_hint}")
-        return " ".join(parts)
-    args = getattr(orig, "args", ())
-    if len(args) == 2 and isinstance(args[0], int):  # PyMySQL: (errno, message)
-        return f"({args[0]}) {args[1]}"
-    text = str(orig).strip()
-    return text.splitlines()[0] if text else type(orig).__name__
 
 
 class SqlEngine:
@@ -87,80 +65,62 @@ class SqlEngine:
         self.scrub = scrub
         self.savepoints = savepoints
         self.batch = batch
+        self.adapter: DriverAdapter = adapter_for(url.get_backend_name())()
         # Plain transactional operations run on the raw DBAPI connection (see _run_direct).
-        self._direct = True
+        self._direct = self.adapter.raw_path
         self._disconnected_at = 0.0
-        self._tls_files = TlsFiles()
         # run() always commits or rolls back its own transaction, so the pool's extra ROLLBACK on every
         # check-in is a wasted round trip (one of four per MySQL operation). Pre-ping is ours (_checkout).
-        kwargs: dict[str, Any] = {"connect_args": dict(connect_args), "pool_reset_on_return": None}
-        backend = url.get_backend_name()
-        if tls is not None and backend == "mysql":
-            kwargs["connect_args"]["ssl"] = tls.ssl_context()
-            if tls.server_name:
-                kwargs["connect_args"]["server_hostname"] = tls.server_name
-        elif backend == "mysql" and not any(key.startswith("ssl") for key in connect_args):
-            # No TLS asked for: plaintext, as with Go's MySQL driver behind Vault's plugin. PyMySQL's own
-            # default ("preferred") would build an unverifying SSL context with the whole system CA bundle
-            # for every connection (0.8 MB resident each) and switch to TLS only if the server offers it.
-            kwargs["connect_args"]["ssl_disabled"] = True
-        elif tls is not None and backend == "postgresql":
-            kwargs["connect_args"].update(self._tls_files.psycopg_args(tls))
-        if backend == "sqlite":
-            kwargs["connect_args"].setdefault("check_same_thread", False)
-        else:
-            idle = pool.max_open if pool.max_idle is None else min(pool.max_idle, pool.max_open)
+        kwargs: dict[str, Any] = {"connect_args": self.adapter.connect_args(connect_args, tls, pool),
+                                  "pool_reset_on_return": None}
+        if self.adapter.pooled:
+            idle = max(pool.idle, 1)
             kwargs.update(
-                pool_size=max(idle, 1),
-                max_overflow=max(pool.max_open - max(idle, 1), 0),
-                pool_recycle=int(pool.max_lifetime) if pool.max_lifetime > 0 else -1,
+                pool_size=idle,
+                max_overflow=max(pool.max_open_connections - idle, 0),
+                pool_recycle=int(pool.max_connection_lifetime) if pool.max_connection_lifetime > 0 else -1,
                 pool_timeout=30,
             )
-            if backend in ("postgresql", "mysql", "mariadb"):
-                kwargs["connect_args"].setdefault("connect_timeout", max(int(pool.connect_timeout), 1))
         self._connect_args = kwargs["connect_args"]
-        self._engine: Engine = create_engine(url, **kwargs)
+        try:
+            self._engine: Engine = create_engine(url, **kwargs)
+        except BaseException:
+            self.adapter.dispose()
+            raise
         self._dialect = self._engine.dialect
         self._driver_error: type[Exception] = self._dialect.loaded_dbapi.Error
         if pool.pre_ping:
             event.listen(self._engine, "connect", _mark_used)
             event.listen(self._engine, "checkin", _mark_used)
             event.listen(self._engine, "checkout", self._checkout)
-        if backend == "sqlite":
-            # With BEGIN issued by the "begin" event below, the DBAPI connection itself autocommits:
-            # the raw-connection path would lose its transaction.
-            self._direct = False
-
-            # pysqlite's implicit transaction handling skips BEGIN before DDL; take control.
-            @event.listens_for(self._engine, "connect")
-            def _no_implicit(dbapi_conn: Any, _: Any) -> None:
-                dbapi_conn.isolation_level = None
-
-            @event.listens_for(self._engine, "begin")
-            def _begin(conn: Connection) -> None:
-                conn.exec_driver_sql("BEGIN")
+        self.adapter.prepare(self._engine)
 
     def _fail(self, what: str, exc: BaseException, scrub: Scrubber | None = None) -> DatabaseError:
         # `scrub`: the request's scrubber (it also knows the new password), else the connection's.
-        return DatabaseError((scrub or self.scrub)(f"{what}: {driver_message(exc)}"))
+        return DatabaseError((scrub or self.scrub)(f"{what}: {self.adapter.message(exc)}"))
 
     def verify(self, query: str) -> None:
         try:
             with self._engine.connect() as conn:
                 conn.exec_driver_sql(query)
         except SQLAlchemyError as exc:
-            raise self._fail(f"cannot connect to {self.url.render_as_string(hide_password=True)}", exc) from None
+            raise self._fail(f"cannot connect to {mask_url(self.url)}", exc) from None
 
     def login(self, username: str, password: str, query: str) -> None:
         """Log in as another user with the same URL and run `query`; raise DatabaseError if refused."""
-        engine = create_engine(self.url.set(username=username, password=password), poolclass=NullPool,
-                               connect_args=self._connect_args)
+        self.connect_as(self.url.set(username=username, password=password), query, [password],
+                        f"login as {username} failed")
+
+    def connect_as(self, url: URL, query: str, secrets: Sequence[str], what: str) -> None:
+        """Open one connection to `url` (this engine's connect arguments and session settings) and run `query`;
+        raise DatabaseError starting with `what` if that fails."""
+        engine = create_engine(url, poolclass=NullPool, connect_args=self._connect_args)
+        self.adapter.prepare(engine)  # the same session settings and password handling as the pool's
         try:
             with engine.connect() as conn:
                 conn.exec_driver_sql(query)
         except SQLAlchemyError as exc:
-            raise DatabaseError(self.scrub.extend([password])(f"login as {username} failed: "
-                                                             f"{driver_message(exc)}")) from None
+            raise DatabaseError(self.scrub.extend(secrets)(f"{what}: {self.adapter.message(exc)}")) from None
         finally:
             engine.dispose()
 
@@ -184,16 +144,22 @@ class SqlEngine:
             raise DatabaseError(f"{operation}: the request's deadline passed before it started")
         if deadline is not None and deadline - started >= 86400:
             deadline = None  # beyond a day is no deadline at all (and would overflow threading.Timer)
-        if self._direct and all(step.transaction and step.on_error == "abort" for step in steps):
-            count = self._run_direct(steps, operation, scrub, deadline)
+        # Where concurrent privilege changes on shared objects fail each other (PostgreSQL updates the same
+        # catalog rows from two transactions, waits, then fails or deadlocks), the adapter's lock statement
+        # opens each transaction that changes privileges: they queue in the database, one at a time, as the
+        # built-in plugins run every operation; everything else stays concurrent.
+        lock = self.adapter.privilege_lock if self.adapter.privilege_lock and _changes_privileges(steps) else None
+        if self._direct and all(step.transaction and step.on_error == "abort" and not step.execute_results
+                                for step in steps):
+            count = self._run_direct(steps, operation, scrub, deadline, lock)
         else:
-            count = self._run_steps(steps, operation, scrub, deadline)
+            count = self._run_steps(steps, operation, scrub, deadline, lock)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(f"{operation} ran", extra={"fields": {"statements": count,
                                                             "ms": round((time.monotonic() - started) * 1000, 2)}})
 
     def _run_direct(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber,
-                    deadline: float | None) -> int:
+                    deadline: float | None, lock: str | None = None) -> int:
         """The common case (one transaction, abort on error) on the pooled DBAPI connection.
 
         SQLAlchemy's Connection, Transaction and execution context per statement cost more CPU than the
@@ -201,7 +167,11 @@ class SqlEngine:
         (`batch_statements`), the whole operation is one round trip in autocommit mode, atomic all the same.
         """
         statements = [(sql, step, position) for step in steps for position, sql in enumerate(step.statements)]
-        for attempt in (1, 2):
+        prefix = [lock] if lock else []  # the whole operation is one transaction: the lock opens it
+        backoff = _Backoff(operation, deadline)
+        reconnected = False
+        start = 0  # statements before it are committed (MySQL's DDL commits implicitly): a retry resumes here
+        while True:
             fairy = self._connect(scrub)
             dbapi = fairy.dbapi_connection
             unpinged = fairy.info.get(_PINGED) is False
@@ -214,16 +184,21 @@ class SqlEngine:
                     self._dialect.set_isolation_level(dbapi, "AUTOCOMMIT")
                     try:
                         # Statements are whole (split before substitution); a newline ends any trailing comment.
-                        cursor.execute(";\n".join(sql for sql, _, _ in statements))
+                        cursor.execute(";\n".join([*prefix, *(sql for sql, _, _ in statements)]))
                     finally:
                         with contextlib.suppress(Exception):
                             self._dialect.reset_isolation_level(dbapi)
                 else:
-                    for sql, _, _ in statements:
-                        index += 1
-                        cursor.execute(sql)
+                    if start == 0:
+                        for sql in prefix:
+                            cursor.execute(sql)
+                    for position in range(start, len(statements)):
+                        index = position + 1
+                        cursor.execute(statements[position][0])
+                        if not self.adapter.transaction_open(dbapi):
+                            start = index
                     index = 0  # a failing COMMIT is no statement's fault
-                    if _transaction_open(dbapi):
+                    if self.adapter.transaction_open(dbapi):
                         dbapi.commit()
                 return len(statements)
             except self._driver_error as exc:
@@ -237,16 +212,19 @@ class SqlEngine:
                 if watchdog is not None and watchdog.fired:
                     raise DatabaseError(f"{operation} was cancelled: the request's deadline passed "
                                         "(the host gave up waiting)") from None
-                if disconnected and unpinged and attempt == 1:
+                if disconnected and unpinged and not reconnected:
                     # Not pinged because recently used, yet dead (the server restarted): nothing ran, retry.
+                    reconnected = True
                     log.info(f"{operation}: pooled connection was closed by the server; retrying on a new one")
                     continue
+                if not disconnected and self.adapter.retryable(exc) and backoff.again(self.adapter.message(exc)):
+                    continue  # rolled back for a concurrency reason: run it again from the last commit
                 if disconnected or (index == 0 and not self.batch):
                     raise self._fail(f"{operation} failed", exc, scrub) from None
                 if self.batch and len(statements) > 1:
                     # The database rolled the whole message back. Run it again statement by statement,
                     # so the error names the statement exactly as the step-wise path does.
-                    return self._run_steps(steps, operation, scrub, deadline)
+                    return self._run_steps(steps, operation, scrub, deadline, lock)
                 _, step, position = statements[max(index, 1) - 1]
                 raise self._step_failed(exc, operation, max(index, 1), step, position, scrub) from None
             finally:
@@ -256,7 +234,6 @@ class SqlEngine:
                     with contextlib.suppress(Exception):
                         cursor.close()
                 fairy.close()
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _connect(self, scrub: Scrubber) -> Any:
         try:
@@ -280,39 +257,28 @@ class SqlEngine:
             raise DisconnectionError("ping failed")
 
     def _run_steps(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber,
-                   deadline: float | None) -> int:
+                   deadline: float | None, lock: str | None = None) -> int:
         """Step by step through SQLAlchemy: autocommit steps, savepoints for on_error: continue."""
         try:
             conn = self._engine.connect()
         except SQLAlchemyError as exc:
             raise self._fail("cannot connect", exc, scrub) from None
-        index = 0
+        units = _units(steps)
         watchdog = _Watchdog(conn.connection.dbapi_connection, self, deadline) if deadline is not None else None
+        backoff = _Backoff(operation, deadline)
         try:
             conn = conn.execution_options(no_parameters=True)  # '%' in SQL is not a parameter marker
-            tx = None
             autocommit = False  # switched only when a step asks: each switch costs MySQL a round trip
-            for step in steps:
-                if step.transaction and tx is None:
-                    if autocommit:
-                        conn.commit()  # end the autocommit "transaction" of the earlier step
-                        conn.execution_options(isolation_level=conn.default_isolation_level)
-                        autocommit = False
-                    tx = conn.begin()
-                elif not step.transaction:
-                    if tx is not None:
-                        tx.commit()
-                        tx = None
-                    if not autocommit:
-                        conn.execution_options(isolation_level="AUTOCOMMIT")
-                        autocommit = True
-                for position, sql in enumerate(step.statements):
-                    index += 1
-                    self._execute(conn, sql, position, step, operation, index, scrub)
-                if not step.transaction:
-                    conn.commit()
-            if tx is not None:
-                tx.commit()
+            for transactional, items in units:
+                if transactional and autocommit:
+                    conn.commit()  # end the autocommit "transaction" of the earlier step
+                    conn.execution_options(isolation_level=conn.default_isolation_level)
+                    autocommit = False
+                elif not transactional and not autocommit:
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                    autocommit = True
+                self._run_unit(conn, transactional, items, operation, scrub, backoff,
+                               lock if transactional and _changes_privileges(step for _, step, _, _ in items) else None)
         except StepFailed as exc:
             if watchdog is not None and watchdog.fired:
                 raise DatabaseError(f"{operation} statement {exc.index} was cancelled: the request's deadline "
@@ -324,51 +290,169 @@ class SqlEngine:
             if watchdog is not None:
                 watchdog.disarm()
             conn.close()  # rolls back anything uncommitted
-        return index
+        return sum(len(items) for _, items in units)
 
-    def _execute(
-        self, conn: Connection, sql: str, position: int, step: RenderedStep, operation: str, index: int,
-        scrub: Scrubber,
-    ) -> None:
-        tolerate = step.on_error == "continue"
-        savepoint = conn.begin_nested() if tolerate and step.transaction and self.savepoints else None
-        try:
-            conn.exec_driver_sql(sql)
-            if savepoint is not None:
-                savepoint.commit()
-        except DBAPIError as exc:
-            if savepoint is not None:
-                savepoint.rollback()
-            message = scrub(driver_message(exc))
-            if tolerate:
-                log.info(f"{operation}: statement {index} failed, continuing as the manifest allows",
-                         extra={"fields": {"error": message}})
+    def _run_unit(self, conn: Connection, transactional: bool, items: Sequence[_Item], operation: str,
+                  scrub: Scrubber, backoff: _Backoff, lock: str | None = None) -> None:
+        """One transaction (consecutive transactional steps), or one autocommit statement.
+
+        A statement the database rolled back for a concurrency reason is run again: alone if only it was
+        undone (a savepoint, an autocommit statement), else the transaction from its start, or from the
+        last implicit commit (MySQL's DDL), so nothing committed runs twice."""
+        dbapi = conn.connection.dbapi_connection
+        start = position = 0
+        tx = conn.begin() if transactional else None
+        if lock:
+            conn.exec_driver_sql(lock)
+        while position < len(items):
+            try:
+                self._execute(conn, items[position], operation, scrub, backoff)
+            except _Restart:
+                if tx is not None:
+                    tx.rollback()
+                    tx = conn.begin()
+                    if lock:
+                        conn.exec_driver_sql(lock)
+                position = start
+                continue
+            position += 1
+            if not transactional or not self.adapter.transaction_open(dbapi):
+                start = position
+        if tx is not None:
+            tx.commit()
+        else:
+            conn.commit()
+
+    def _execute(self, conn: Connection, item: _Item, operation: str, scrub: Scrubber, backoff: _Backoff) -> None:
+        sql, step, position, index = item
+        tolerate = step.on_error != "abort"
+        while True:
+            savepoint = conn.begin_nested() if tolerate and step.transaction and self.savepoints else None
+            try:
+                result = conn.exec_driver_sql(sql)
+                if step.execute_results:
+                    self._execute_results(conn, result.fetchall(), item, operation, scrub)
+                if savepoint is not None:
+                    savepoint.commit()
                 return
-            raise self._step_failed(exc, operation, index, step, position, scrub) from None
+            except DBAPIError as exc:
+                if savepoint is not None:
+                    savepoint.rollback()
+                if self.adapter.retryable(exc) and backoff.again(self.adapter.message(exc)):
+                    if savepoint is not None or not step.transaction:
+                        continue  # only this statement was undone
+                    raise _Restart() from None
+                if tolerate:
+                    self._skipped(step, operation, index, scrub(self.adapter.message(exc)),
+                                  scrub(step.display[position]))
+                    return
+                raise self._step_failed(exc, operation, index, step, position, scrub) from None
+
+    def _execute_results(self, conn: Connection, rows: Sequence[Any], item: _Item, operation: str,
+                         scrub: Scrubber) -> None:
+        """Run the statements a query returned (e.g. one KILL per session of a user); their failures are
+        reported together, once, as the step's on_error says."""
+        _, step, position, index = item
+        failures: list[str] = []
+        for row in rows:
+            if not row or not row[0]:
+                continue
+            savepoint = conn.begin_nested() if step.transaction and self.savepoints else None
+            try:
+                conn.exec_driver_sql(str(row[0]))
+                if savepoint is not None:
+                    savepoint.commit()
+            except DBAPIError as exc:
+                if savepoint is not None:
+                    savepoint.rollback()
+                if step.on_error == "abort":
+                    raise self._step_failed(exc, operation, index, step, position, scrub) from None
+                failures.append(scrub(self.adapter.message(exc)))
+        if failures:
+            reasons = "; ".join(dict.fromkeys(failures))
+            self._skipped(step, operation, index, f"{len(failures)} of {len(rows)} statements it built failed: "
+                          f"{reasons}", scrub(step.display[position]))
 
     @staticmethod
-    def _step_failed(exc: BaseException, operation: str, index: int, step: RenderedStep, position: int,
+    def _skipped(step: RenderedStep, operation: str, index: int, error: str, statement: str) -> None:
+        if step.on_error == "warn":
+            preview = statement if len(statement) <= 200 else statement[:200] + "…"
+            log.warning(f"{operation}: statement {index} failed and was skipped (on_error: warn): {error}",
+                        extra={"fields": {"statement": preview}})
+        else:
+            log.info(f"{operation}: statement {index} failed, continuing as the manifest allows",
+                     extra={"fields": {"error": error}})
+
+    def _step_failed(self, exc: BaseException, operation: str, index: int, step: RenderedStep, position: int,
                      scrub: Scrubber) -> StepFailed:
-        message = scrub(driver_message(exc))
+        message = scrub(self.adapter.message(exc))
         shown = scrub(step.display[position])
         preview = shown if len(shown) <= 300 else shown[:300] + "…"
         return StepFailed(f"{operation} statement {index} failed: {message} (statement: {preview})", shown, index)
 
     def cancel(self, dbapi_conn: Any) -> None:
         """Ask the database to stop whatever `dbapi_conn` is running (best effort, from another thread)."""
-        if hasattr(dbapi_conn, "cancel_safe"):  # psycopg 3.2+: a non-blocking out-of-band cancel
-            dbapi_conn.cancel_safe(timeout=5)
-        elif hasattr(dbapi_conn, "cancel"):
-            dbapi_conn.cancel()
-        elif hasattr(dbapi_conn, "interrupt"):  # sqlite3
-            dbapi_conn.interrupt()
-        elif hasattr(dbapi_conn, "thread_id"):  # PyMySQL: KILL QUERY from a second connection
-            with self._engine.connect() as other:
-                other.exec_driver_sql(f"KILL QUERY {int(dbapi_conn.thread_id())}")
+        self.adapter.cancel(dbapi_conn, self._engine)
 
     def dispose(self) -> None:
         self._engine.dispose()
-        self._tls_files.remove()
+        self.adapter.dispose()
+
+
+# Retries of a statement or transaction the database rolled back for a concurrency reason (the adapter
+# says which errors those are): full-jitter exponential backoff, bounded in attempts and by the deadline.
+RETRIES = 12
+BACKOFF_BASE = 0.01
+BACKOFF_CAP = 0.4
+
+_Item = tuple[str, RenderedStep, int, int]  # sql, its step, its position in the step, its number in the operation
+
+
+class _Restart(DatabaseError):
+    """The transaction was rolled back for a concurrency reason: run its unit again (never leaves the engine)."""
+
+
+class _Backoff:
+    def __init__(self, operation: str, deadline: float | None) -> None:
+        self.operation = operation
+        self.deadline = deadline
+        self.tries = 0
+
+    def again(self, reason: str) -> bool:
+        """Sleep before another attempt and return True, or False when the attempts or the time are spent."""
+        if self.tries >= RETRIES:
+            return False
+        delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** self.tries))
+        if self.deadline is not None and time.monotonic() + delay >= self.deadline:
+            return False
+        self.tries += 1
+        log.debug(f"{self.operation}: rolled back for a concurrency reason, trying again",
+                  extra={"fields": {"attempt": self.tries, "error": reason}})
+        time.sleep(delay)
+        return True
+
+
+_PRIVILEGES = re.compile(r"\b(?:GRANT|REVOKE|OWNED)\b", re.IGNORECASE)  # OWNED: DROP/REASSIGN OWNED BY
+
+
+def _changes_privileges(steps: Iterable[RenderedStep]) -> bool:
+    # Anywhere in the text, DO blocks included; a false positive costs only concurrency.
+    return any(_PRIVILEGES.search(sql) for step in steps for sql in step.statements)
+
+
+def _units(steps: Sequence[RenderedStep]) -> list[tuple[bool, list[_Item]]]:
+    """Consecutive transactional steps form one transaction; every autocommit statement is a unit alone."""
+    units: list[tuple[bool, list[_Item]]] = []
+    index = 0
+    for step in steps:
+        for position, sql in enumerate(step.statements):
+            index += 1
+            item = (sql, step, position, index)
+            if step.transaction and units and units[-1][0]:
+                units[-1][1].append(item)
+            else:
+                units.append((step.transaction, [item]))
+    return units
 
 
 class _Watchdog:
@@ -393,14 +477,6 @@ class _Watchdog:
 
     def disarm(self) -> None:
         self._timer.cancel()
-
-
-def _transaction_open(dbapi_conn: Any) -> bool:
-    """False only when the driver knows that no transaction is open, e.g. after MySQL's DDL, which commits
-    implicitly: then COMMIT is a round trip that does nothing. PyMySQL keeps the status flags of the server's
-    last reply in `server_status` (bit 0: SERVER_STATUS_IN_TRANS); other drivers always commit."""
-    status = getattr(dbapi_conn, "server_status", None)
-    return not isinstance(status, int) or bool(status & 1)
 
 
 def _mark_used(dbapi_conn: Any, record: Any) -> None:

@@ -1,156 +1,85 @@
 """Connection URLs in the forms Vault operators already use, turned into SQLAlchemy URLs.
 
-Accepted (per dialect, see `url_formats`): SQLAlchemy URLs; PostgreSQL URLs and
-key=value DSNs; Go MySQL DSNs `user:pass@tcp(host:3306)/db?opts`; SQLite paths.
-`{{username}}`/`{{password}}` are filled in first, escaped as Vault does.
+`{{username}}`/`{{password}}` are filled in first, escaped as Vault does; then the
+driver adapter of the manifest's driver parses the result in the forms the dialect's
+`url_formats` allow (SQLAlchemy URLs; PostgreSQL URLs and key=value DSNs; Go MySQL
+DSNs; SQLite paths: see engine/drivers/).
 """
 
 from __future__ import annotations
 
-import re
-import shlex
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, quote
+import secrets
+from typing import TYPE_CHECKING, Any
 
-from yamldb.engine.tls import TlsSettings
+from yamldb.engine.drivers import ParsedURL, adapter_for, backend_of, check_fits
+from yamldb.engine.tls import TlsConfig
 from yamldb.errors import ConfigError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-_GO_MYSQL = re.compile(
-    r"^(?:(?P<user>[^:@]*)(?::(?P<password>.*))?@)?(?P<net>tcp|unix)?\((?P<addr>[^)]*)\)/(?P<db>[^?]*)(?:\?(?P<q>.*))?$",
-    re.DOTALL,
-)
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+__all__ = ["ParsedURL", "connection_target", "parse_connection_url", "to_sqlalchemy_url"]
 
 
-def path_escape(value: str) -> str:
-    # Go's url.PathEscape keeps A-Z a-z 0-9 - _ . ~ $ & + : = @ and escapes the rest.
-    return quote(value, safe="$&+:=@-_.~")
+def parse_connection_url(text: str, driver: str, formats: tuple[str, ...], tls: TlsConfig | None = None
+                         ) -> ParsedURL:
+    """Parse a connection_url with no placeholders left, with the adapter of `driver`; `tls` (the config's TLS
+    keys) is merged over the TLS the URL asks for."""
+    return connection_target(text, "", "", driver=driver, formats=formats, tls=tls)
 
 
-def render_connection_url(
-    template: str, username: str, password: str, *, disable_escaping: bool = False, escape_password: bool = True
-) -> str:
-    """Fill {{username}}/{{password}} like Vault's connutil (PathEscape unless disabled)."""
+def connection_target(template: str, username: str, password: str, *, driver: str, formats: tuple[str, ...],
+                      disable_escaping: bool = False, tls: TlsConfig | None = None) -> ParsedURL:
+    """Where and as whom to connect, from connection_url and the config's username/password.
+
+    Vault's plugins paste url.PathEscape(value) into the text and let the driver decode it again. Here the
+    template is parsed with the placeholders in place and the values are then set as the user and password
+    of the result: the same connection wherever the built-in plugin's works, and also where escaping fails
+    it (a key=value DSN, a Go DSN, a user name with ':'). With disable_escaping=true the values are pasted
+    raw and parsed as the driver would (so a password written pre-escaped keeps working), but they may not
+    change where the URL's parts end."""
     for value in (username, password):
         if "{{username}}" in value or "{{password}}" in value:
             raise ConfigError("username and password may not contain {{username}} or {{password}}")
-    user = username if disable_escaping else path_escape(username)
-    secret = password if disable_escaping or not escape_password else path_escape(password)
-    return template.replace("{{username}}", user).replace("{{password}}", secret)
+    check_fits(template, driver)
+    adapter = adapter_for(backend_of(driver))()
+    token = secrets.token_hex(8)
+    marks = {f"yamldbuser{token}": username, f"yamldbpass{token}": password}
+    skeleton = template.replace("{{username}}", f"yamldbuser{token}").replace("{{password}}", f"yamldbpass{token}")
+    parsed = adapter.parse_url(skeleton, driver, formats)
+    url = _fill(parsed.url, marks)
+    if disable_escaping and skeleton != template:
+        raw = adapter.parse_url(template.replace("{{username}}", username).replace("{{password}}", password),
+                                driver, formats)
+        if _shape(raw.url) != _shape(url):
+            raise ConfigError("connection_url: with disable_escaping=true the username or password is pasted into "
+                              "the URL unescaped, and here it changes where the URL's parts end (a '/', '?', '#' "
+                              "or '@' in it?): percent-encode it, or remove disable_escaping")
+        parsed, url = raw, raw.url
+    final = adapter_for(url.get_backend_name())()
+    final.check_url(url)
+    return ParsedURL(url, final.tls_settings(tls or TlsConfig(), parsed.tls), parsed.connect_timeout)
 
 
-def _dsn_to_url(driver: str, dsn: str) -> URL:
-    from sqlalchemy.engine import URL
+def _fill(url: URL, marks: dict[str, str]) -> URL:
+    """Put the values where their marks landed: user, password, host, database, query values."""
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            for mark, real in marks.items():
+                value = value.replace(mark, real)
+            return value
+        if isinstance(value, tuple):
+            return tuple(fill(v) for v in value)
+        return value
 
-    try:
-        parts = dict(item.split("=", 1) for item in shlex.split(dsn, posix=True))
-    except ValueError as exc:
-        raise ConfigError(f"connection_url: cannot parse key=value DSN ({exc})") from None
-    port = parts.pop("port", None)
-    return URL.create(
-        driver,
-        username=parts.pop("user", None),
-        password=parts.pop("password", None),
-        host=parts.pop("host", None) or parts.pop("hostaddr", None),
-        port=int(port) if port and port.isdigit() else None,
-        database=parts.pop("dbname", None),
-        query=parts,
-    )
+    return url.set(username=fill(url.username), password=fill(url.password), host=fill(url.host),
+                   database=fill(url.database), query={k: fill(v) for k, v in url.query.items()})
 
 
-# Go MySQL driver options with no meaning for PyMySQL (client-side behaviour of the Go driver).
-_GO_ONLY = frozenset({"parseTime", "loc", "readTimeout", "writeTimeout", "interpolateParams", "multiStatements",
-                      "allowNativePasswords", "allowCleartextPasswords", "allowOldPasswords", "collation",
-                      "columnsWithAlias", "clientFoundRows", "maxAllowedPacket", "rejectReadOnly",
-                      "checkConnLiveness", "allowAllFiles", "time_zone", "sql_mode"})
-
-
-@dataclass(frozen=True)
-class ParsedURL:
-    url: URL
-    tls: TlsSettings | None = None
-    connect_timeout: float | None = None
-
-
-def _go_mysql_to_url(driver: str, match: re.Match[str]) -> ParsedURL:
-    from sqlalchemy.engine import URL
-
-    host, port, options = None, None, dict(parse_qsl(match["q"] or ""))
-    query: dict[str, str] = {}
-    if match["net"] == "unix":
-        query["unix_socket"] = match["addr"]
-    elif match["addr"]:
-        host, _, port_text = match["addr"].rpartition(":") if ":" in match["addr"] else (match["addr"], "", "")
-        port = int(port_text) if port_text.isdigit() else None
-    tls, timeout = None, None
-    for key, value in options.items():
-        if key == "charset":
-            query["charset"] = value.split(",")[0]
-        elif key == "tls":
-            if value in ("true", "1"):
-                tls = TlsSettings(verify=True)
-            elif value == "skip-verify":
-                tls = TlsSettings(verify=False)
-            elif value not in ("false", "0"):
-                # "preferred" would fall back to plaintext without a word; custom names are Go-side registrations.
-                raise ConfigError(f"connection_url: tls={value} is not supported; use tls=true or tls=skip-verify, "
-                                  "and tls_ca/tls_certificate_key for your own certificates")
-        elif key == "timeout":
-            from yamldb.manifest.loader import parse_duration
-
-            try:
-                timeout = parse_duration(value)
-            except ValueError as exc:
-                raise ConfigError(f"connection_url: timeout: {exc}") from None
-        elif key not in _GO_ONLY:
-            # Never drop an option silently: it may have been a security setting.
-            raise ConfigError(f"connection_url: option {key!r} is not supported by yamldb's MySQL driver")
-    url = URL.create(driver, username=match["user"] or None, password=match["password"],
-                     host=host, port=port, database=match["db"] or None, query=query)
-    return ParsedURL(url, tls, timeout)
+def _shape(url: URL) -> tuple[Any, ...]:
+    return url.drivername, url.host, url.port, url.database, tuple(sorted(url.query.items()))
 
 
 def to_sqlalchemy_url(text: str, driver: str, formats: tuple[str, ...]) -> URL:
-    """Parse a rendered connection_url in any of the dialect's accepted formats."""
+    """Only the SQLAlchemy URL of parse_connection_url."""
     return parse_connection_url(text, driver, formats).url
-
-
-def parse_connection_url(text: str, driver: str, formats: tuple[str, ...]) -> ParsedURL:
-    """Like to_sqlalchemy_url, plus the TLS and timeout options a Go MySQL DSN carries."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    text = text.strip()
-    if not text:
-        raise ConfigError("connection_url cannot be empty")
-    backend = driver.split("+", 1)[0]
-    if _SCHEME.match(text):
-        scheme = text.split("://", 1)[0].lower()
-        if "postgresql_url" in formats and scheme in ("postgres", "postgresql"):
-            text = f"{driver}://{text.split('://', 1)[1]}"
-        elif scheme.split("+", 1)[0] == backend and "+" not in scheme:
-            text = f"{driver}://{text.split('://', 1)[1]}"  # plain "mysql://" gets our driver
-        try:
-            return ParsedURL(make_url(text))
-        except ArgumentError:
-            raise ConfigError("connection_url: cannot parse the URL") from None
-    if "go_mysql_dsn" in formats and (match := _GO_MYSQL.match(text)):
-        return _go_mysql_to_url(driver, match)
-    if "postgresql_dsn" in formats and "=" in text:
-        return ParsedURL(_dsn_to_url(driver, text))
-    if "sqlite_path" in formats:
-        from sqlalchemy.engine import URL
-
-        return ParsedURL(URL.create(driver, database=text))
-    raise ConfigError(
-        f"connection_url: unrecognised format; this dialect accepts {', '.join(formats)} "
-        f"(e.g. {backend}://USER:PASSWORD@HOST:PORT/DB)"
-    )
-
-
-def redacted(url: URL) -> str:
-    return url.render_as_string(hide_password=True)

@@ -13,7 +13,7 @@ import re
 import shlex
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -23,12 +23,12 @@ from yamldb.lifecycle import requests as rq
 from yamldb.lifecycle.config import ConnectionConfig
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import check_text
-from yamldb.manifest.model import Manifest, Step
+from yamldb.manifest.model import Manifest
 from yamldb.manifest.patterns import fullmatch
-from yamldb.redact import Scrubber
-from yamldb.templates.checks import manifest_findings
+from yamldb.redact import Scrubber, mask_url
+from yamldb.templates.checks import CompiledManifest, check_username_template, compile_manifest
 from yamldb.templates.gotemplate import UsernameTemplate
-from yamldb.templates.plan import Operation, compile_role_statements, compile_steps
+from yamldb.templates.plan import Operation, compile_role_statements
 from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.username_rules import generate_username
 from yamldb.templates.vault_statements import decode_vault_statements
@@ -56,12 +56,15 @@ def default_library() -> ManifestLibrary:
 @dataclass
 class _State:
     config: ConnectionConfig
-    manifest: Manifest
+    compiled: CompiledManifest  # every manifest operation, compiled once at Initialize
     engine: SqlEngine
     username_template: UsernameTemplate
     database: str
     scrub: Scrubber
-    operations: dict[tuple[str, str | None], Operation]
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.compiled.manifest
 
 
 INLINE_ENV = "YAMLDB_INLINE_MANIFESTS"
@@ -73,12 +76,11 @@ def inline_manifests_allowed() -> bool:
 
 
 def _infer_manifest(url: str, library: ManifestLibrary) -> str:
-    scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
-    scheme = {"postgres": "postgresql"}.get(scheme, scheme)
-    if scheme and scheme in library.names():
-        return scheme
-    if "@tcp(" in url or "@unix(" in url:
-        return "mysql"
+    from yamldb.engine.drivers import infer_manifest
+
+    name = infer_manifest(url)  # each driver adapter knows its own URL forms
+    if name and name in library.names():
+        return name
     raise ConfigError(f"manifest: not set; choose one of: {', '.join(library.names())}")
 
 
@@ -97,58 +99,37 @@ class ManifestDatabase:
 
     # -- Initialize -------------------------------------------------------------------------
     def initialize(self, raw: Mapping[str, Any], verify_connection: bool) -> dict[str, Any]:
-        from yamldb.engine.executor import PoolSettings, SqlEngine
-        from yamldb.engine.tls import TlsSettings
-        from yamldb.engine.urls import parse_connection_url, render_connection_url
+        from yamldb.engine.executor import SqlEngine
+        from yamldb.engine.urls import connection_target
 
         config = ConnectionConfig.parse(raw)
-        # Private keys from the config are secrets exactly like the password.
-        scrub = Scrubber([config.password, *(str(raw.get(k) or "") for k in ("private_key", "tls_certificate_key"))])
+        scrub = Scrubber(config.secrets)
         try:
-            if self._fixed_manifest is not None:
-                manifest = self._fixed_manifest
-            elif config.manifest_inline is not None:
-                manifest = self._inline(config)
-            else:
-                name = config.manifest or _infer_manifest(config.connection_url, self.library)
-                manifest = self.library.load(name)
-            problems = manifest_findings(manifest)
-            if problems:
-                more = f" (and {len(problems) - 1} more; run yamldb validate)" if len(problems) > 1 else ""
-                raise ManifestError(problems[0].message + more, problems[0].location)
-            username_template = UsernameTemplate.parse(config.username_template or manifest.username.template)
-            username_template.render("", "")  # Vault also renders once to catch execution errors early
+            manifest = self._manifest(config)
+            compiled = compile_manifest(manifest)
+            if compiled.findings:
+                first, more = compiled.findings[0], len(compiled.findings) - 1
+                raise ManifestError(first.message + (f" (and {more} more; run yamldb validate)" if more else ""),
+                                    first.location)
+            username_template = self._username_template(manifest, config)
             for key in config.parameters:
                 if key not in manifest.parameters:
                     raise ConfigError(f"parameters.{key}: manifest {manifest.name!r} has no such parameter; "
                                       f"it has: {', '.join(manifest.parameters) or 'none'}")
             dialect = manifest.dialect
-            url_template = config.connection_url or manifest.connection.url or ""
-            rendered = render_connection_url(
-                url_template, config.username, config.password,
-                disable_escaping=config.disable_escaping, escape_password=dialect.escape_url_password,
+            parsed = connection_target(
+                config.connection_url or manifest.connection.url or "", config.username, config.password,
+                driver=manifest.connection.driver, formats=dialect.url_formats,
+                disable_escaping=config.disable_escaping, tls=config.tls,
             )
-            parsed = parse_connection_url(rendered, manifest.connection.driver, dialect.url_formats)
-            url = parsed.url
-            tls = TlsSettings.from_config(dict(raw), url.get_backend_name(), parsed.tls)
-            settings = manifest.connection
-            engine = SqlEngine(
-                url,
-                PoolSettings(
-                    max_open=config.max_open_connections or settings.max_open_connections,
-                    max_idle=config.max_idle_connections if config.max_idle_connections is not None
-                    else settings.max_idle_connections,
-                    max_lifetime=config.max_connection_lifetime if config.max_connection_lifetime is not None
-                    else settings.max_connection_lifetime,
-                    pre_ping=settings.pre_ping,
-                    connect_timeout=parsed.connect_timeout or settings.connect_timeout,
-                ),
-                settings.connect_args,
-                scrub,
-                savepoints=dialect.capabilities.savepoints,
-                tls=tls,
-                batch=dialect.capabilities.batch_statements,
-            )
+            if parsed.url.password:  # a password written into connection_url itself is a secret too
+                scrub = scrub.extend([parsed.url.password])
+            pool = replace(manifest.connection.pool, **config.pool_overrides)
+            if parsed.connect_timeout:
+                pool = replace(pool, connect_timeout=parsed.connect_timeout)
+            engine = SqlEngine(parsed.url, pool, manifest.connection.connect_args, scrub,
+                               savepoints=dialect.capabilities.savepoints, tls=parsed.tls,
+                               batch=dialect.capabilities.batch_statements)
         except ManifestError as exc:
             raise ConfigError(scrub(f"manifest: {exc}")) from None
         except TemplateError as exc:
@@ -165,16 +146,36 @@ class ManifestDatabase:
             except DatabaseError:
                 engine.dispose()
                 raise
-        # Operations compile on first use (_operation); manifest_findings above already proved they compile.
-        state = _State(config, manifest, engine, username_template, url.database or "", scrub, {})
+        state = _State(config, compiled, engine, username_template, parsed.url.database or "", scrub)
         with self._lock:
             old, self._state = self._state, state
         if old is not None:
             old.engine.dispose()
         log.info("initialized", extra={"fields": {"manifest": manifest.name, "dialect": dialect.name,
-                                                  "url": url.render_as_string(hide_password=True)}})
+                                                  "url": mask_url(parsed.url)}})
         # Vault stores exactly what we return: echo the whole config back.
-        return {**dict(raw), "supported_credential_types": list(manifest.credential_types)}
+        return {**config.echo, "supported_credential_types": list(manifest.credential_types)}
+
+    def _manifest(self, config: ConnectionConfig) -> Manifest:
+        if self._fixed_manifest is not None:
+            return self._fixed_manifest
+        if config.manifest_inline is not None:
+            return self._inline(config)
+        return self.library.load(config.manifest or _infer_manifest(config.connection_url, self.library))
+
+    @staticmethod
+    def _username_template(manifest: Manifest, config: ConnectionConfig) -> UsernameTemplate:
+        """The template that will run, checked against the dialect's length limit: the config's override, if any."""
+        if config.username_template is None:
+            try:
+                return check_username_template(manifest, manifest.username.template)
+            except TemplateError as exc:
+                raise ManifestError(f"username.template: {exc.message}",
+                                    manifest.locations.get("username.template")) from None
+        try:
+            return check_username_template(manifest, config.username_template)
+        except TemplateError as exc:
+            raise ConfigError(f"username_template: {exc.message}") from None
 
     def _inline(self, config: ConnectionConfig) -> Manifest:
         if not inline_manifests_allowed():
@@ -221,12 +222,7 @@ class ManifestDatabase:
             op = _compile_role(tuple(texts), operation, state.manifest.dialect.quoting,
                                tuple(state.manifest.parameters))
         else:
-            key = (operation, set_name)
-            op = state.operations.get(key)
-            if op is None:
-                steps = state.manifest.steps(operation, set_name)
-                op = compile_steps(steps, operation, state.manifest.dialect.quoting, state.manifest.parameters)
-                state.operations[key] = op
+            op = state.compiled.operation(operation, set_name)
         return op, params
 
     def _values(self, state: _State, username: str, role_params: Mapping[str, str], used: set[str] | None = None,
@@ -322,10 +318,9 @@ class ManifestDatabase:
     def user_exists(self, username: str) -> bool | None:
         """Whether the dialect's `user_exists` query finds the user; None if the dialect has none."""
         state = self._current()
-        query = state.manifest.dialect.user_exists
-        if not query:
+        op = state.compiled.user_exists
+        if op is None:
             return None
-        op = compile_steps((Step(query),), "revoke", state.manifest.dialect.quoting, state.manifest.parameters)
         (step,) = op.render(self._values(state, username, {}, op.placeholders()))
         return state.engine.query_scalar(step.statements[0]) is not None
 
@@ -339,9 +334,12 @@ class ManifestDatabase:
                 op, params = self._operation(state, "rotate", req.password.statements)
             if not op:
                 raise ConfigError(state.manifest.dialect.unsupported.get("rotate", "no password change statements"))
-            values = self._values(state, req.username, params, op.placeholders(),
-                                  password=req.password.new_password)
-            self._run(state, op, values, [req.password.new_password], req.deadline)
+            if is_root:
+                self._rotate_root(state, op, params, req.password.new_password, req.deadline)
+            else:
+                values = self._values(state, req.username, params, op.placeholders(),
+                                      password=req.password.new_password)
+                self._run(state, op, values, [req.password.new_password], req.deadline)
             log.debug("changed password", extra={"fields": {"username": req.username, "root": is_root}})
         if req.public_key is not None:
             op, params = self._operation(state, "rotate", req.public_key.statements)
@@ -359,6 +357,49 @@ class ManifestDatabase:
             values = self._values(state, req.username, params, op.placeholders(),
                                   expiration=self._expiration(state, req.expiration.new_expiration))
             self._run(state, op, values, deadline=req.deadline)
+
+    def _rotate_root(self, state: _State, op: Operation, params: Mapping[str, str], new: str,
+                     deadline: float | None) -> None:
+        """Change the admin's own password, and report success only once the new one is known to connect.
+
+        Vault stores the new password and re-initializes with it: a password the connection_url cannot carry,
+        or one that does not log in, would leave a connection nothing can use. So the new connection target
+        is built first (nothing changes if it cannot be), and after the change one connection is made with
+        it; if that fails, the old password is set back and the rotation fails."""
+        from yamldb.engine.urls import connection_target
+
+        config, manifest = state.config, state.manifest
+        scrub = state.scrub.extend([new])
+        template = config.connection_url or manifest.connection.url or ""
+        if "{{password}}" not in template:
+            raise ConfigError("rotate-root: connection_url has no {{password}} placeholder, so the new password "
+                              "would never be used; nothing was changed (write it as ...{{username}}:{{password}}@...)")
+        try:
+            target = connection_target(template, config.username, new, driver=manifest.connection.driver,
+                                       formats=manifest.dialect.url_formats,
+                                       disable_escaping=config.disable_escaping, tls=config.tls)
+        except ConfigError as exc:
+            raise ConfigError(scrub(f"rotate-root: the new password does not fit connection_url, nothing was "
+                                    f"changed: {exc}")) from None
+        if target.url.password != new:
+            raise ConfigError("rotate-root: with disable_escaping=true the new password would reach the database "
+                              "altered by URL decoding (it contains '%'); nothing was changed: remove "
+                              "disable_escaping or use a password policy without '%'")
+        self._run(state, op, self._values(state, config.username, params, op.placeholders(), password=new),
+                  [new], deadline)
+        try:
+            state.engine.connect_as(target.url, manifest.dialect.verify_query, [new],
+                                    "the new root password was set but does not connect")
+        except DatabaseError as exc:
+            old = self._values(state, config.username, params, op.placeholders(), password=config.password)
+            try:
+                self._run(state, op, old, [new])
+            except YamldbError as again:
+                log.error("rotate-root: the new password does not connect and the old one could not be set back",
+                          extra={"fields": {"error": scrub(str(again))}})
+                raise DatabaseError(f"{exc}; setting the old password back failed as well: {scrub(str(again))}"
+                                    ) from None
+            raise DatabaseError(f"{exc}; the old password was set back, nothing changed") from None
 
     # -- DeleteUser -------------------------------------------------------------------------
     def delete_user(self, req: rq.DeleteUser) -> None:

@@ -85,7 +85,16 @@ class ManifestLibrary:
         return self._find(name, self.directories)
 
     def dialect_path(self, name: str) -> Path:
-        return self._find(name, self.dialect_directories, "dialect")
+        """What `dialect: NAME` refers to: a dialect file, else a manifest that builds on one."""
+        try:
+            return self._find(name, self.dialect_directories, "dialect")
+        except ManifestNotFound:
+            others = [d for d in self.directories if d not in self.dialect_directories]
+            try:
+                return self._find(name, others)
+            except ManifestNotFound:
+                pass
+            raise
 
     def load(self, name: str) -> Manifest:
         path = self.path_of(name)

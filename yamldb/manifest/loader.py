@@ -6,7 +6,6 @@ problem found; `load_file` raises the first as a ManifestError.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
@@ -14,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from yamldb.durations import parse_duration
 from yamldb.errors import Location, ManifestError
 from yamldb.manifest.limits import ManifestLimits
 from yamldb.manifest.model import (
@@ -24,6 +24,7 @@ from yamldb.manifest.model import (
     LoginCheck,
     Manifest,
     Parameter,
+    PoolSettings,
     Step,
     UsernameRules,
 )
@@ -32,29 +33,6 @@ from yamldb.manifest.quoting import QuotingRules
 from yamldb.manifest.schema_errors import schema_findings
 from yamldb.manifest.yamlsource import Document, load_yaml, load_yaml_file
 from yamldb.resources import manifest_schema, shipped_dir
-
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from an int, a digit string, or a Go duration like '1m30s'."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    if text.isdigit():
-        return float(text)
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"not a duration: {value!r} (use seconds or e.g. 30s, 5m, 1h)")
-    return total
 
 
 @dataclass
@@ -87,6 +65,7 @@ def _steps(document: Document, path: tuple, value: Any) -> tuple[Step, ...]:
                 transaction=item.get("transaction", True),
                 on_error=item.get("on_error", "abort"),
                 split=item.get("split", True),
+                execute_results=item.get("execute_results", False),
                 location=document.value_location(sql_path),
                 locate=partial(document.scalar_offset_location, sql_path),
             ))
@@ -166,7 +145,6 @@ def _dialect(data: Mapping[str, Any], source: str) -> Dialect:
         extra=data.get("extra", ""),
         vault_type=data.get("vault_type", data["name"]),
         url_formats=tuple(data.get("url_formats", ("sqlalchemy",))),
-        escape_url_password=data.get("escape_url_password", True),
         quoting=rules,
         expiration_format=data.get("expiration_format", "%Y-%m-%d %H:%M:%S%z"),
         verify_query=data.get("verify_query", "SELECT 1"),
@@ -219,7 +197,6 @@ def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
     connection = data.get("connection", {})
     pool = connection.get("pool", {})
     username = data.get("username", {})
-    max_open = pool.get("max_open_connections", 4)
     return Manifest(
         name=name,
         description=data.get("description", ""),
@@ -228,12 +205,14 @@ def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
         connection=ConnectionSettings(
             driver=connection.get("driver", dialect.driver),
             url=connection.get("url"),
-            max_open_connections=max_open,
-            max_idle_connections=pool.get("max_idle_connections"),
-            max_connection_lifetime=parse_duration(pool.get("max_connection_lifetime", 0)),
-            pre_ping=pool.get("pre_ping", True),
+            pool=PoolSettings(
+                max_open_connections=pool.get("max_open_connections", 4),
+                max_idle_connections=pool.get("max_idle_connections"),
+                max_connection_lifetime=parse_duration(pool.get("max_connection_lifetime", 0)),
+                pre_ping=pool.get("pre_ping", True),
+                connect_timeout=parse_duration(connection.get("connect_timeout", 10)),
+            ),
             connect_args=MappingProxyType(dict(connection.get("connect_args", {}))),
-            connect_timeout=parse_duration(connection.get("connect_timeout", 10)),
         ),
         username=UsernameRules(
             template=username.get("template", '{{ printf "v-%s-%s-%s" (.RoleName | truncate 8) (random 20) '
@@ -261,27 +240,26 @@ def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
     )
 
 
-def check_file(
-    path: Path, find_dialect: LibraryLookup, display: str | None = None, _seen: tuple[Path, ...] = (),
-    prevalidated: Prevalidated = None,
-) -> tuple[Manifest | None, list[ManifestError]]:
-    """Load a manifest and every file it builds on; return it with all findings.
+def _resolve(part: _Partial, find_dialect: LibraryLookup, seen: tuple[Path, ...], prevalidated: Prevalidated,
+             origin: Path | None) -> tuple[list[_Partial] | None, list[ManifestError]]:
+    """Follow `dialect:` references from `part` down to the file that defines the dialect.
 
-    Files for which `prevalidated` answers True skip the JSON Schema check (files shipped inside yamldb,
-    validated by its own test suite); every other check still runs."""
-    part, findings = _read(path, display, prevalidated)
-    if part is None:
-        return None, findings
+    Returns the chain [dialect file, ..., part]. `origin` is the file `part` came from; None for text from a
+    connection config, whose own `dialect:` must be a name (a config must never make the plugin open a
+    path). Files found by name are operator or shipped files and may refer on by name or relative path."""
     chain = [part]
     current = part
-    seen = (*_seen, path.resolve())
     while isinstance(current.data["dialect"], str):
         ref = current.data["dialect"]
         where = current.document.value_location(("dialect",))
         try:
             if ref.endswith((".yaml", ".yml")):
-                base_path = (Path(current.document.file).parent / ref) if not Path(ref).is_absolute() else Path(ref)
-                base_path = Path(path).parent / ref if not base_path.exists() else base_path
+                if origin is None and current is part:
+                    return None, [ManifestError("a manifest given as text (inline, or on standard input) names "
+                                                "its dialect, not a file (e.g. dialect: postgresql)", where)]
+                base_path = Path(current.document.file).parent / ref if not Path(ref).is_absolute() else Path(ref)
+                if not base_path.exists() and origin is not None:
+                    base_path = origin.parent / ref  # relative to the manifest that started the chain
             else:
                 base_path = find_dialect(ref)
         except ManifestError as exc:
@@ -296,35 +274,40 @@ def check_file(
             return None, base_findings
         chain.insert(0, base)
         current = base
+    return chain, []
+
+
+def check_file(
+    path: Path, find_dialect: LibraryLookup, display: str | None = None, _seen: tuple[Path, ...] = (),
+    prevalidated: Prevalidated = None,
+) -> tuple[Manifest | None, list[ManifestError]]:
+    """Load a manifest and every file it builds on; return it with all findings.
+
+    Files for which `prevalidated` answers True skip the JSON Schema check (files shipped inside yamldb,
+    validated by its own test suite); every other check still runs."""
+    part, findings = _read(path, display, prevalidated)
+    if part is None:
+        return None, findings
+    chain, findings = _resolve(part, find_dialect, (*_seen, path.resolve()), prevalidated, Path(path))
+    if chain is None:
+        return None, findings
     name = part.data.get("name") or Path(path).stem
     return _build(chain, name, part.document.file), []
 
 
 def check_text(text: str, display: str, find_dialect: LibraryLookup, prevalidated: Prevalidated = None,
                ) -> tuple[Manifest | None, list[ManifestError]]:
-    """A manifest given as text (inline in a connection config). Its dialect must be a name: text from a
-    config must never make the plugin open a file path."""
+    """A manifest given as text (inline in a connection config), resolved like a file (its own dialect must
+    be a name: text from a config must never make the plugin open a file path)."""
     try:
         part, findings = _parse(load_yaml(text, display))
     except ManifestError as exc:
         return None, [exc]
     if part is None:
         return None, findings
-    ref = part.data["dialect"]
-    chain = [part]
-    if isinstance(ref, str):
-        where = part.document.value_location(("dialect",))
-        if ref.endswith((".yaml", ".yml")):
-            return None, [ManifestError("a manifest given as text (inline, or on standard input) names its "
-                                        "dialect, not a file (e.g. dialect: postgresql)", where)]
-        try:
-            base_path = find_dialect(ref)
-        except ManifestError as exc:
-            return None, [ManifestError(exc.message, where)]
-        base, base_findings = _read(base_path, None, prevalidated)
-        if base is None:
-            return None, base_findings
-        chain.insert(0, base)
+    chain, findings = _resolve(part, find_dialect, (), prevalidated, None)
+    if chain is None:
+        return None, findings
     return _build(chain, part.data.get("name") or display, display), []
 
 

@@ -33,7 +33,6 @@ class Dialect:
     extra: str = ""
     vault_type: str = ""
     url_formats: tuple[str, ...] = ("sqlalchemy",)
-    escape_url_password: bool = True
     quoting: QuotingRules = field(default_factory=QuotingRules)
     expiration_format: str = "%Y-%m-%d %H:%M:%S%z"
     verify_query: str = "SELECT 1"
@@ -47,8 +46,10 @@ class Dialect:
 class Step:
     sql: str
     transaction: bool = True
-    on_error: str = "abort"  # "abort" | "continue"
+    on_error: str = "abort"  # "abort" | "continue" | "warn"
     split: bool = True
+    # The statement is a query whose rows (first column) are statements the database built; each is run.
+    execute_results: bool = False
     location: Location | None = None
     # Maps an offset inside `sql` to its file position (block scalars, quoting), for precise errors.
     locate: Callable[[int], Location] | None = field(default=None, compare=False, repr=False)
@@ -69,15 +70,29 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class PoolSettings:
+    """Connection pool settings: the manifest's defaults, which a connection config may override key by key
+    (the fields are named as Vault's config keys)."""
+
+    max_open_connections: int = 4
+    max_idle_connections: int | None = None  # None: as many as max_open_connections
+    max_connection_lifetime: float = 0.0  # seconds; 0 = forever
+    pre_ping: bool = True
+    connect_timeout: float = 10.0
+
+    @property
+    def idle(self) -> int:
+        """Connections kept open when idle (Vault caps max_idle at max_open)."""
+        limit = self.max_open_connections
+        return limit if self.max_idle_connections is None else min(self.max_idle_connections, limit)
+
+
+@dataclass(frozen=True)
 class ConnectionSettings:
     driver: str
     url: str | None = None
-    max_open_connections: int = 4
-    max_idle_connections: int | None = None
-    max_connection_lifetime: float = 0.0
-    pre_ping: bool = True
+    pool: PoolSettings = field(default_factory=PoolSettings)
     connect_args: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    connect_timeout: float = 10.0
 
 
 @dataclass(frozen=True)

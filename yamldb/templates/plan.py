@@ -47,10 +47,11 @@ MASKED = {"password": "[password]"}
 class RenderedStep:
     statements: tuple[str, ...]
     transaction: bool = True
-    on_error: str = "abort"
+    on_error: str = "abort"  # "abort" | "continue" | "warn"
     # Renders the same statements with secrets masked; only called when a message needs them,
     # because filters such as scram_sha256 are costly to run twice per request.
     masked: Callable[[], tuple[str, ...]] | None = field(default=None, compare=False, repr=False)
+    execute_results: bool = False  # each statement is a query; every row's first column is a statement to run
 
     @cached_property
     def display(self) -> tuple[str, ...]:
@@ -58,7 +59,7 @@ class RenderedStep:
         return self.masked() if self.masked is not None else self.statements
 
     def with_on_error(self, on_error: str) -> RenderedStep:
-        return RenderedStep(self.statements, self.transaction, on_error, self.masked)
+        return RenderedStep(self.statements, self.transaction, on_error, self.masked, self.execute_results)
 
 
 class PlanError(TemplateError):
@@ -74,6 +75,7 @@ class CompiledStep:
     transaction: bool
     on_error: str
     split: bool
+    execute_results: bool = False
 
 
 class Operation:
@@ -96,7 +98,7 @@ class Operation:
         masked = {**values, **{k: v for k, v in MASKED.items() if k in values}}
         return tuple(
             RenderedStep(_render_step(step, values), step.transaction, step.on_error,
-                         partial(_render_step, step, masked))
+                         partial(_render_step, step, masked), step.execute_results)
             for step in self.steps
         )
 
@@ -138,7 +140,7 @@ def compile_steps(steps: Sequence[Step], operation: str, rules: QuotingRules,
             _check_names(template, operation, params, None)
         except PlanError as exc:
             raise PlanError(exc.detail, step.location_of(exc.position), exc.position) from None
-        compiled.append(CompiledStep(template, step.transaction, step.on_error, step.split))
+        compiled.append(CompiledStep(template, step.transaction, step.on_error, step.split, step.execute_results))
     return Operation(operation, compiled)
 
 

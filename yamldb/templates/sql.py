@@ -24,10 +24,12 @@ Security rules this module keeps (see tests/unit/test_sql_templates.py):
 * NUL is rejected in every value: PostgreSQL cannot store it and C drivers
   truncate at it.
 
-Assumptions about the server, which the dialect's QuotingRules must match:
-PostgreSQL runs with standard_conforming_strings=on (the default since 9.1);
-MySQL/MariaDB connections use a UTF-8 character set (never GBK/SJIS/Big5, whose
-multi-byte characters can swallow an escaping backslash).
+Assumptions about the session, which the dialect's QuotingRules must match and
+which the driver adapters (engine/drivers/) pin on every connection, whatever the
+server, database, role or URL says: PostgreSQL runs with
+standard_conforming_strings=on; MySQL/MariaDB connections use utf8mb4 (never
+GBK/SJIS/Big5, whose multi-byte characters can swallow an escaping backslash) and
+an sql_mode without NO_BACKSLASH_ESCAPES and ANSI_QUOTES.
 """
 
 from __future__ import annotations

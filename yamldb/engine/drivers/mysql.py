@@ -1,0 +1,244 @@
+"""MySQL and MariaDB through PyMySQL.
+
+URL forms: the Go driver's DSN that Vault's mysql-database-plugin takes
+(`user:pass@tcp(host:3306)/db?tls=true`) and `mysql://` / `mariadb://` URLs. TLS:
+the DSN's `tls=true|skip-verify` and the config keys tls_ca, tls_certificate_key,
+tls_server_name and tls_skip_verify. Without TLS the connection is plain text, as
+with Go's driver behind Vault's plugin.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote
+
+from yamldb.durations import parse_duration
+from yamldb.engine.drivers.base import DriverAdapter, ParsedURL
+from yamldb.engine.drivers.registry import register
+from yamldb.engine.tls import TlsConfig, TlsSettings
+from yamldb.errors import ConfigError
+from yamldb.pem import split_pem
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Engine
+
+    from yamldb.manifest.model import PoolSettings
+
+__all__ = ["MysqlAdapter"]
+
+_NETWORKS = frozenset({"tcp", "tcp4", "tcp6", "unix"})
+# Go MySQL driver options with no meaning for PyMySQL (client-side behaviour of the Go driver).
+_GO_ONLY = frozenset({"parseTime", "loc", "readTimeout", "writeTimeout", "interpolateParams", "multiStatements",
+                      "allowNativePasswords", "allowCleartextPasswords", "allowOldPasswords", "collation",
+                      "columnsWithAlias", "clientFoundRows", "maxAllowedPacket", "rejectReadOnly",
+                      "checkConnLiveness", "allowAllFiles"})
+# System variables a Go DSN may set for its sessions, as go-sql-driver does (SET var=value at connect).
+_SESSION_VARIABLES = ("sql_mode", "time_zone")
+_VARIABLE_VALUE = re.compile(r"[A-Za-z0-9_,+:. /-]*")
+_IN_TRANSACTION = 1  # SERVER_STATUS_IN_TRANS in the status flags of the server's last reply
+_NO_BACKSLASH_ESCAPES = 0x200
+# ER_LOCK_DEADLOCK (the transaction was rolled back), ER_LOCK_WAIT_TIMEOUT (the statement was), and
+# ER_CHECKREAD "Record has changed since last read" (MariaDB, a row updated concurrently)
+_RETRYABLE = frozenset({1213, 1205, 1020})  # SERVER_STATUS_NO_BACKSLASH_ESCAPES, same flags
+# Modes that change how '...' and "..." are read: NO_BACKSLASH_ESCAPES, ANSI_QUOTES, and the combination
+# modes that include ANSI_QUOTES (MariaDB lists them in @@sql_mode beside their parts).
+_QUOTING_MODES = ("NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI", "ORACLE", "MSSQL", "DB2", "POSTGRESQL", "MAXDB")
+
+
+def _pin_sql_mode_statement() -> str:
+    """One statement that removes the quoting modes from the session's sql_mode and keeps every other mode.
+
+    The list is rewritten as ",A,,B,,C," so each mode sits between commas of its own; each quoting mode is
+    cut out with its commas; the doubled commas and the ends are then trimmed back to "A,C"."""
+    expr = "CONCAT(',', REPLACE(@@SESSION.sql_mode, ',', ',,'), ',')"
+    for mode in _QUOTING_MODES:
+        expr = f"REPLACE({expr}, ',{mode},', '')"
+    return f"SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE({expr}, ',,', ','))"
+
+
+_PIN_SQL_MODE = _pin_sql_mode_statement()
+_UTF8 = frozenset({"utf8mb4", "utf8", "utf8mb3"})
+
+
+@register
+class MysqlAdapter(DriverAdapter):
+    backends = ("mysql", "mariadb")
+    schemes = ("mysql", "mariadb")
+    connect_timeout_arg = "connect_timeout"
+    form_name = "Go MySQL DSN"
+
+    @classmethod
+    def infer_manifest(cls, text: str) -> str | None:
+        return "mysql" if cls.claims(text) else super().infer_manifest(text)
+
+    @classmethod
+    def claims(cls, text: str) -> bool:
+        dsn = _split_go_dsn(text)
+        return dsn is not None and (dsn.net in _NETWORKS or dsn.addr is not None)
+
+    def parse_other_url(self, text: str, driver: str, formats: tuple[str, ...]) -> ParsedURL | None:
+        if "go_mysql_dsn" in formats and self.claims(text):
+            dsn = _split_go_dsn(text)
+            assert dsn is not None
+            return _go_dsn_to_url(driver, dsn)
+        return None
+
+    def tls_settings(self, config: TlsConfig, url_tls: TlsSettings | None) -> TlsSettings | None:
+        bundle, skip = config.certificate_key, config.skip_verify
+        if not (config.ca or bundle or skip or config.server_name) and url_tls is None:
+            return None
+        cert, key = split_pem(bundle) if bundle else (None, None)
+        if bundle and "PRIVATE KEY" not in (key or ""):
+            raise ConfigError("tls_certificate_key: expected a PEM bundle with a certificate and its private key")
+        base = url_tls or TlsSettings()
+        return TlsSettings(verify=base.verify and not skip, ca_pem=config.ca or base.ca_pem, cert_pem=cert,
+                           key_pem=key, server_name=config.server_name)
+
+    def check_url(self, url: URL) -> None:
+        charset = str(url.query.get("charset", "utf8mb4")).lower()
+        if charset not in _UTF8:
+            # Escaping assumes UTF-8; in GBK, SJIS or Big5 a multi-byte character can swallow the escaping backslash.
+            raise ConfigError(f"connection_url: charset={charset} is not supported; yamldb talks utf8mb4 to "
+                              "MySQL/MariaDB (drop the charset option)")
+
+    def connect_args(self, manifest_args: Mapping[str, Any], tls: TlsSettings | None,
+                     pool: PoolSettings) -> dict[str, Any]:
+        args = super().connect_args(manifest_args, tls, pool)
+        # 4-byte UTF-8 (emoji) would become '?' in a 3-byte "utf8" connection: always utf8mb4.
+        args["charset"] = "utf8mb4"
+        if tls is not None:
+            args["ssl"] = tls.ssl_context()
+            if tls.server_name:
+                args["server_hostname"] = tls.server_name
+        elif not any(key.startswith("ssl") for key in manifest_args):
+            # No TLS asked for: plaintext, as with Go's MySQL driver behind Vault's plugin. PyMySQL's own
+            # default ("preferred") would build an unverifying SSL context with the whole system CA bundle
+            # for every connection (0.8 MB resident each) and switch to TLS only if the server offers it.
+            args["ssl_disabled"] = True
+        return args
+
+    def prepare(self, engine: Engine) -> None:
+        from sqlalchemy import event
+
+        @event.listens_for(engine, "do_connect")
+        def _utf8_password(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+            # PyMySQL sends a str password as latin-1; the server hashed the UTF-8 bytes of the statement text.
+            if isinstance(cparams.get("password"), str):
+                cparams["password"] = cparams["password"].encode("utf-8")
+
+        # Values are quoted for the default sql_mode (backslash escapes on, "..." a string). Pin it on every
+        # connection; pin it again whenever the server reports NO_BACKSLASH_ESCAPES (a statement changed it).
+        event.listen(engine, "connect", lambda dbapi_conn, record: _pin_sql_mode(dbapi_conn))
+        event.listen(engine, "checkout", lambda dbapi_conn, record, proxy: _pin_sql_mode(dbapi_conn, True))
+
+    def transaction_open(self, dbapi_conn: Any) -> bool:
+        # After MySQL's DDL, which commits implicitly, no transaction is open and COMMIT would do nothing.
+        status = getattr(dbapi_conn, "server_status", None)
+        return not isinstance(status, int) or bool(status & _IN_TRANSACTION)
+
+    def cancel(self, dbapi_conn: Any, engine: Engine) -> None:
+        # The protocol has no out-of-band cancel: KILL QUERY from a second connection.
+        with engine.connect() as other:
+            other.exec_driver_sql(f"KILL QUERY {int(dbapi_conn.thread_id())}")
+
+    def retryable(self, exc: BaseException) -> bool:
+        args = getattr(getattr(exc, "orig", exc), "args", ())
+        return bool(args) and args[0] in _RETRYABLE
+
+    def message(self, exc: BaseException) -> str:
+        args = getattr(getattr(exc, "orig", exc), "args", ())
+        if len(args) == 2 and isinstance(args[0], int):  # PyMySQL: (errno, message)
+            return f"({args[0]}) {args[1]}"
+        return super().message(exc)
+
+
+def _pin_sql_mode(dbapi_conn: Any, only_if_changed: bool = False) -> None:
+    status = getattr(dbapi_conn, "server_status", 0)
+    if only_if_changed and not status & _NO_BACKSLASH_ESCAPES:
+        return  # the flags of the server's last reply say backslashes escape: nothing to do, no round trip
+    with dbapi_conn.cursor() as cursor:
+        cursor.execute(_PIN_SQL_MODE)
+
+
+@dataclass(frozen=True)
+class _GoDsn:
+    user: str
+    password: str | None
+    net: str
+    addr: str | None
+    database: str
+    params: str
+
+
+def _split_go_dsn(dsn: str) -> _GoDsn | None:
+    """`[user[:password]@][net[(addr)]]/dbname[?params]` split exactly as go-sql-driver's ParseDSN splits it:
+    at the LAST '/', then the LAST '@' before it, then the FIRST ':' of what precedes that '@'. User and
+    password are taken literally (never percent-decoded), so a password may hold '@', ':', '/' and '?'."""
+    slash = dsn.rfind("/")
+    if slash < 0:
+        return None
+    left, right = dsn[:slash], dsn[slash + 1:]
+    user, password, address = "", None, left
+    at = left.rfind("@")
+    if at >= 0:
+        userinfo, address = left[:at], left[at + 1:]
+        user, colon, rest = userinfo.partition(":")
+        password = rest if colon else None
+    net, addr = address, None
+    paren = address.find("(")
+    if paren >= 0:
+        if not address.endswith(")"):
+            return None
+        net, addr = address[:paren], address[paren + 1:-1]
+    database, _, params = right.partition("?")
+    return _GoDsn(user, password, net, addr, database, params)
+
+
+def _go_dsn_to_url(driver: str, dsn: _GoDsn) -> ParsedURL:
+    from sqlalchemy.engine import URL
+
+    host, port, options = None, None, dict(parse_qsl(dsn.params))
+    query: dict[str, str] = {}
+    if dsn.net == "unix":
+        query["unix_socket"] = dsn.addr or "/tmp/mysql.sock"
+    elif dsn.net not in ("", "tcp", "tcp4", "tcp6"):
+        raise ConfigError(f"connection_url: network {dsn.net!r} is not supported; use tcp(host:port) or "
+                          "unix(/path/to/socket)")
+    elif dsn.addr:
+        host, _, port_text = dsn.addr.rpartition(":") if ":" in dsn.addr else (dsn.addr, "", "")
+        host = host.strip("[]")
+        port = int(port_text) if port_text.isdigit() else None
+    tls, timeout, session = None, None, {}
+    for key, value in options.items():
+        if key == "charset":
+            query["charset"] = value.split(",")[0]
+        elif key == "tls":
+            if value in ("true", "1"):
+                tls = TlsSettings(verify=True)
+            elif value == "skip-verify":
+                tls = TlsSettings(verify=False)
+            elif value not in ("false", "0"):
+                # "preferred" would fall back to plaintext without a word; custom names are Go-side registrations.
+                raise ConfigError(f"connection_url: tls={value} is not supported; use tls=true or tls=skip-verify, "
+                                  "and tls_ca/tls_certificate_key for your own certificates")
+        elif key == "timeout":
+            try:
+                timeout = parse_duration(value)
+            except ValueError as exc:
+                raise ConfigError(f"connection_url: timeout: {exc}") from None
+        elif key in _SESSION_VARIABLES:
+            value = value.strip("'\"")  # go-sql-driver takes string variables quoted: sql_mode=%27...%27
+            if not _VARIABLE_VALUE.fullmatch(value):
+                raise ConfigError(f"connection_url: {key}: only letters, digits and , + : . / - are accepted")
+            session[key] = value
+        elif key not in _GO_ONLY:
+            # Never drop an option silently: it may have been a security setting.
+            raise ConfigError(f"connection_url: option {key!r} is not supported by yamldb's MySQL driver")
+    if session:  # PyMySQL runs init_command at connect; yamldb's quoting modes are pinned right after it
+        query["init_command"] = "SET SESSION " + ", ".join(f"{k} = '{v}'" for k, v in session.items())
+    url = URL.create(driver, username=dsn.user or None, password=dsn.password, host=host or None, port=port,
+                     database=unquote(dsn.database) or None, query=query)
+    return ParsedURL(url, tls, timeout)
