@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from yamldb.errors import ConfigError, DatabaseError, ManifestError, TemplateError, YamldbError
 from yamldb.lifecycle import requests as rq
 from yamldb.lifecycle.config import ConnectionConfig
+from yamldb.lifecycle.sweep import PeriodicSweep, SweepSettings
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import check_text
 from yamldb.manifest.model import Manifest, Step
@@ -90,6 +91,7 @@ class ManifestDatabase:
         self._fixed_manifest = manifest  # `yamldb check FILE` runs a manifest that is in no library
         self._state: _State | None = None
         self._lock = threading.Lock()
+        self._sweeper: PeriodicSweep | None = None  # the connection's periodic sweep, if sweep_interval is set
 
     @property
     def library(self) -> ManifestLibrary:
@@ -118,6 +120,8 @@ class ManifestDatabase:
                 raise ManifestError(problems[0].message + more, problems[0].location)
             username_template = UsernameTemplate.parse(config.username_template or manifest.username.template)
             username_template.render("", "")  # Vault also renders once to catch execution errors early
+            sweep_settings = SweepSettings.from_config(raw)
+            sweep_matcher = sweep_settings.check(manifest, username_template) if sweep_settings else None
             for key in config.parameters:
                 if key not in manifest.parameters:
                     raise ConfigError(f"parameters.{key}: manifest {manifest.name!r} has no such parameter; "
@@ -171,6 +175,8 @@ class ManifestDatabase:
             old, self._state = self._state, state
         if old is not None:
             old.engine.dispose()
+        self._set_sweeper(PeriodicSweep(self, sweep_settings, sweep_matcher).start()
+                          if sweep_settings and sweep_matcher else None)
         log.info("initialized", extra={"fields": {"manifest": manifest.name, "dialect": dialect.name,
                                                   "url": url.render_as_string(hide_password=True)}})
         # Vault stores exactly what we return: echo the whole config back.
@@ -275,6 +281,8 @@ class ManifestDatabase:
         kind = req.credential_type.vault_name
         if kind not in state.manifest.credential_types:
             raise ConfigError(f"credential type {kind} is not supported by manifest {state.manifest.name!r}")
+        if self._sweeper is not None:
+            self._sweeper.check_new_user(req.expiration)
         username = self._username(state, req.display_name, req.role_name)
         op, params = self._operation(state, "create", req.statements)
         if not op:
@@ -352,6 +360,8 @@ class ManifestDatabase:
                       deadline=req.deadline)
         if req.expiration is not None:
             op, params = self._operation(state, "renew", req.expiration.statements)
+            if self._sweeper is not None:
+                self._sweeper.check_renewal(req.username, req.expiration.new_expiration, op.placeholders())
             if not op:
                 # Documented no-op: databases without user expiry (MySQL) rely on revocation.
                 log.debug("renew: no statements, nothing to do", extra={"fields": {"username": req.username}})
@@ -371,13 +381,66 @@ class ManifestDatabase:
         self._run(state, op, self._values(state, username, params, op.placeholders()), deadline=deadline)
         log.debug("revoked user", extra={"fields": {"username": username}})
 
+    # -- sweep (lifecycle/sweep.py) ------------------------------------------------------------
+    @property
+    def username_template(self) -> UsernameTemplate:
+        return self._current().username_template
+
+    @property
+    def admin_username(self) -> str:
+        return self._current().config.username
+
+    def placeholders(self, operation: str, statements: Sequence[str] = ()) -> frozenset[str]:
+        """The placeholders the statements of `operation` use (the role's, else the manifest's)."""
+        op, _ = self._operation(self._current(), operation, statements)
+        return frozenset(op.placeholders())
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Rows of the dialect's list_users query: the first of its alternatives the server accepts."""
+        state = self._current()
+        failure: DatabaseError | None = None
+        for query in state.manifest.dialect.list_users:
+            try:
+                return state.engine.query_rows(query)
+            except DatabaseError as exc:
+                failure = failure or exc
+        if failure is None:
+            raise ConfigError(f"dialect {state.manifest.dialect.name} has no list_users query")
+        raise failure
+
+    def list_user(self, username: str) -> dict[str, Any] | None:
+        """The list_users row of one user (None if there is none), by filtering the query in the database."""
+        state = self._current()
+        failure: DatabaseError | None = None
+        for query in state.manifest.dialect.list_users:
+            sql = f"SELECT * FROM ({query.strip().rstrip(';')}) yamldb_users WHERE username = '{{{{username}}}}'"
+            op = compile_steps((Step(sql, split=False),), "revoke", state.manifest.dialect.quoting,
+                               state.manifest.parameters)
+            (step,) = op.render(self._values(state, username, {}, op.placeholders()))
+            try:
+                rows = state.engine.query_rows(step.statements[0])
+            except DatabaseError as exc:
+                failure = failure or exc
+                continue
+            return rows[0] if rows else None
+        if failure is None:
+            return None
+        raise failure
+
+    def _set_sweeper(self, sweeper: PeriodicSweep | None) -> None:
+        old, self._sweeper = self._sweeper, sweeper
+        if old is not None:
+            old.stop()
+
     def release(self) -> None:
         """Close the pooled database connections but stay usable (a later call opens new ones)."""
+        self._set_sweeper(None)
         state = self._state
         if state is not None:
             state.engine.dispose()
 
     def close(self) -> None:
+        self._set_sweeper(None)
         with self._lock:
             state, self._state = self._state, None
         if state is not None:
