@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from yamldb.cli.vault_limits import VaultError, human_duration, read_limits
-from yamldb.errors import ConfigError, DatabaseError, YamldbError
+from yamldb.errors import ConfigError, DatabaseError, TemplateError, YamldbError
 from yamldb.lifecycle.database import ManifestDatabase
-from yamldb.lifecycle.sweep import DEFAULT_GRACE, EXPIRED, Sweep, SweepPlan, SweepPolicy, SweptUser
+from yamldb.lifecycle.sweep import DEFAULT_GRACE, EXPIRED, Sweep, SweepPlan, SweepPolicy, SweptUser, matcher_for
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import load_file, parse_duration
+from yamldb.templates.username import UsernameTemplate
 
 __all__ = ["SweepOptions", "run_sweep"]
 
@@ -86,13 +87,13 @@ def run_sweep(opts: SweepOptions) -> int:
         config["username_template"] = template
     try:
         path = Path(opts.manifest)
-        if path.suffix in (".yaml", ".yml"):
-            db = ManifestDatabase(library, manifest=load_file(path, library.dialect_path))
-        else:
-            db = ManifestDatabase(library)
-            config["manifest"] = opts.manifest
-    except YamldbError as exc:
+        is_file = path.suffix in (".yaml", ".yml")
+        manifest = load_file(path, library.dialect_path) if is_file else library.load(opts.manifest)
+        # Before connecting: a dialect or template the sweep cannot handle needs no database to say so.
+        matcher_for(manifest, UsernameTemplate.parse(template or manifest.username.template))
+    except (YamldbError, TemplateError) as exc:
         return _fail(2, str(exc))
+    db = ManifestDatabase(library, manifest=manifest)
     try:
         try:
             db.initialize(config, True)

@@ -397,34 +397,28 @@ class ManifestDatabase:
 
     def list_users(self) -> list[dict[str, Any]]:
         """Rows of the dialect's list_users query: the first of its alternatives the server accepts."""
-        state = self._current()
-        failure: DatabaseError | None = None
-        for query in state.manifest.dialect.list_users:
-            try:
-                return state.engine.query_rows(query)
-            except DatabaseError as exc:
-                failure = failure or exc
-        if failure is None:
-            raise ConfigError(f"dialect {state.manifest.dialect.name} has no list_users query")
-        raise failure
+        return self._list_users("", "{query}") or []
 
     def list_user(self, username: str) -> dict[str, Any] | None:
-        """The list_users row of one user (None if there is none), by filtering the query in the database."""
+        """The list_users row of one user (None if there is none), filtered in the database."""
+        rows = self._list_users(username, "SELECT * FROM ({query}) yamldb_users WHERE username = '{{{{username}}}}'")
+        return rows[0] if rows else None
+
+    def _list_users(self, username: str, wrapper: str) -> list[dict[str, Any]] | None:
         state = self._current()
+        manifest = state.manifest
         failure: DatabaseError | None = None
-        for query in state.manifest.dialect.list_users:
-            sql = f"SELECT * FROM ({query.strip().rstrip(';')}) yamldb_users WHERE username = '{{{{username}}}}'"
-            op = compile_steps((Step(sql, split=False),), "revoke", state.manifest.dialect.quoting,
-                               state.manifest.parameters)
+        for query in manifest.dialect.list_users:
+            # Compiled like user_exists, so manifest parameters (a table name) are quoted for their context.
+            sql = wrapper.format(query=query.strip().rstrip(";"))
+            op = compile_steps((Step(sql, split=False),), "revoke", manifest.dialect.quoting, manifest.parameters)
             (step,) = op.render(self._values(state, username, {}, op.placeholders()))
             try:
-                rows = state.engine.query_rows(step.statements[0])
+                return state.engine.query_rows(step.statements[0])
             except DatabaseError as exc:
                 failure = failure or exc
-                continue
-            return rows[0] if rows else None
         if failure is None:
-            return None
+            raise ConfigError(f"dialect {manifest.dialect.name} has no list_users query")
         raise failure
 
     def _set_sweeper(self, sweeper: PeriodicSweep | None) -> None:

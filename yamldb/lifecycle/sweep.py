@@ -42,6 +42,9 @@ log = logging.getLogger("yamldb.sweep")
 EXPIRED, ALIVE, UNKNOWN = "expired", "alive", "unknown"
 DEFAULT_GRACE = 3600.0
 MIN_INTERVAL = 1.0
+# Vault and OpenBao send expirations 5 s past the lease's end ("a small buffer ... to ensure the database
+# credential does not expire before the lease", builtin/logical/database); the guards allow for it.
+HOST_BUFFER = 5.0
 
 
 def matcher_for(manifest: Manifest, template: UsernameTemplate) -> UsernameMatcher:
@@ -127,6 +130,13 @@ def _seconds(value: Any) -> float | None:
         return None
 
 
+def _creation(db_created: float | None, name_created: float | None) -> float | None:
+    """The latest the user can have been created: both clocks count whole seconds, so the true time can be
+    up to a second after either reading; the later reading plus that second."""
+    known = [t for t in (db_created, name_created) if t is not None]
+    return max(known) + 1.0 if known else None
+
+
 class Sweep:
     """One pass over one initialized connection: plan (read only), then apply (revoke one by one)."""
 
@@ -163,8 +173,7 @@ class Sweep:
         bounds: list[tuple[float, str]] = []
         if valid_until is not None and self.trust_valid_until:
             bounds.append((valid_until, "valid until"))
-        known = [t for t in (db_created, name_created) if t is not None]
-        created = max(known) if known else None
+        created = _creation(db_created, name_created)
         if created is not None and self.policy.max_ttl is not None:
             bounds.append((created + self.policy.max_ttl, "created + max TTL"))
         if not bounds:
@@ -282,7 +291,9 @@ class PeriodicSweep:
                 log.error("sweep failed unexpectedly", extra={"fields": {"error": type(exc).__name__}})
 
     def run_once(self, now: float | None = None) -> SweepPlan:
-        sweep = Sweep(self.db, SweepPolicy(self.settings.grace, self.settings.max_ttl), matcher=self.matcher)
+        # The guards let an expiration reach bound + HOST_BUFFER: the sweep waits that much longer.
+        policy = SweepPolicy(self.settings.grace + HOST_BUFFER, self.settings.max_ttl)
+        sweep = Sweep(self.db, policy, matcher=self.matcher)
         plan = sweep.plan(now)
         sweep.apply(plan, stop=self._stop)
         for user in plan.users:
@@ -294,8 +305,9 @@ class PeriodicSweep:
 
     # -- guards ------------------------------------------------------------------------------
     def _bound(self) -> float | None:
+        """How long after creation an expiration the host sends may lie (the sweep waits longer)."""
         max_ttl = self.settings.max_ttl
-        return None if max_ttl is None else max_ttl + self.settings.grace
+        return None if max_ttl is None else max_ttl + self.settings.grace + HOST_BUFFER
 
     def check_new_user(self, expiration: datetime | None) -> None:
         bound = self._bound()
@@ -323,5 +335,4 @@ class PeriodicSweep:
         if match is None:
             return None  # never swept: no limit needed
         row = self.db.list_user(username)
-        known = [t for t in (match.created, _seconds(row.get("created_at")) if row else None) if t is not None]
-        return max(known) if known else None
+        return _creation(_seconds(row.get("created_at")) if row else None, match.created)
