@@ -67,6 +67,7 @@ def run_sweep(opts: SweepOptions) -> int:
     except ConfigError as exc:
         return _fail(2, str(exc))
     template, max_ttl_source = opts.username_template, "--max-ttl" if max_ttl is not None else ""
+    template_source = "--username-template" if template else "the manifest"
     if opts.vault_connection:
         if not opts.vault_addr or not opts.vault_token:
             return _fail(2, "--vault-connection needs --vault-addr (or BAO_ADDR/VAULT_ADDR) and a token "
@@ -78,7 +79,9 @@ def run_sweep(opts: SweepOptions) -> int:
         if max_ttl is None:
             max_ttl, max_ttl_source = limits.max_ttl, f"OpenBao {opts.vault_mount}/{opts.vault_connection}: " \
                                                       f"{limits.describe()}"
-        template = template or limits.username_template
+        if not template and limits.username_template:
+            template, template_source = limits.username_template, f"OpenBao {opts.vault_mount}/config/" \
+                                                                  f"{opts.vault_connection}"
 
     library = ManifestLibrary.from_environment()
     config: dict[str, Any] = {"connection_url": opts.connection_url, "username": opts.username,
@@ -110,7 +113,7 @@ def run_sweep(opts: SweepOptions) -> int:
             plan = sweep.plan()
         except YamldbError as exc:
             return _fail(1, f"listing users: {exc}")
-        report = _Report(opts, sweep, plan, max_ttl_source)
+        report = _Report(opts, sweep, plan, max_ttl_source, template_source)
         report.header()
         if opts.apply:
             sweep.apply(plan, on_result=report.result)
@@ -124,8 +127,10 @@ def run_sweep(opts: SweepOptions) -> int:
 
 
 class _Report:
-    def __init__(self, opts: SweepOptions, sweep: Sweep, plan: SweepPlan, max_ttl_source: str) -> None:
+    def __init__(self, opts: SweepOptions, sweep: Sweep, plan: SweepPlan, max_ttl_source: str,
+                 template_source: str) -> None:
         self.opts = opts
+        self.template_source = template_source
         self.sweep = sweep
         self.plan = plan
         self.max_ttl_source = max_ttl_source
@@ -136,7 +141,7 @@ class _Report:
             return
         plan, policy = self.plan, self.plan.policy
         print(f"yamldb sweep {self.opts.manifest}" + (f" (statement set {self.opts.role})" if self.opts.role else ""))
-        print(f"  username template: {plan.template}")
+        print(f"  username template: {plan.template}  (from {self.template_source})")
         print(f"  names it produces: {plan.shape}")
         bounds = []
         if self.sweep.trust_valid_until:
@@ -164,7 +169,8 @@ class _Report:
         if not self.text:
             policy = self.plan.policy
             print(json.dumps({
-                "manifest": self.opts.manifest, "template": self.plan.template, "shape": self.plan.shape,
+                "manifest": self.opts.manifest, "template": self.plan.template,
+                "template_source": self.template_source, "shape": self.plan.shape,
                 "grace_seconds": policy.grace, "max_ttl_seconds": policy.max_ttl,
                 "max_ttl_source": self.max_ttl_source or None, "database_expiry": self.sweep.trust_valid_until,
                 "applied": self.opts.apply, "counts": counts, "users": [u.as_dict() for u in self.plan.users],
@@ -172,11 +178,12 @@ class _Report:
             return
         print(f"listed {counts['listed']} users; {counts['matched']} match the template: {counts[EXPIRED]} expired, "
               f"{counts['alive']} alive, {counts['unknown']} with an unknown expiry (never touched)")
+        expired = f"{counts[EXPIRED]} expired user{'' if counts[EXPIRED] == 1 else 's'}"
         if self.opts.apply:
-            print(f"dropped {counts['dropped']} of {counts[EXPIRED]} expired users"
+            print(f"dropped {counts['dropped']} of {expired}"
                   + (f", {counts['failed']} FAILED" if counts["failed"] else ""))
         elif counts[EXPIRED]:
-            print(f"dry run, nothing changed; --apply drops the {counts[EXPIRED]} expired users")
+            print(f"dry run, nothing changed; --apply drops the {expired}")
         else:
             print("nothing to remove")
 
