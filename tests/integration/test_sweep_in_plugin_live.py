@@ -9,33 +9,13 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from devenv import HarnessUnavailable, MariaDBAdmin, OpenBaoAPIError, OpenBaoDevServer, PostgresCluster
-from tests.conftest import require
+from devenv import MariaDBAdmin, OpenBaoAPIError, OpenBaoDevServer
 from tests.integration.conftest import BuiltPlugin, register
-
-
-def wait_until(predicate: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
-
-
-@pytest.fixture(scope="module")
-def own_pg() -> Iterator[PostgresCluster]:
-    try:
-        cluster = PostgresCluster.start()
-    except HarnessUnavailable as exc:
-        require(exc)
-    with cluster:
-        yield cluster
+from tests.integration.test_deadlines import wait_until
 
 
 @pytest.fixture
@@ -64,10 +44,10 @@ def sweep_lines(bao: OpenBaoDevServer) -> list[str]:
     return [line for line in bao.log_text().splitlines() if "yamldb-database-plugin: sweep:" in line]
 
 
-def test_postgresql_periodic_sweep_trusts_valid_until_and_keeps_renewed_users(bao, own_pg):
+def test_postgresql_periodic_sweep_trusts_valid_until_and_keeps_renewed_users(bao, pg_cluster):
     bao.api("POST", "database/config/pg", {
-        "plugin_name": "yamldb", "manifest": "postgresql", "connection_url": own_pg.template_url(),
-        "username": own_pg.superuser, "password": own_pg.password, "allowed_roles": "*",
+        "plugin_name": "yamldb", "manifest": "postgresql", "connection_url": pg_cluster.template_url(),
+        "username": pg_cluster.superuser, "password": pg_cluster.password, "allowed_roles": "*",
         "sweep_interval": "1s", "sweep_grace": "1s"})
     bao.api("POST", "database/roles/short", {"db_name": "pg", "default_ttl": 3, "max_ttl": 600})
     bao.api("POST", "database/roles/brittle", {"db_name": "pg", "default_ttl": 3, "max_ttl": 600,
@@ -76,7 +56,7 @@ def test_postgresql_periodic_sweep_trusts_valid_until_and_keeps_renewed_users(ba
                                                "renew_statements": "SELECT 1;"})
 
     def roles() -> set[str]:
-        with own_pg.connect() as conn:
+        with pg_cluster.connect() as conn:
             return {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%'")}
 
     orphans = {force_orphan(bao, "brittle") for _ in range(3)}

@@ -23,28 +23,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from devenv import HarnessUnavailable, MariaDBAdmin, OpenBaoAPIError, OpenBaoDevServer, PostgresCluster
-from tests.conftest import require
+from devenv import MariaDBAdmin, OpenBaoAPIError, OpenBaoDevServer, PostgresCluster
 from tests.integration.conftest import BuiltPlugin, register
+from tests.integration.test_deadlines import wait_until
 
 GRACE = 2  # seconds
 SHORT_TTL = 6  # the roles whose users become orphans
 MAX_TTL = 25  # every role's max_ttl on the MariaDB connection (the bound the sweep reads from OpenBao)
 
-
-def wait_until(predicate: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
 
 
 def sleep_until(when: float) -> None:
@@ -70,15 +62,6 @@ class Target:
     cli_args: list[str]
     roles: dict[str, dict] = field(default_factory=dict)
 
-
-@pytest.fixture(scope="module")
-def own_pg() -> Iterator[PostgresCluster]:
-    try:
-        cluster = PostgresCluster.start()
-    except HarnessUnavailable as exc:
-        require(exc)
-    with cluster:
-        yield cluster
 
 
 def start_bao(openbao_factory, built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path) -> OpenBaoDevServer:
@@ -149,7 +132,7 @@ def run_sweep(target: Target, bao: OpenBaoDevServer, *extra: str) -> subprocess.
 
 
 @pytest.fixture
-def pg_target(own_pg: PostgresCluster, manifest_dir: Path) -> Target:
+def pg_target(pg_cluster: PostgresCluster, manifest_dir: Path) -> Target:
     # The slow set commits the role first, then sleeps: a SIGKILL during the sleep leaves a user OpenBao
     # never heard of, as a slow GRANT after a committed CREATE would.
     manifest = manifest_dir / "sweep-pg.yaml"
@@ -160,16 +143,16 @@ def pg_target(own_pg: PostgresCluster, manifest_dir: Path) -> Target:
         "      - sql: SELECT pg_sleep(1);\n        transaction: false\n")
 
     def users() -> set[str]:
-        with own_pg.connect() as conn:
+        with pg_cluster.connect() as conn:
             return {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%'")}
 
     brittle_create = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
                       "GRANT CREATE ON SCHEMA public TO \"{{name}}\";")
     return Target(
-        kind="postgresql", manifest=manifest, admin_password=own_pg.password, users=users,
-        config={"plugin_name": "yamldb", "manifest": "sweep-pg", "connection_url": own_pg.template_url(),
-                "username": own_pg.superuser, "password": own_pg.password, "allowed_roles": "*"},
-        cli_args=["--connection-url", own_pg.template_url(), "--username", own_pg.superuser],
+        kind="postgresql", manifest=manifest, admin_password=pg_cluster.password, users=users,
+        config={"plugin_name": "yamldb", "manifest": "sweep-pg", "connection_url": pg_cluster.template_url(),
+                "username": pg_cluster.superuser, "password": pg_cluster.password, "allowed_roles": "*"},
+        cli_args=["--connection-url", pg_cluster.template_url(), "--username", pg_cluster.superuser],
         roles={
             "load": {"default_ttl": SHORT_TTL, "max_ttl": 600},
             "slow": {"creation_statements": "yamldb:slow", "default_ttl": SHORT_TTL, "max_ttl": 600},
@@ -213,8 +196,8 @@ def maria_target(mariadb_admin: MariaDBAdmin, manifest_dir: Path) -> Target:
     )
 
 
-def own_a_table(target: Target, lease: Lease, own_pg: PostgresCluster) -> None:
-    with own_pg.connect(user=lease.username, password=lease.password) as conn:
+def own_a_table(target: Target, lease: Lease, pg_cluster: PostgresCluster) -> None:
+    with pg_cluster.connect(user=lease.username, password=lease.password) as conn:
         conn.execute(f'CREATE TABLE "t_{lease.username}" (id int)')
 
 
@@ -234,7 +217,7 @@ def test_sweep_removes_every_orphan_and_no_live_user(kind, request, openbao_fact
     # 2. A revoke that failed, then forced by the operator.
     brittle = creds(first, "brittle")
     if kind == "postgresql":
-        own_a_table(target, brittle, request.getfixturevalue("own_pg"))
+        own_a_table(target, brittle, request.getfixturevalue("pg_cluster"))
     with pytest.raises(OpenBaoAPIError) as failed:
         first.api("PUT", "sys/leases/revoke", {"lease_id": brittle.lease_id})
     assert "depend" in str(failed.value) or "1396" in str(failed.value), failed.value
