@@ -15,7 +15,7 @@ import pytest
 
 from devenv import MariaDBAdmin, OpenBaoAPIError, OpenBaoDevServer
 from tests.integration.conftest import BuiltPlugin, register
-from tests.integration.test_deadlines import wait_until
+from tests.polling import wait_until
 
 
 @pytest.fixture

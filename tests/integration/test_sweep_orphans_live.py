@@ -31,7 +31,7 @@ import pytest
 
 from devenv import MariaDBAdmin, OpenBaoAPIError, OpenBaoDevServer, PostgresCluster
 from tests.integration.conftest import BuiltPlugin, register
-from tests.integration.test_deadlines import wait_until
+from tests.polling import wait_until
 
 GRACE = 2  # seconds
 SHORT_TTL = 6  # the roles whose users become orphans

@@ -7,7 +7,7 @@ import pytest
 from yamldb.errors import ConfigError
 from yamldb.lifecycle.sweep import DEFAULT_GRACE, SweepSettings
 from yamldb.manifest.library import ManifestLibrary
-from yamldb.templates.username import UsernameTemplate
+from yamldb.templates.gotemplate import UsernameTemplate
 
 LIBRARY = ManifestLibrary()
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from yamldb.errors import TemplateError
 from yamldb.manifest.library import ManifestLibrary
-from yamldb.templates.username import UsernameTemplate
+from yamldb.templates.gotemplate import UsernameTemplate
 from yamldb.templates.username_match import UsernameMatcher
-from yamldb.templates.usernames import generate_username
+from yamldb.templates.username_rules import generate_username
 
 NOW = datetime(2026, 3, 5, 7, 8, 9, tzinfo=UTC)
 NOW_UNIX = int(NOW.timestamp())

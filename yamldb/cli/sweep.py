@@ -19,7 +19,7 @@ from yamldb.lifecycle.database import ManifestDatabase
 from yamldb.lifecycle.sweep import DEFAULT_GRACE, EXPIRED, Sweep, SweepPlan, SweepPolicy, SweptUser, matcher_for
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import load_file, parse_duration
-from yamldb.templates.username import UsernameTemplate
+from yamldb.templates.gotemplate import UsernameTemplate
 
 __all__ = ["SweepOptions", "run_sweep"]
 

@@ -33,7 +33,7 @@ from yamldb.templates.username_match import UsernameMatcher
 if TYPE_CHECKING:
     from yamldb.lifecycle.database import ManifestDatabase
     from yamldb.manifest.model import Manifest
-    from yamldb.templates.username import UsernameTemplate
+    from yamldb.templates.gotemplate import UsernameTemplate
 
 __all__ = ["PeriodicSweep", "Sweep", "SweepPlan", "SweepPolicy", "SweepSettings", "SweptUser", "matcher_for"]
 

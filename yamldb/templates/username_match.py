@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from yamldb.errors import TemplateError
-from yamldb.templates.username import UsernameTemplate
+from yamldb.templates.gotemplate import UsernameTemplate
+from yamldb.templates.gotemplate import nodes as n
 
 __all__ = ["NameMatch", "UsernameMatcher"]
 
@@ -171,11 +172,6 @@ class _Int:
 _Value = _Shape | _Int
 
 
-def _kind(node: object) -> str:
-    # The parsed tree's node classes, by name: this module only reads them.
-    return type(node).__name__.lstrip("_")
-
-
 class _Reader:
     def __init__(self) -> None:
         self.random_chars = 0
@@ -186,16 +182,15 @@ class _Reader:
                              "uuid, sha256, unix_time, uppercase/lowercase and one-character replace",
                              getattr(node, "pos", None))
 
-    def statements(self, nodes: Iterable[object]) -> _Shape:
+    def statements(self, nodes: Iterable[n.Stmt]) -> _Shape:
         parts: list[_Shape] = []
         for node in nodes:
-            kind = _kind(node)
-            if kind == "Text":
-                parts.append(_Lit(_ascii(node.text, node)))  # type: ignore[attr-defined]
-            elif kind == "Action":
-                parts.append(self.string(self.expr(node.pipe), node.pipe))  # type: ignore[attr-defined]
+            if isinstance(node, n.Text):
+                parts.append(_Lit(_ascii(node.text, node)))
+            elif isinstance(node, n.Action):
+                parts.append(self.string(self.expr(node.pipe), node.pipe))
             else:
-                raise self.refuse("{{if}}/{{with}}", getattr(node, "pipe", None))
+                raise self.refuse("{{if}}/{{with}}", node.pipe)
         return _seq(parts)
 
     def string(self, value: _Value, node: object) -> _Shape:
@@ -203,29 +198,30 @@ class _Reader:
             return _Lit(str(value.value).encode())
         return value
 
-    def expr(self, node: object, piped: _Value | None = None) -> _Value:
-        kind = _kind(node)
-        if kind == "Pipe":
-            value = self.expr(node.first)  # type: ignore[attr-defined]
-            for cmd in node.rest:  # type: ignore[attr-defined]
+    def expr(self, node: n.Expr, piped: _Value | None = None) -> _Value:
+        if isinstance(node, n.Pipe):
+            value = self.expr(node.first)
+            for cmd in node.rest:
                 value = self.expr(cmd, value)
             return value
-        if kind == "Lit":
-            value = node.value  # type: ignore[attr-defined]
+        if isinstance(node, n.Lit):
+            value = node.value
             if isinstance(value, bool):
                 raise self.refuse("a boolean", node)
             if isinstance(value, int):
                 return _Int(value)
+            if not isinstance(value, str):
+                raise self.refuse(f"`{node.src}`", node)
             return _Lit(_ascii(value, node))
-        if kind == "Field":
-            return _Chars(_ASCII, 0, None, "." + node.name)  # type: ignore[attr-defined]
-        if kind == "Call":
-            args = [self.expr(a) for a in node.args]  # type: ignore[attr-defined]
-            if node.piped:  # type: ignore[attr-defined]
+        if isinstance(node, n.Field):
+            return _Chars(_ASCII, 0, None, "." + node.name)
+        if isinstance(node, n.Call):
+            args = [self.expr(a) for a in node.args]
+            if node.piped:
                 assert piped is not None
                 args.append(piped)
-            return self.call(node.name, args, node)  # type: ignore[attr-defined]
-        raise self.refuse(f"`{getattr(node, 'src', kind)}`", node)
+            return self.call(node.name, args, node)
+        raise self.refuse(f"`{node.src}`", node)
 
     def call(self, name: str, args: list[_Value], node: object) -> _Value:
         def text(i: int) -> _Shape:
@@ -355,7 +351,7 @@ class UsernameMatcher:
         if isinstance(template, str):
             template = UsernameTemplate.parse(template)
         reader = _Reader()
-        shape = reader.statements(template._nodes)
+        shape = reader.statements(template.nodes)
         if reader.random_chars < _MIN_RANDOM:
             raise TemplateError(f"the template has no random part of {_MIN_RANDOM} or more characters "
                                 "(random N or uuid): its names cannot be told from names a person chose")
