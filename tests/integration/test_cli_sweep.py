@@ -120,6 +120,8 @@ def test_a_failing_revoke_is_reported_and_exits_1(users, tmp_path):
     (["--grace", "soon"], "--grace: not a duration"),
     (["--max-ttl", "-5s"], "--max-ttl"),
     (["--vault-connection", "x"], "--vault-connection needs --vault-addr"),
+    (["--password-env", "YAMLDB_TEST_UNSET_VARIABLE"], "the environment variable is not set"),
+    (["--vault-token-env", "YAMLDB_TEST_UNSET_VARIABLE"], "the environment variable is not set"),
 ])
 def test_inputs_that_cannot_give_a_safe_answer_exit_2(users, args, message):
     path, _ = users

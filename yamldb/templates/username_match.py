@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from yamldb.errors import TemplateError
+from yamldb.manifest.patterns import fullmatch
 from yamldb.templates.gotemplate import UsernameTemplate
 from yamldb.templates.gotemplate import nodes as n
 
@@ -340,7 +341,8 @@ class UsernameMatcher:
         self._shape = shape
         self.source = source
         self.max_length = max_length
-        self._allowed = re.compile(f"(?:{allowed_characters})*") if allowed_characters else None
+        # The same linear-time engine generate_username checks allowed_characters with.
+        self._allowed = f"(?:{allowed_characters})*" if allowed_characters else None
         self._case = case
         self.has_clock = _has_clock(shape)
 
@@ -373,7 +375,7 @@ class UsernameMatcher:
         longest = _max_len(self._shape)
         if longest is not None and len(data) > longest:
             return None
-        if self._allowed is not None and not self._allowed.fullmatch(name):
+        if self._allowed is not None and not fullmatch(self._allowed, name):
             return None
         readings = _Matcher(data, (now or time.time()) + 86400).full(self._shape, 0).get(len(data))
         if not readings:
