@@ -95,21 +95,49 @@ def _parse_sets(command: str, items: list[str] | None) -> dict[str, str] | None:
     return params
 
 
+def _admin_password(command: str, args: argparse.Namespace) -> str | None:
+    """--password or the variable --password-env names; None (after saying why) when that is unset."""
+    if args.password_env:
+        if args.password_env not in os.environ:
+            # An unset variable (a typo, a secret missing in CI) must not become an empty password.
+            print(f"yamldb {command}: --password-env {args.password_env}: the environment variable is not set",
+                  file=sys.stderr)
+            return None
+        return os.environ[args.password_env]
+    return args.password or ""
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from yamldb.cli.check import run_check
 
     params = _parse_sets("check", args.set)
     if params is None:
         return 2
-    password = args.password
-    if args.password_env:
-        if args.password_env not in os.environ:
-            # An unset variable (a typo, a secret missing in CI) must not become an empty password.
-            print(f"yamldb check: --password-env {args.password_env}: the environment variable is not set",
-                  file=sys.stderr)
-            return 2
-        password = os.environ[args.password_env]
-    return run_check(args.manifest, args.connection_url, args.username or "", password or "", args.role, params)
+    password = _admin_password("check", args)
+    if password is None:
+        return 2
+    return run_check(args.manifest, args.connection_url, args.username or "", password, args.role, params)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from yamldb.cli.sweep import SweepOptions, run_sweep
+
+    params = _parse_sets("sweep", args.set)
+    password = _admin_password("sweep", args)
+    if params is None or password is None:
+        return 2
+    env = os.environ
+    if args.vault_token_env and args.vault_token_env not in env:
+        print(f"yamldb sweep: --vault-token-env {args.vault_token_env}: the environment variable is not set",
+              file=sys.stderr)
+        return 2
+    token = env[args.vault_token_env] if args.vault_token_env else env.get("BAO_TOKEN") or env.get("VAULT_TOKEN", "")
+    return run_sweep(SweepOptions(
+        manifest=args.manifest, connection_url=args.connection_url, username=args.username or "",
+        password=password, role=args.role, params=params, username_template=args.username_template,
+        grace=args.grace, max_ttl=args.max_ttl, vault_addr=args.vault_addr or env.get("BAO_ADDR") or env.get(
+            "VAULT_ADDR", ""), vault_token=token, vault_mount=args.vault_mount,
+        vault_connection=args.vault_connection, apply=args.apply, format=args.format))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -153,6 +181,33 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_render)
 
     c = sub.add_parser("check", help="run the whole lifecycle against a live database (for CI)")
+    _connection_options(c)
+    c.set_defaults(func=_cmd_check)
+
+    w = sub.add_parser("sweep", help="list (--apply: drop) users whose lease must have ended",
+                       description="Users the connection's username template could have produced and whose lease "
+                                   "must have ended. Dry run unless --apply. Exit 0: nothing to remove (or all "
+                                   "removed), 1: users to remove found (or a drop failed), 2: usage.")
+    _connection_options(w)
+    w.add_argument("--username-template", help="the connection's username_template, if it overrides the manifest's")
+    w.add_argument("--grace", metavar="DURATION", help="how long after its end a lease counts as ended (default 1h)")
+    w.add_argument("--max-ttl", metavar="DURATION",
+                   help="the largest max TTL of the roles on this connection (needed where the database keeps no "
+                        "expiry: MySQL, MariaDB)")
+    w.add_argument("--vault-connection", metavar="NAME",
+                   help="read the max TTL (and username_template) of database/config/NAME from OpenBao/Vault")
+    w.add_argument("--vault-mount", default="database", help="the database secrets engine's mount (default database)")
+    w.add_argument("--vault-addr", help="OpenBao/Vault address (default $BAO_ADDR, else $VAULT_ADDR)")
+    w.add_argument("--vault-token-env", metavar="VAR", help="read the token from this variable "
+                                                            "(default $BAO_TOKEN, else $VAULT_TOKEN)")
+    w.add_argument("--apply", action="store_true", help="drop the expired users with the revoke statements")
+    w.add_argument("--format", choices=("text", "json"), default="text")
+    w.set_defaults(func=_cmd_sweep)
+    return p
+
+
+def _connection_options(c: argparse.ArgumentParser) -> None:
+    """The live-database options `check` and `sweep` share."""
     c.add_argument("manifest", help="a manifest name or a file")
     c.add_argument("--connection-url", required=True,
                    help="as in the Vault config; {{username}}/{{password}} are filled from the options below")
@@ -163,8 +218,6 @@ def parser() -> argparse.ArgumentParser:
                         help="read the admin password from this environment variable (it must be set)")
     c.add_argument("--role", help="use the manifest's statement set of this name, as a role would")
     c.add_argument("--set", action="append", metavar="NAME=VALUE", help="a manifest parameter")
-    c.set_defaults(func=_cmd_check)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> None:

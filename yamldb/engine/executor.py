@@ -131,6 +131,16 @@ class SqlEngine:
         except SQLAlchemyError as exc:
             raise self._fail("query failed", exc) from None
 
+    def query_rows(self, sql: str) -> list[dict[str, Any]]:
+        """All rows of a read-only query as dicts keyed by lower-cased column name (`yamldb sweep`)."""
+        try:
+            with self._engine.connect() as conn:
+                result = conn.execution_options(no_parameters=True).exec_driver_sql(sql)
+                keys = [str(k).lower() for k in result.keys()]
+                return [dict(zip(keys, row, strict=True)) for row in result]
+        except SQLAlchemyError as exc:
+            raise self._fail("query failed", exc) from None
+
     def run(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber | None = None,
             deadline: float | None = None) -> None:
         """Execute the steps; raise StepFailed (already scrubbed) on the first aborting error.

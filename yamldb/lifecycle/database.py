@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Any
 from yamldb.errors import ConfigError, DatabaseError, ManifestError, TemplateError, YamldbError
 from yamldb.lifecycle import requests as rq
 from yamldb.lifecycle.config import ConnectionConfig
+from yamldb.lifecycle.sweep import PeriodicSweep, SweepSettings
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import check_text
-from yamldb.manifest.model import Manifest
+from yamldb.manifest.model import Manifest, Step
 from yamldb.manifest.patterns import fullmatch
 from yamldb.redact import Scrubber, mask_url
 from yamldb.templates.checks import CompiledManifest, check_username_template, compile_manifest
 from yamldb.templates.gotemplate import UsernameTemplate
-from yamldb.templates.plan import Operation, compile_role_statements
+from yamldb.templates.plan import Operation, compile_role_statements, compile_steps
 from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.username_rules import generate_username
 from yamldb.templates.vault_statements import decode_vault_statements
@@ -92,6 +93,7 @@ class ManifestDatabase:
         self._fixed_manifest = manifest  # `yamldb check FILE` runs a manifest that is in no library
         self._state: _State | None = None
         self._lock = threading.Lock()
+        self._sweeper: PeriodicSweep | None = None  # the connection's periodic sweep, if sweep_interval is set
 
     @property
     def library(self) -> ManifestLibrary:
@@ -112,6 +114,8 @@ class ManifestDatabase:
                 raise ManifestError(first.message + (f" (and {more} more; run yamldb validate)" if more else ""),
                                     first.location)
             username_template = self._username_template(manifest, config)
+            sweep_settings = SweepSettings.from_config(raw)
+            sweep_matcher = sweep_settings.check(manifest, username_template) if sweep_settings else None
             for key in config.parameters:
                 if key not in manifest.parameters:
                     raise ConfigError(f"parameters.{key}: manifest {manifest.name!r} has no such parameter; "
@@ -151,6 +155,8 @@ class ManifestDatabase:
             old, self._state = self._state, state
         if old is not None:
             old.engine.dispose()
+        self._set_sweeper(PeriodicSweep(self, sweep_settings, sweep_matcher).start()
+                          if sweep_settings and sweep_matcher else None)
         log.info("initialized", extra={"fields": {"manifest": manifest.name, "dialect": dialect.name,
                                                   "url": mask_url(parsed.url)}})
         # Vault stores exactly what we return: echo the whole config back.
@@ -271,6 +277,8 @@ class ManifestDatabase:
         kind = req.credential_type.vault_name
         if kind not in state.manifest.credential_types:
             raise ConfigError(f"credential type {kind} is not supported by manifest {state.manifest.name!r}")
+        if self._sweeper is not None:
+            self._sweeper.check_new_user(req.expiration)
         username = self._username(state, req.display_name, req.role_name)
         op, params = self._operation(state, "create", req.statements)
         if not op:
@@ -350,6 +358,8 @@ class ManifestDatabase:
                       deadline=req.deadline)
         if req.expiration is not None:
             op, params = self._operation(state, "renew", req.expiration.statements)
+            if self._sweeper is not None:
+                self._sweeper.check_renewal(req.username, req.expiration.new_expiration, op.placeholders())
             if not op:
                 # Documented no-op: databases without user expiry (MySQL) rely on revocation.
                 log.debug("renew: no statements, nothing to do", extra={"fields": {"username": req.username}})
@@ -412,13 +422,60 @@ class ManifestDatabase:
         self._run(state, op, self._values(state, username, params, op.placeholders()), deadline=deadline)
         log.debug("revoked user", extra={"fields": {"username": username}})
 
+    # -- sweep (lifecycle/sweep.py) ------------------------------------------------------------
+    @property
+    def username_template(self) -> UsernameTemplate:
+        return self._current().username_template
+
+    @property
+    def admin_username(self) -> str:
+        return self._current().config.username
+
+    def placeholders(self, operation: str, statements: Sequence[str] = ()) -> frozenset[str]:
+        """The placeholders the statements of `operation` use (the role's, else the manifest's)."""
+        op, _ = self._operation(self._current(), operation, statements)
+        return frozenset(op.placeholders())
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Rows of the dialect's list_users query: the first of its alternatives the server accepts."""
+        return self._list_users("", "{query}") or []
+
+    def list_user(self, username: str) -> dict[str, Any] | None:
+        """The list_users row of one user (None if there is none), filtered in the database."""
+        rows = self._list_users(username, "SELECT * FROM ({query}) yamldb_users WHERE username = '{{{{username}}}}'")
+        return rows[0] if rows else None
+
+    def _list_users(self, username: str, wrapper: str) -> list[dict[str, Any]] | None:
+        state = self._current()
+        manifest = state.manifest
+        failure: DatabaseError | None = None
+        for query in manifest.dialect.list_users:
+            # Compiled like user_exists, so manifest parameters (a table name) are quoted for their context.
+            sql = wrapper.format(query=query.strip().rstrip(";"))
+            op = compile_steps((Step(sql, split=False),), "revoke", manifest.dialect.quoting, manifest.parameters)
+            (step,) = op.render(self._values(state, username, {}, op.placeholders()))
+            try:
+                return state.engine.query_rows(step.statements[0])
+            except DatabaseError as exc:
+                failure = failure or exc
+        if failure is None:
+            raise ConfigError(f"dialect {manifest.dialect.name} has no list_users query")
+        raise failure
+
+    def _set_sweeper(self, sweeper: PeriodicSweep | None) -> None:
+        old, self._sweeper = self._sweeper, sweeper
+        if old is not None:
+            old.stop()
+
     def release(self) -> None:
         """Close the pooled database connections but stay usable (a later call opens new ones)."""
+        self._set_sweeper(None)
         state = self._state
         if state is not None:
             state.engine.dispose()
 
     def close(self) -> None:
+        self._set_sweeper(None)
         with self._lock:
             state, self._state = self._state, None
         if state is not None:

@@ -149,10 +149,17 @@ def _dialect(data: Mapping[str, Any], source: str) -> Dialect:
         expiration_format=data.get("expiration_format", "%Y-%m-%d %H:%M:%S%z"),
         verify_query=data.get("verify_query", "SELECT 1"),
         user_exists=data.get("user_exists"),
+        list_users=_queries(data.get("list_users")),
         capabilities=Capabilities(**data.get("capabilities", {})),
         unsupported=MappingProxyType(dict(data.get("unsupported", {}))),
         source=source,
     )
+
+
+def _queries(value: str | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -188,10 +195,11 @@ def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
     dialect_part = chain[0]
     dialect = _dialect(dialect_part.data["dialect"], dialect_part.document.file)
     # A manifest that keeps users in a table on a database with real logins says so here.
-    if "user_exists" in data or "logins" in data:
+    if "user_exists" in data or "logins" in data or "list_users" in data:
         dialect = replace(
             dialect,
             user_exists=data.get("user_exists", dialect.user_exists),
+            list_users=_queries(data["list_users"]) if "list_users" in data else dialect.list_users,
             capabilities=replace(dialect.capabilities, logins=data.get("logins", dialect.capabilities.logins)),
         )
     connection = data.get("connection", {})

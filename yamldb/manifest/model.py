@@ -37,6 +37,9 @@ class Dialect:
     expiration_format: str = "%Y-%m-%d %H:%M:%S%z"
     verify_query: str = "SELECT 1"
     user_exists: str | None = None
+    # Queries that list users with their expiry/creation time for `yamldb sweep`; the first the server
+    # accepts is used (one manifest may serve MySQL and MariaDB). Empty: the sweep is not supported.
+    list_users: tuple[str, ...] = ()
     capabilities: Capabilities = field(default_factory=Capabilities)
     unsupported: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     source: str = ""
