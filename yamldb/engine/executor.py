@@ -156,8 +156,9 @@ class SqlEngine:
             deadline = None  # beyond a day is no deadline at all (and would overflow threading.Timer)
         # Where concurrent privilege changes on shared objects fail each other (PostgreSQL updates the same
         # catalog rows from two transactions, waits, then fails or deadlocks), the adapter's lock statement
-        # opens each transaction that changes privileges: they queue in the database, one at a time, as the
-        # built-in plugins run every operation; everything else stays concurrent.
+        # runs right before the first statement that changes privileges: from there to the commit,
+        # transactions queue in the database one at a time; what comes before (CREATE ROLE hashing the
+        # password) and every other operation stays concurrent.
         lock = self.adapter.privilege_lock if self.adapter.privilege_lock and _changes_privileges(steps) else None
         if self._direct and all(step.transaction and step.on_error == "abort" and not step.execute_results
                                 for step in steps):
@@ -177,7 +178,7 @@ class SqlEngine:
         (`batch_statements`), the whole operation is one round trip in autocommit mode, atomic all the same.
         """
         statements = [(sql, step, position) for step in steps for position, sql in enumerate(step.statements)]
-        prefix = [lock] if lock else []  # the whole operation is one transaction: the lock opens it
+        locked = _lock_before_privileges([sql for sql, _, _ in statements], lock)
         backoff = _Backoff(operation, deadline)
         reconnected = False
         start = 0  # statements before it are committed (MySQL's DDL commits implicitly): a retry resumes here
@@ -194,19 +195,20 @@ class SqlEngine:
                     self._dialect.set_isolation_level(dbapi, "AUTOCOMMIT")
                     try:
                         # Statements are whole (split before substitution); a newline ends any trailing comment.
-                        cursor.execute(";\n".join([*prefix, *(sql for sql, _, _ in statements)]))
+                        cursor.execute(";\n".join(locked))
                     finally:
                         with contextlib.suppress(Exception):
                             self._dialect.reset_isolation_level(dbapi)
                 else:
-                    if start == 0:
-                        for sql in prefix:
-                            cursor.execute(sql)
+                    holding = False  # the lock is transaction-scoped: taken once per attempt, where first needed
                     for position in range(start, len(statements)):
+                        if lock and not holding and _PRIVILEGES.search(statements[position][0]):
+                            cursor.execute(lock)
+                            holding = True
                         index = position + 1
                         cursor.execute(statements[position][0])
                         if not self.adapter.transaction_open(dbapi):
-                            start = index
+                            start, holding = index, False  # committed: a transaction-scoped lock went with it
                     index = 0  # a failing COMMIT is no statement's fault
                     if self.adapter.transaction_open(dbapi):
                         dbapi.commit()
@@ -312,17 +314,18 @@ class SqlEngine:
         dbapi = conn.connection.dbapi_connection
         start = position = 0
         tx = conn.begin() if transactional else None
-        if lock:
-            conn.exec_driver_sql(lock)
+        holding = False  # the privilege lock, taken right before the first statement that needs it
         while position < len(items):
+            if lock and not holding and _PRIVILEGES.search(items[position][0]):
+                conn.exec_driver_sql(lock)
+                holding = True
             try:
                 self._execute(conn, items[position], operation, scrub, backoff)
             except _Restart:
                 if tx is not None:
                     tx.rollback()
                     tx = conn.begin()
-                    if lock:
-                        conn.exec_driver_sql(lock)
+                holding = False
                 position = start
                 continue
             position += 1
@@ -448,6 +451,14 @@ _PRIVILEGES = re.compile(r"\b(?:GRANT|REVOKE|OWNED)\b", re.IGNORECASE)  # OWNED:
 def _changes_privileges(steps: Iterable[RenderedStep]) -> bool:
     # Anywhere in the text, DO blocks included; a false positive costs only concurrency.
     return any(_PRIVILEGES.search(sql) for step in steps for sql in step.statements)
+
+
+def _lock_before_privileges(statements: list[str], lock: str | None) -> list[str]:
+    """The statements with `lock` inserted right before the first one that changes privileges."""
+    for position, sql in enumerate(statements):
+        if lock and _PRIVILEGES.search(sql):
+            return [*statements[:position], lock, *statements[position:]]
+    return statements
 
 
 def _units(steps: Sequence[RenderedStep]) -> list[tuple[bool, list[_Item]]]:
