@@ -11,6 +11,8 @@ from yamldb.lifecycle.selfcheck import CheckStep, SelfCheck
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import load_file
 
+__all__ = ["MARK", "run_check"]
+
 MARK = {"ok": "ok", "failed": "FAILED", "skipped": "skipped"}
 
 

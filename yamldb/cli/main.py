@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yamldb
 
+__all__ = ["main", "parser"]
+
 
 def _cmd_plugin_build(args: argparse.Namespace) -> int:
     from yamldb.cli.build import DEFAULT_EXTRAS, BuildError, build

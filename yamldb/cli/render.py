@@ -13,6 +13,8 @@ from yamldb.templates.gotemplate import UsernameTemplate
 from yamldb.templates.plan import MASKED, compile_steps
 from yamldb.templates.username_rules import generate_username
 
+__all__ = ["SAMPLE_PASSWORD", "SAMPLE_PUBLIC_KEY", "run_render"]
+
 SAMPLE_PASSWORD = "A1a-sample-password-from-vault"
 SAMPLE_PUBLIC_KEY = ("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsample\n"
                      "-----END PUBLIC KEY-----")

@@ -21,6 +21,8 @@ from yamldb.manifest.model import Manifest
 from yamldb.manifest.yamlsource import decode_utf8
 from yamldb.templates.checks import manifest_findings
 
+__all__ = ["STDIN", "Finding", "collect", "run_validate"]
+
 STDIN = "<stdin>"
 # A finding that names where in the manifest it is: "sets.readonly.create: placeholder ...".
 _PATH_PREFIX = re.compile(r"^([A-Za-z0-9_.\[\]-]+): (.+)$", re.DOTALL)

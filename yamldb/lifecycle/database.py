@@ -37,6 +37,8 @@ from yamldb.templates.vault_statements import decode_vault_statements
 if TYPE_CHECKING:
     from yamldb.engine.executor import SqlEngine
 
+__all__ = ["INLINE_ENV", "SET_REFERENCE", "ManifestDatabase", "default_library", "inline_manifests_allowed"]
+
 log = logging.getLogger("yamldb.lifecycle")
 
 # A role names a manifest statement set instead of carrying SQL: "yamldb:readonly schema=app".

@@ -19,6 +19,8 @@ from yamldb.manifest.loader import load_file
 from yamldb.manifest.model import Manifest
 from yamldb.resources import shipped_dir
 
+__all__ = ["DIRS_ENV", "NAME", "ManifestLibrary"]
+
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DIRS_ENV = "YAMLDB_MANIFEST_DIRS"
 

@@ -34,6 +34,8 @@ from yamldb.manifest.schema_errors import schema_findings
 from yamldb.manifest.yamlsource import Document, load_yaml, load_yaml_file
 from yamldb.resources import manifest_schema, shipped_dir
 
+__all__ = ["LibraryLookup", "Prevalidated", "check_file", "check_text", "load_file"]
+
 
 @dataclass
 class _Partial:

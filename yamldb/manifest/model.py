@@ -10,6 +10,21 @@ from typing import Any
 from yamldb.errors import Location
 from yamldb.manifest.quoting import QuotingRules
 
+__all__ = [
+    "CREDENTIAL_TYPES",
+    "OPERATIONS",
+    "Capabilities",
+    "ConnectionSettings",
+    "Dialect",
+    "LoginCheck",
+    "Manifest",
+    "Parameter",
+    "PoolSettings",
+    "StatementSet",
+    "Step",
+    "UsernameRules",
+]
+
 OPERATIONS = ("create", "renew", "rotate", "rotate_root", "revoke", "rollback")
 CREDENTIAL_TYPES = ("password", "rsa_private_key", "client_certificate")
 

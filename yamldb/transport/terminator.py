@@ -23,6 +23,8 @@ import struct
 import threading
 from pathlib import Path
 
+__all__ = ["HANDSHAKE_TIMEOUT", "REFUSED", "Terminator", "peer_of", "refusal_reason"]
+
 log = logging.getLogger("yamldb.transport")
 
 HANDSHAKE_TIMEOUT = 10.0
