@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from yamldb.cli.vault_limits import VaultError, human_duration, read_limits
+from yamldb.durations import parse_duration
 from yamldb.errors import ConfigError, DatabaseError, TemplateError, YamldbError
 from yamldb.lifecycle.database import ManifestDatabase
 from yamldb.lifecycle.sweep import DEFAULT_GRACE, EXPIRED, Sweep, SweepPlan, SweepPolicy, SweptUser, matcher_for
 from yamldb.manifest.library import ManifestLibrary
-from yamldb.manifest.loader import load_file, parse_duration
+from yamldb.manifest.loader import load_file
 from yamldb.templates.gotemplate import UsernameTemplate
 
 __all__ = ["SweepOptions", "run_sweep"]

@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yamldb.durations import parse_duration
 from yamldb.engine.tls import TlsConfig
 from yamldb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from yamldb.lifecycle.sweep import SweepSettings
 
 __all__ = ["ConnectionConfig", "as_bool", "as_int", "as_str"]
 
@@ -96,6 +99,7 @@ class ConnectionConfig:
     password_authentication: str = "password"
     manifest_inline: str | None = None
     tls: TlsConfig = field(default_factory=TlsConfig)
+    sweep: SweepSettings | None = None  # the periodic sweep; None = off (docs/sweep.md)
     # The mapping as the host sent it: Vault stores what Initialize returns, so it goes back unchanged.
     echo: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -106,6 +110,8 @@ class ConnectionConfig:
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> ConnectionConfig:
+        from yamldb.lifecycle.sweep import SweepSettings  # not on the plugin's handshake path
+
         read = _Reader(raw)
         auth = read.get("password_authentication") or "password"
         if auth not in ("password", "scram-sha-256"):
@@ -135,5 +141,6 @@ class ConnectionConfig:
                 server_name=read.get("tls_server_name"),
                 skip_verify=as_bool("tls_skip_verify", raw.get("tls_skip_verify", False)),
             ),
+            sweep=SweepSettings.from_config(raw),
             echo=dict(raw),
         )

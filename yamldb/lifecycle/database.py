@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from yamldb.errors import ConfigError, DatabaseError, ManifestError, TemplateError, YamldbError
 from yamldb.lifecycle import requests as rq
 from yamldb.lifecycle.config import ConnectionConfig
-from yamldb.lifecycle.sweep import PeriodicSweep, SweepSettings
+from yamldb.lifecycle.sweep import PeriodicSweep
 from yamldb.manifest.library import ManifestLibrary
 from yamldb.manifest.loader import check_text
 from yamldb.manifest.model import Manifest, Step
@@ -116,7 +116,7 @@ class ManifestDatabase:
                 raise ManifestError(first.message + (f" (and {more} more; run yamldb validate)" if more else ""),
                                     first.location)
             username_template = self._username_template(manifest, config)
-            sweep_settings = SweepSettings.from_config(raw)
+            sweep_settings = config.sweep
             sweep_matcher = sweep_settings.check(manifest, username_template) if sweep_settings else None
             for key in config.parameters:
                 if key not in manifest.parameters:

@@ -25,9 +25,9 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from yamldb.durations import parse_duration
 from yamldb.errors import ConfigError, TemplateError, YamldbError
 from yamldb.lifecycle import requests as rq
-from yamldb.manifest.loader import parse_duration
 from yamldb.templates.username_match import UsernameMatcher
 
 if TYPE_CHECKING:
