@@ -1,8 +1,10 @@
-"""``python -m bench``: yamldb against OpenBao's built-in database plugins, in one OpenBao.
+"""``python -m bench``: yamldb against its floor and OpenBao's built-in database plugins, in one OpenBao.
 
 Starts OpenBao dev, a throw-away PostgreSQL and a MariaDB admin user, builds the
-prebuilt plugin, configures yamldb and the built-in plugin side by side with the
-same role statements, and measures issue/revoke throughput and latency, cold
+prebuilt plugin, configures three arms side by side with the same role statements:
+yamldb, the floor (the same file with its database work switched off) and the
+built-in plugin; measures issue/revoke throughput and latency, the operators'
+scenarios (roles as the Vault docs write them, a revocation storm, a burst), cold
 start, resident memory and the databases' own ceiling. Writes
 bench/results/latest.md and latest.json; everything started is stopped and
 removed at the end, on failure and on Ctrl-C. See docs/benchmarks.md.
@@ -20,12 +22,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling, coldstart, layers, machine, memory, profile, report, throughput, wire
+from bench import ceiling, coldstart, layers, machine, memory, profile, report, scenarios, throughput, wire
 from bench.loadgen import STOP
-from bench.stack import MOUNT, Stack, start_stack
+from bench.stack import MOUNT, PLUGINS, Stack, start_stack
 from devenv import HarnessUnavailable
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+PARTS = ("cold", "throughput", "scenarios", "wire", "memory", "ceiling", "layers")
 
 
 def _log(message: str) -> None:
@@ -41,7 +46,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cold-cred-runs", type=int, default=5, help="exec -> first credential runs per plugin")
     p.add_argument("--memory-configs", type=int, default=20, help="connection configs for the memory reading")
     p.add_argument("--skip", default="",
-                   help="comma-separated parts to skip: cold,throughput,wire,memory,ceiling,layers")
+                   help="comma-separated parts to skip: cold,throughput,scenarios,wire,memory,ceiling,layers")
+    p.add_argument("--only", default="", help="comma-separated parts to run (the others are skipped)")
+    p.add_argument("--scenarios", default="a,b,c",
+                   help="which scenarios: a (roles as the docs write them), b (revocation storm), c (burst)")
+    p.add_argument("--storm-leases", type=int, default=5000, help="scenario b: leases that expire together")
+    p.add_argument("--burst", type=int, default=1000, help="scenario c: credentials asked for at once")
     p.add_argument("--profile", type=int, default=0, metavar="SECONDS",
                    help="also record a py-spy profile of yamldb under load for SECONDS (0 = off)")
     p.add_argument("--profile-concurrency", type=int, default=32)
@@ -55,6 +65,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
     args.databases = tuple(d.strip() for d in args.databases.split(",") if d.strip())
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    args.scenarios = {s.strip() for s in args.scenarios.split(",") if s.strip()}
+    if not args.scenarios <= {"a", "b", "c"}:
+        p.error("--scenarios: a, b and/or c")
+    if args.only:
+        args.skip |= set(PARTS) - {s.strip() for s in args.only.split(",") if s.strip()}
     if not set(args.databases) <= {"postgresql", "mysql"}:
         p.error("--databases: postgresql and/or mysql")
     if args.leases < 2 or any(c < 1 for c in args.concurrency):
@@ -70,7 +85,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {"leases": args.leases, "concurrency": args.concurrency, "databases": list(args.databases),
                      "bao_log_level": args.bao_log_level, "cold_runs": args.cold_runs,
                      "cold_cred_runs": args.cold_cred_runs, "memory_configs": args.memory_configs,
-                     "quiet_wait": args.quiet_wait},
+                     "quiet_wait": args.quiet_wait, "storm_leases": args.storm_leases, "burst": args.burst},
         "notes": [],
     }
     with contextlib.ExitStack() as cleanup:
@@ -88,17 +103,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["cold_start"]["first_credential"] = coldstart.first_credential(
                 stack, args.databases, args.cold_cred_runs, _log)
 
-        targets = {db: {p: stack.target(db, p) for p in ("yamldb", "builtin")} for db in args.databases}
+        # yamldb first: its process is the one that appears with its first config. Then the floor's.
+        targets = {db: {"yamldb": stack.target(db, "yamldb")} for db in args.databases}
+        stack.register_floor()
+        for db in args.databases:
+            targets[db].update(floor=stack.target(db, "floor"), builtin=stack.target(db, "builtin"))
         if "throughput" not in args.skip:
-            _log(f"issue/revoke: {args.leases} leases per point, A B B A order")
+            _log(f"issue/revoke: {args.leases} leases per point and arm ({', '.join(PLUGINS)}), A B C C B A order")
             results["throughput"] = {}
             for database in args.databases:
                 results["throughput"][database] = {}
                 for n, c in enumerate(args.concurrency):
-                    first = "yamldb" if (n + len(results["throughput"])) % 2 else "builtin"
                     results["throughput"][database][str(c)] = throughput.measure_point(
-                        stack, targets[database], c, args.leases, first, args.request_timeout, _log, args.quiet_wait)
+                        stack, targets[database], c, args.leases, n + len(results["throughput"]),
+                        args.request_timeout, _log, args.quiet_wait)
             results["ratios"] = report.ratios(results)
+
+        if "scenarios" not in args.skip:
+            results["scenarios"] = scenarios.run_all(stack, targets, args, _log)
 
         if "wire" not in args.skip:
             _log("what each plugin sends to the database per operation (counting proxy)")
@@ -121,13 +143,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["layers"] = layers.measure(stack, 2000, 3, _log)
 
         if args.profile:
-            _log("profiling the yamldb process under load")
+            _log("profiling the yamldb and the floor process under load")
             results["profile"] = {
-                database: profile.record(stack, targets[database]["yamldb"], args.profile_concurrency,
-                                         args.profile, args.output, args.profile_svg, _log)
-                for database in args.databases}
+                f"{database} {arm}": profile.record(stack, targets[database][arm], args.profile_concurrency,
+                                                    args.profile, args.output, args.profile_svg and arm == "yamldb",
+                                                    _log)
+                for database in args.databases for arm in ("yamldb", "floor")}
         results["notes"] += [
-            "Both plugins use their default pool (at most 4 open connections per config) and the same admin user.",
+            "yamldb and the built-in plugin use their default pool (at most 4 open connections per config) and "
+            "the same admin user. The floor is the same prebuilt yamldb file with NewUser/UpdateUser/DeleteUser "
+            "answering at once (bench/variants/sitecustomize.py, patch no-database): OpenBao, go-plugin, the mTLS "
+            "hop, grpcio and yamldb's servicer, no rendering, no database.",
             "The load generator (Python threads), OpenBao, the plugin and the database share the same cores: "
             "'CPU ms/op' shows who spends what per request.",
         ]

@@ -23,11 +23,10 @@ from bench import throughput
 from bench.loadgen import STOP
 from bench.machine import source_state
 from bench.procstat import rss_bytes, wait_for_quiet
-from bench.stack import PLUGIN_FILE, Stack, Target, start_stack
+from bench.stack import Target, start_stack
 from devenv import HarnessUnavailable
 
 RESULTS = Path(__file__).resolve().parent / "results"
-HOOK_DIR = Path(__file__).resolve().parent / "variants"
 OLD_ENGINE = ["always-ping", "stepwise"]
 VARIANTS: list[tuple[str, list[str], dict[str, str]]] = [
     ("as shipped", [], {}),
@@ -38,23 +37,12 @@ VARIANTS: list[tuple[str, list[str], dict[str, str]]] = [
     ("log level WARNING", ["warn-log"], {}),
     ("rpc-workers-8", ["rpc-workers-8"], {}),
     ("MALLOC_ARENA_MAX=2", [], {"MALLOC_ARENA_MAX": "2"}),
+    ("floor: no database work", ["no-database"], {}),
 ]
 
 
 def _log(message: str) -> None:
     print(message, flush=True)
-
-
-def register_variant(stack: Stack, index: int, patches: list[str], env: dict[str, str]) -> tuple[str, Path]:
-    name = f"yamldb-v{index}"
-    marker = stack.workdir / f"variant-{index}.applied"
-    stack.bao.api("POST", f"sys/plugins/catalog/database/{name}", {
-        "sha256": stack.plugin_sha256, "command": PLUGIN_FILE,
-        "env": [f"YAMLDB_PLUGIN_CACHE={stack.cache_dir}", f"TMPDIR={stack.tmp_dir}", f"PYTHONPATH={HOOK_DIR}",
-                f"YAMLDB_BENCH_PATCHES={','.join(patches)}", f"YAMLDB_BENCH_MARKER={marker}",
-                *(f"{k}={v}" for k, v in env.items())],
-    })
-    return name, marker
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -67,23 +55,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stack = start_stack(cleanup, args.databases, "info", _log)
         chosen = [(i, v) for i, v in enumerate(VARIANTS) if not args.only or str(i) in args.only]
         arms: dict[str, dict[str, Target]] = {"built-in": {db: stack.target(db, "builtin") for db in args.databases}}
-        for target in arms["built-in"].values():
-            target.pids = []
         pids: dict[str, list[int]] = {}
         markers: dict[str, Path] = {}
         for index, (label, patches, env) in chosen:
-            before = stack.yamldb_pids()
-            catalog, markers[label] = register_variant(stack, index, patches, env)
+            catalog = f"yamldb-v{index}"
+            markers[label] = stack.register_variant(catalog, patches, env)
             arms[label] = {}
             for db in args.databases:
                 short = {"postgresql": "p", "mysql": "m"}[db]
                 config, role = f"{db}-v{index}", f"{stack.run_id}{short}v{index}"
-                stack.write_config(config, db, catalog)
-                stack.write_role(role, config, db)
-                arms[label][db] = Target(db, "yamldb", config, role)
-            pids[label] = sorted(stack.yamldb_pids() - before)
-            for target in arms[label].values():
-                target.pids = pids[label]
+                arms[label][db] = Target(db, label, config, role, stack.configure(config, role, db, catalog))
+            pids[label] = stack.catalog_pids.get(catalog, [])
         labels = list(arms)
         acc: dict[tuple[str, str], tuple[throughput._Acc, throughput._Acc]] = {}
         for db in args.databases:
@@ -110,11 +92,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 _, patches, env = next(v for _, v in chosen if v[0] == label)
                 row.update(patches=patches, env=env, rss_mb_after_load=round(
                     sum(rss_bytes(p) for p in pids[label]) / 2**20, 1))
-                marker = markers[label]
-                row["applied"] = sorted(set(marker.read_text().split()[1::2])) if marker.exists() else []
-                missing = sorted(set(patches) - set(row["applied"]))
-                if missing:
-                    row["warning"] = f"patches not confirmed live in the plugin: {missing}"
+                try:
+                    row["applied"] = stack.check_patches(markers[label], patches)
+                except RuntimeError as exc:
+                    row["warning"] = str(exc)
                     _log("  WARNING: " + row["warning"])
             for db in args.databases:
                 for c in args.concurrency:
@@ -147,7 +128,7 @@ def markdown(results: dict[str, Any]) -> str:
         for row in results["variants"]:
             p = row["points"][key]
             y = p["yamldb"]
-            cpu_i, cpu_r = (y[phase]["cpu_ms_per_op"].get("yamldb", 0.0) for phase in ("issue", "revoke"))
+            cpu_i, cpu_r = (y[phase]["cpu_ms_per_op"].get("plugin", 0.0) for phase in ("issue", "revoke"))
             cpu = f"{cpu_i:.2f}/{cpu_r:.2f}" if row["variant"] != "built-in" else "in OpenBao"
             lines.append(f"| {row['variant']} | {p['issue_ratio']} | {p['revoke_ratio']} | "
                          f"{p['issue_p99_ratio']} | {p['revoke_p99_ratio']} | {y['issue']['per_s']} | "

@@ -6,7 +6,9 @@ each other, so differences attribute the cost:
 
 1. a bare grpcio synchronous server (the same grpcio, a handler returning a constant, no TLS);
 2. the prebuilt yamldb plugin, ``Type`` through its mTLS terminator (transport only);
-3. the plugin, ``DeleteUser`` of a user that does not exist, per database (the whole revoke path);
+3. the plugin, per database: ``DeleteUser`` of a user that does not exist, ``NewUser`` as OpenBao sends
+   it (role statements, names, password, expiration) and ``DeleteUser`` of the users just made;
+   each also for the floor: the same file with its database work switched off (``no-database``);
 4. in this process: yamldb's engine running the same statement, and the bare driver doing it.
 
 The client is Python (devenv.goplugin_host) on the same cores; its own CPU is not counted.
@@ -26,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.procstat import cpu_seconds
-from bench.stack import Stack
+from bench.stack import FLOOR_PATCHES, HOOK_DIR, Stack
 
 CONCURRENCY = 8
+WARM_CALLS = 100
 
 _BARE_SERVER = """
 import sys
@@ -50,13 +53,15 @@ server.wait_for_termination()
 
 
 def _per_call(pid_or_self: int | None, call: Callable[[int], Any], calls: int) -> float:
-    """CPU ms per call of process `pid_or_self` (None: this process) while 8 threads make `calls` calls."""
-    for i in range(100):  # warm pools, caches and the driver
+    """CPU ms per call of process `pid_or_self` (None: this process) while 8 threads make `calls` calls.
+
+    `call(i)` gets a distinct i per call: 0..WARM_CALLS-1 for the warm-up, then WARM_CALLS.. for the measured."""
+    for i in range(WARM_CALLS):  # warm pools, caches and the driver
         call(i)
     per_thread = calls // CONCURRENCY
     cpu = (lambda: cpu_seconds(pid_or_self)) if pid_or_self else time.process_time
     before = cpu()
-    threads = [threading.Thread(target=lambda k=k: [call(k * per_thread + i) for i in range(per_thread)])
+    threads = [threading.Thread(target=lambda k=k: [call(WARM_CALLS + k * per_thread + i) for i in range(per_thread)])
                for k in range(CONCURRENCY)]
     for thread in threads:
         thread.start()
@@ -96,39 +101,68 @@ def _bare_grpc(calls: int, runs: int) -> float:
 
 
 def _plugin_rows(stack: Stack, calls: int, runs: int) -> dict[str, float]:
-    from google.protobuf import struct_pb2
+    """The prebuilt plugin as shipped ("yamldb") and as the floor (its database work switched off)."""
+    samples: dict[str, list[float]] = {}
+    base_env = {"YAMLDB_PLUGIN_CACHE": str(stack.cache_dir), "TMPDIR": str(stack.tmp_dir), "YAMLDB_LOG_LEVEL": "info"}
+    floor_env = {**base_env, "PYTHONPATH": str(HOOK_DIR), "YAMLDB_BENCH_PATCHES": ",".join(FLOOR_PATCHES)}
+    for n in range(runs):
+        for arm, env in (("yamldb", base_env), ("floor", floor_env))[:: 1 if n % 2 == 0 else -1]:
+            for name, value in _plugin_run(stack, arm, env, calls).items():
+                samples.setdefault(name, []).append(value)
+    return {name: _median(values) for name, values in sorted(samples.items())}
 
+
+def _plugin_run(stack: Stack, arm: str, env: dict[str, str], calls: int) -> dict[str, float]:
+    from google.protobuf import struct_pb2, timestamp_pb2
+
+    from bench.stack import STATEMENTS
     from devenv.goplugin_host import PluginProcess
     from yamldb.transport.pb import database_pb2 as db
 
-    samples: dict[str, list[float]] = {}
-    env = {"YAMLDB_PLUGIN_CACHE": str(stack.cache_dir), "TMPDIR": str(stack.tmp_dir), "YAMLDB_LOG_LEVEL": "info"}
-    for _ in range(runs):
-        with PluginProcess([str(stack.plugin_path)], env=env) as plugin:
-            channel = plugin.channel()
+    out: dict[str, float] = {}
+    with PluginProcess([str(stack.plugin_path)], env=env) as plugin:
+        channel = plugin.channel()
 
-            def unary(method: str, req: Any, resp: Any, channel: Any = channel) -> Callable[..., Any]:
-                return channel.unary_unary(f"/dbplugin.v5.Database/{method}",
-                                           request_serializer=req.SerializeToString,
-                                           response_deserializer=resp.FromString)
+        def unary(method: str, req: Any, resp: Any, channel: Any = channel) -> Callable[..., Any]:
+            return channel.unary_unary(f"/dbplugin.v5.Database/{method}",
+                                       request_serializer=req.SerializeToString,
+                                       response_deserializer=resp.FromString)
 
-            type_ = unary("Type", db.Empty, db.TypeResponse)
-            samples.setdefault("Type", []).append(
-                _per_call(plugin.proc.pid, lambda _i, t=type_: t(db.Empty(), timeout=10), calls))
-            initialize = unary("Initialize", db.InitializeRequest, db.InitializeResponse)
-            delete = unary("DeleteUser", db.DeleteUserRequest, db.DeleteUserResponse)
-            for database, revoke in _revocations(stack).items():
-                meta = (("multiplex_id", f"layers-{database}"),)
-                config = struct_pb2.Struct()
-                config.update(stack.config_body(database, "yamldb"))
-                initialize(db.InitializeRequest(config_data=config, verify_connection=True), metadata=meta, timeout=30)
-                request = db.DeleteUserRequest(username=f"{stack.run_id}-nobody", statements=db.Statements(
-                    Commands=[revoke]))
-                samples.setdefault(f"DeleteUser {database}", []).append(
-                    _per_call(plugin.proc.pid, lambda _i, d=delete, r=request, m=meta: d(r, metadata=m, timeout=30),
-                              calls))
-            channel.close()
-    return {name: _median(values) for name, values in samples.items()}
+        type_ = unary("Type", db.Empty, db.TypeResponse)
+        out[f"{arm} Type"] = _per_call(plugin.proc.pid, lambda _i, t=type_: t(db.Empty(), timeout=10), calls)
+        initialize = unary("Initialize", db.InitializeRequest, db.InitializeResponse)
+        new_user = unary("NewUser", db.NewUserRequest, db.NewUserResponse)
+        delete = unary("DeleteUser", db.DeleteUserRequest, db.DeleteUserResponse)
+        expiration = timestamp_pb2.Timestamp()
+        expiration.FromSeconds(int(time.time()) + 3600)
+        for database in _revocations(stack):
+            create, revoke = STATEMENTS[database]
+            meta = (("multiplex_id", f"layers-{database}"),)
+            config = struct_pb2.Struct()
+            config.update(stack.config_body(database, "yamldb"))
+            initialize(db.InitializeRequest(config_data=config, verify_connection=True), metadata=meta, timeout=30)
+            absent = db.DeleteUserRequest(username=f"{stack.run_id}-nobody", statements=db.Statements(
+                Commands=[revoke]))
+            out[f"{arm} DeleteUser {database} absent"] = _per_call(
+                plugin.proc.pid, lambda _i, d=delete, r=absent, m=meta: d(r, metadata=m, timeout=30), calls)
+            # What OpenBao sends: the role's statements, a display and role name, a password, an expiration.
+            names: list[str] = [""] * (calls + WARM_CALLS)
+            config_name = db.UsernameConfig(display_name="token", role_name=f"{stack.run_id}l")
+
+            def create_one(i: int, m: Any = meta, c: str = create, names: list[str] = names,
+                           u: Any = config_name) -> None:
+                names[i] = new_user(db.NewUserRequest(
+                    username_config=u, expiration=expiration, statements=db.Statements(Commands=[c]),
+                    password=f"Lp-{i:06d}-{stack.run_id}-A1a-xxxxxxxx"), metadata=m, timeout=30).username
+
+            def delete_one(i: int, m: Any = meta, r: str = revoke, names: list[str] = names) -> None:
+                delete(db.DeleteUserRequest(username=names[i], statements=db.Statements(Commands=[r])),
+                       metadata=m, timeout=30)
+
+            out[f"{arm} NewUser {database}"] = _per_call(plugin.proc.pid, create_one, calls)
+            out[f"{arm} DeleteUser {database}"] = _per_call(plugin.proc.pid, delete_one, calls)
+        channel.close()
+    return out
 
 
 def _revocations(stack: Stack) -> dict[str, str]:

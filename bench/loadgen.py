@@ -149,3 +149,81 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     rank = max(int(-(-p * len(ordered) // 100)), 1)  # ceil(p/100 * n), at least 1
     return ordered[min(rank, len(ordered)) - 1]
+
+
+@dataclass
+class BurstResult:
+    count: int
+    latencies_ms: list[float]  # per successful request, from its own send
+    makespan_s: float  # from the burst's release to the last response
+    errors: list[str] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+
+
+def burst(port: int, token: str, path: str, count: int, extract: Callable[[dict[str, Any]], Any] = lambda _: None,
+          timeout: float = 120.0) -> BurstResult:
+    """`count` clients, each on its own connection (opened first), all send `GET /v1/path` at the same moment.
+
+    One asyncio thread drives every connection, so the load generator costs little CPU and no client waits
+    for another: the requests are all in flight at once, as when a fleet of pods starts together."""
+    import asyncio
+
+    request = (f"GET /v1/{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Vault-Token: {token}\r\n"
+               "Connection: close\r\n\r\n").encode()
+
+    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, go: asyncio.Event,
+                  out: list[tuple[float, float, int, bytes]]) -> None:
+        await go.wait()
+        sent = time.perf_counter()
+        try:
+            writer.write(request)
+            await writer.drain()
+            raw = await reader.read()  # Connection: close: the server ends the response with EOF
+        finally:
+            writer.close()
+        got = time.perf_counter()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+        if b"transfer-encoding: chunked" in head.lower():
+            body = _dechunk(body)
+        out.append((sent, got, status, body))
+
+    async def main() -> BurstResult:
+        conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(count)]
+        go = asyncio.Event()
+        out: list[tuple[float, float, int, bytes]] = []
+        tasks = [asyncio.create_task(one(r, w, go, out)) for r, w in conns]
+        await asyncio.sleep(0.05)  # every task waits at the gate
+        released = time.perf_counter()
+        go.set()
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        result = BurstResult(count, [], 0.0)
+        result.errors += ["timeout"] * len(pending)
+        result.errors += [f"{type(t.exception()).__name__}: {t.exception()}" for t in done if t.exception()]
+        for sent, got, status, body in out:
+            text = body.decode(errors="replace")
+            if status == 200:
+                result.latencies_ms.append((got - sent) * 1000)
+                try:
+                    result.outputs.append(extract(json.loads(text)))
+                except ValueError:
+                    result.errors.append("unreadable response body")
+            else:
+                result.errors.append(f"HTTP {status}: {text.strip()[:300]}")
+        result.makespan_s = (max(got for _, got, _, _ in out) - released) if out else 0.0
+        return result
+
+    return asyncio.run(main())
+
+
+def _dechunk(body: bytes) -> bytes:
+    out, rest = b"", body
+    while rest:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out, rest = out + rest[:size], rest[size + 2:]
+    return out

@@ -51,18 +51,19 @@ def record(stack: Stack, target: Target, concurrency: int, seconds: int, out_dir
     py_spy = find_py_spy()
     if py_spy is None:
         return {"skipped": "py-spy not installed (pip install py-spy into the venv)"}
-    pids = sorted(stack.yamldb_pids())
+    pids = target.pids or []
     if len(pids) != 1:
-        return {"skipped": f"expected one yamldb process, found {pids}"}
+        return {"skipped": f"expected one plugin process for {target.config}, found {pids}"}
     pid = pids[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    raw_path = stack.workdir / f"profile-yamldb-{target.database}.txt"  # large; summarized into the JSON
+    raw_path = stack.workdir / f"profile-{target.plugin}-{target.database}.txt"  # large; summarized into the JSON
     result: dict[str, Any] = {"pid": pid, "seconds": seconds, "concurrency": concurrency,
                               "target": f"{target.database} via {target.config}"}
     # --gil: only the thread holding the GIL is sampled, i.e. where the one Python interpreter spends its time.
     runs = [("raw", raw_path, ["--format", "raw", "--threads", "--gil"])]
     if svg:
-        runs.append(("svg", out_dir / f"profile-yamldb-{target.database}.svg", ["--format", "flamegraph", "--gil"]))
+        runs.append(("svg", out_dir / f"profile-{target.plugin}-{target.database}.svg",
+                     ["--format", "flamegraph", "--gil"]))
     for kind, path, extra in runs:
         cmd = [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
                "--nonblocking", "-o", str(path), *extra]

@@ -6,31 +6,51 @@ import math
 from typing import Any
 
 TARGET_CONCURRENCY = (8, 32)
-THROUGHPUT_MIN_RATIO = 1.0
-P99_MAX_RATIO = 1.2
+ISSUE_MIN_VS_BUILTIN = 1.0  # issuance at least the built-in plugin's rate
+REVOKE_MIN_VS_FLOOR = 0.85  # revocations at least this share of the floor's rate
+P99_MAX_VS_FLOOR = 1.2  # p99 at most this multiple of the floor's
+CPU_OVER_FLOOR_MS = 0.25  # plugin CPU per operation at most this far above the floor's
 HANDSHAKE_INSTALLED_MS = 300
 HANDSHAKE_PREBUILT_MS = 1000
 RSS_20_CONFIGS_MB = 80
+PHASES = ("issue", "revoke")
 
 
-def _ratio(a: float | None, b: float | None) -> float | None:
+def ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or not b or (isinstance(a, float) and math.isnan(a)):
         return None
     return round(a / b, 2)
 
 
-def ratios(results: dict[str, Any]) -> dict[str, Any]:
+def _plugin_cpu(summary: dict[str, Any]) -> float | None:
+    return summary.get("cpu_ms_per_op", {}).get("plugin")
+
+
+def point_ratios(point: dict[str, Any], arm: str = "yamldb") -> dict[str, Any]:
+    """`arm` against the floor and against the built-in plugin, from one point's pooled results."""
     out: dict[str, Any] = {}
-    for database, points in results.get("throughput", {}).items():
-        for c, point in points.items():
-            y, b = point["yamldb"], point["builtin"]
-            out.setdefault(database, {})[c] = {
-                "issue_per_s": _ratio(y["issue"]["per_s"], b["issue"]["per_s"]),
-                "revoke_per_s": _ratio(y["revoke"]["per_s"], b["revoke"]["per_s"]),
-                "issue_p99": _ratio(y["issue"]["p99_ms"], b["issue"]["p99_ms"]),
-                "revoke_p99": _ratio(y["revoke"]["p99_ms"], b["revoke"]["p99_ms"]),
-            }
+    for other in ("floor", "builtin"):
+        if other not in point or arm not in point:
+            continue
+        y, o = point[arm], point[other]
+        out[f"vs_{other}"] = {
+            **{f"{ph}_per_s": ratio(y[ph]["per_s"], o[ph]["per_s"]) for ph in PHASES},
+            **{f"{ph}_p99": ratio(y[ph]["p99_ms"], o[ph]["p99_ms"]) for ph in PHASES},
+        }
+    if "floor" in point and arm in point:
+        out["cpu_over_floor_ms"] = {}
+        for ph in PHASES:
+            a, b = _plugin_cpu(point[arm][ph]), _plugin_cpu(point["floor"][ph])
+            out["cpu_over_floor_ms"][ph] = None if a is None or b is None else round(a - b, 3)
+    if "floor" in point and "builtin" in point:
+        f, b = point["floor"], point["builtin"]
+        out["floor_vs_builtin"] = {f"{ph}_per_s": ratio(f[ph]["per_s"], b[ph]["per_s"]) for ph in PHASES}
     return out
+
+
+def ratios(results: dict[str, Any]) -> dict[str, Any]:
+    return {database: {c: point_ratios(point) for c, point in points.items()}
+            for database, points in results.get("throughput", {}).items()}
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -45,14 +65,20 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             r = points.get(str(c))
             if r is None:
                 continue
-            for key, label in (("issue_per_s", "issue throughput"), ("revoke_per_s", "revoke throughput")):
-                v = r[key]
-                add(f"{database} c={c} {label} yamldb/built-in", v, f">= {THROUGHPUT_MIN_RATIO:.1f}x",
-                    None if v is None else v >= THROUGHPUT_MIN_RATIO)
-            for key, label in (("issue_p99", "issue p99"), ("revoke_p99", "revoke p99")):
-                v = r[key]
-                add(f"{database} c={c} {label} yamldb/built-in", v, f"<= {P99_MAX_RATIO:.1f}x",
-                    None if v is None else v <= P99_MAX_RATIO)
+            for ph in PHASES:
+                v = r.get("cpu_over_floor_ms", {}).get(ph)
+                add(f"{database} c={c} {ph}: plugin CPU per op minus the floor's (ms)", v,
+                    f"<= {CPU_OVER_FLOOR_MS} ms", None if v is None else v <= CPU_OVER_FLOOR_MS)
+            v = r.get("vs_floor", {}).get("revoke_per_s")
+            add(f"{database} c={c} revocations/s yamldb/floor", v, f">= {REVOKE_MIN_VS_FLOOR}x",
+                None if v is None else v >= REVOKE_MIN_VS_FLOOR)
+            v = r.get("vs_builtin", {}).get("issue_per_s")
+            add(f"{database} c={c} issuance/s yamldb/built-in", v, f">= {ISSUE_MIN_VS_BUILTIN}x",
+                None if v is None else v >= ISSUE_MIN_VS_BUILTIN)
+            for ph in PHASES:
+                v = r.get("vs_floor", {}).get(f"{ph}_p99")
+                add(f"{database} c={c} {ph} p99 yamldb/floor", v, f"<= {P99_MAX_VS_FLOOR}x",
+                    None if v is None else v <= P99_MAX_VS_FLOOR)
     hs = results.get("cold_start", {}).get("handshake", {})
     if "installed" in hs:
         v = hs["installed"]["median_ms"]
@@ -116,25 +142,14 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", "## Issue and revoke through OpenBao's HTTP API", "",
                   "Same OpenBao, same role statements, same admin user; closed loop, one keep-alive connection "
                   "per client thread. Latencies in ms. CPU ms/op = CPU time per successful request of OpenBao "
-                  "/ the yamldb process / the database server.", "",
-                  "| database | c | plugin | issued/s | issue p50 | issue p99 | revoked/s | revoke p50 | revoke p99 "
-                  "| errors | CPU ms/op issue (bao/plugin/db) | CPU ms/op revoke (bao/plugin/db) |",
-                  "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
-        for database, points in results["throughput"].items():
-            for c, point in points.items():
-                for plugin in ("yamldb", "builtin"):
-                    s = point[plugin]
-                    i, r = s["issue"], s["revoke"]
-                    lines.append(
-                        f"| {database} | {c} | {plugin} | {_f(i['per_s'])} | {_f(i['p50_ms'], 2)} | "
-                        f"{_f(i['p99_ms'], 2)} | {_f(r['per_s'])} | {_f(r['p50_ms'], 2)} | {_f(r['p99_ms'], 2)} | "
-                        f"{i['errors'] + r['errors']} | {_cpu(i)} | {_cpu(r)} |")
-        lines += ["", "### Ratios yamldb / built-in", "",
-                  "| database | c | issued/s | revoked/s | issue p99 | revoke p99 |", "|---|---:|---:|---:|---:|---:|"]
-        for database, points in results["ratios"].items():
-            for c, r in points.items():
-                lines.append(f"| {database} | {c} | {_f(r['issue_per_s'], 2)} | {_f(r['revoke_per_s'], 2)} | "
-                             f"{_f(r['issue_p99'], 2)} | {_f(r['revoke_p99'], 2)} |")
+                  "/ the plugin process (yamldb or the floor; the built-in plugin runs inside OpenBao) / the "
+                  "database server.", ""]
+        lines += throughput_table(results["throughput"])
+        lines += ["", "### Ratios", "",
+                  "yamldb ÷ the floor and ÷ the built-in plugin, from the same run (rates: higher is better; "
+                  "p99: lower is better); plugin CPU over the floor = yamldb's CPU ms per op minus the floor's.", ""]
+        lines += ratio_table(results["ratios"])
+    lines += scenarios_section(results.get("scenarios"))
 
     wire = results.get("wire", {})
     if wire:
@@ -250,13 +265,20 @@ def _layers_section(layers: dict[str, Any] | None) -> list[str]:
              "| what runs | CPU ms per call |", "|---|---:|",
              f"| bare grpcio sync server, constant reply, no TLS | {layers['bare_grpc']:.3f} |"]
     plugin = layers.get("plugin", {})
-    if "Type" in plugin:
-        lines.append(f"| yamldb plugin (prebuilt), `Type` through the mTLS terminator | {plugin['Type']:.3f} |")
-    for name, value in plugin.items():
-        if name.startswith("DeleteUser"):
-            database = name.split(" ", 1)[1]
-            lines.append(f"| yamldb plugin, `DeleteUser` ({database}, revocation statement, user absent) | "
-                         f"{value:.3f} |")
+    if "yamldb Type" in plugin:
+        lines.append(f"| the prebuilt plugin, `Type` through the mTLS terminator (yamldb / the floor) | "
+                     f"{plugin['yamldb Type']:.3f} / {plugin.get('floor Type', float('nan')):.3f} |")
+    labels = {"DeleteUser absent": "`DeleteUser`, user absent", "NewUser": "`NewUser` as OpenBao sends it",
+              "DeleteUser": "`DeleteUser` of those users"}
+    databases = sorted({name.split(" ")[2] for name in plugin if name.count(" ") >= 2})
+    for database in databases:
+        for key, label in labels.items():
+            op, *rest = key.split(" ")
+            name = " ".join([op, database, *rest])
+            if f"yamldb {name}" in plugin:
+                y, f = plugin[f"yamldb {name}"], plugin.get(f"floor {name}")
+                lines.append(f"| {database}: {label} — yamldb / the floor / difference | {y:.3f} / "
+                             f"{_f(f, 3)} / {_f(None if f is None else y - f, 3)} |")
     for name, value in layers.get("in_process", {}).items():
         kind, database = name.split(" ", 1)
         label = ("yamldb engine alone (`SqlEngine.run`, in-process)" if kind == "engine"
@@ -268,7 +290,7 @@ def _layers_section(layers: dict[str, Any] | None) -> list[str]:
 def _profile_section(prof: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     if "samples" in prof:
-        lines += ["", f"## Profile of the yamldb process (py-spy, {prof['seconds']} s at c={prof['concurrency']}, "
+        lines += ["", f"## Profile of the plugin process (py-spy, {prof['seconds']} s at c={prof['concurrency']}, "
                       f"{prof['target']}, {prof['samples']} samples)", "",
                   "Thread groups: " + ", ".join(f"{k} {v}%" for k, v in prof["threads_pct"].items()) + ".", "",
                   "| layer (innermost matching frame) | % of samples |", "|---|---:|"]
@@ -287,4 +309,86 @@ def _msgs(phase: dict[str, Any]) -> str:
 
 def _cpu(summary: dict[str, Any]) -> str:
     cpu = summary.get("cpu_ms_per_op", {})
-    return "/".join(_f(cpu.get(k), 2) for k in ("openbao", "yamldb", "database"))
+    return "/".join(_f(cpu.get(k), 2) for k in ("openbao", "plugin", "database"))
+
+
+def throughput_table(throughput: dict[str, Any]) -> list[str]:
+    lines = ["| database | c | plugin | issued/s | issue p50 | issue p99 | revoked/s | revoke p50 | revoke p99 "
+             "| errors | CPU ms/op issue (bao/plugin/db) | CPU ms/op revoke (bao/plugin/db) |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for database, points in throughput.items():
+        for c, point in points.items():
+            for plugin, s in point.items():
+                i, r = s["issue"], s["revoke"]
+                lines.append(
+                    f"| {database} | {c} | {plugin} | {_f(i['per_s'])} | {_f(i['p50_ms'], 2)} | "
+                    f"{_f(i['p99_ms'], 2)} | {_f(r['per_s'])} | {_f(r['p50_ms'], 2)} | {_f(r['p99_ms'], 2)} | "
+                    f"{i['errors'] + r['errors']} | {_cpu(i)} | {_cpu(r)} |")
+    return lines
+
+
+def ratio_table(ratios: dict[str, Any]) -> list[str]:
+    lines = ["| database | c | issued/s ÷floor | ÷built-in | revoked/s ÷floor | ÷built-in | issue p99 ÷floor "
+             "| ÷built-in | revoke p99 ÷floor | ÷built-in | plugin CPU over the floor, issue / revoke (ms) "
+             "| floor ÷ built-in, issued / revoked |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for database, points in ratios.items():
+        for c, r in points.items():
+            vf, vb = r.get("vs_floor", {}), r.get("vs_builtin", {})
+            cpu = r.get("cpu_over_floor_ms", {})
+            fb = r.get("floor_vs_builtin", {})
+            cells = [_f(v.get(key), 2) for key in ("issue_per_s", "revoke_per_s", "issue_p99", "revoke_p99")
+                     for v in (vf, vb)]
+            lines.append(f"| {database} | {c} | " + " | ".join(cells) + f" | {_f(cpu.get('issue'), 2)} / "
+                         f"{_f(cpu.get('revoke'), 2)} | {_f(fb.get('issue_per_s'), 2)} / "
+                         f"{_f(fb.get('revoke_per_s'), 2)} |")
+    return lines
+
+
+def scenarios_section(sc: dict[str, Any] | None) -> list[str]:
+    if not sc:
+        return []
+    lines: list[str] = []
+    docs = sc.get("docs_roles")
+    if docs:
+        lines += ["", "## Scenario a: roles as the Vault docs write them (no revocation statements)", "",
+                  "Each plugin revokes with its own defaults. " + docs.get("about", ""), ""]
+        lines += throughput_table(docs["throughput"])
+        lines += ["", "Ratios:", ""]
+        lines += ratio_table(docs["ratios"])
+    storm = sc.get("storm")
+    if storm:
+        lines += ["", f"## Scenario b: revocation storm ({storm['leases']} leases expiring together, drained by "
+                      "OpenBao's expiry manager)", "", storm.get("about", ""), "",
+                  "| database | plugin | issued | issue s | expiry window s | drained s after first expiry "
+                  "| after last expiry | revoked/s while draining | errors in OpenBao's log | leases left "
+                  "| users left | CPU s (bao/plugin/db) while draining |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for database, arms in storm["results"].items():
+            for plugin, row in arms.items():
+                cpu = row.get("cpu_s", {})
+                lines.append(
+                    f"| {database} | {plugin} | {row['issued']} | {_f(row['issue_s'])} | "
+                    f"{_f(row['expiry_window_s'])} | {_f(row['drain_s_from_first_expiry'])} | "
+                    f"{_f(row['drain_s_after_last_expiry'])} | {_f(row['revoked_per_s'])} | {row['log_errors']} | "
+                    f"{row['leases_left']} | {_f(row['users_left'], 0)} | "
+                    f"{'/'.join(_f(cpu.get(k), 1) for k in ('openbao', 'plugin', 'database'))} |")
+    burst = sc.get("burst")
+    if burst:
+        lines += ["", f"## Scenario c: a burst of {burst['count']} credentials asked for at once", "",
+                  burst.get("about", ""), "",
+                  "| database | plugin | ok | errors | all served in s | p50 ms | p99 ms | max ms | plugin CPU ms/op |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for database, arms in burst["results"].items():
+            for plugin, row in arms.items():
+                lines.append(f"| {database} | {plugin} | {row['ok']} | {row['errors']} | {_f(row['makespan_s'], 2)} | "
+                             f"{_f(row['p50_ms'])} | {_f(row['p99_ms'])} | {_f(row['max_ms'])} | "
+                             f"{_f(row.get('cpu_ms_per_op', {}).get('plugin'), 2)} |")
+        if burst.get("ratios"):
+            lines += ["", "| database | yamldb ÷ floor: makespan / p50 / p99 / max | yamldb ÷ built-in: makespan / "
+                          "p50 / p99 / max |", "|---|---|---|"]
+            for database, r in burst["ratios"].items():
+                lines.append(f"| {database} | " + " | ".join(
+                    " / ".join(_f(r.get(other, {}).get(k), 2) for k in ("makespan_s", "p50_ms", "p99_ms", "max_ms"))
+                    for other in ("floor", "builtin")) + " |")
+    return lines

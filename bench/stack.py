@@ -25,6 +25,11 @@ from yamldb.resources import shipped_dir
 
 PLUGIN_FILE = "yamldb-database-plugin"
 MOUNT = "database"
+# The floor: the same prebuilt file with its database work switched off (bench/variants/sitecustomize.py).
+FLOOR_CATALOG = "yamldb-floor"
+FLOOR_PATCHES = ("no-database",)
+HOOK_DIR = Path(__file__).resolve().parent / "variants"
+PLUGINS = ("yamldb", "floor", "builtin")
 
 PG_CREATE = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
 PG_REVOKE = 'DROP ROLE IF EXISTS "{{name}}";'
@@ -40,10 +45,10 @@ class Target:
     """One connection config + role in the shared OpenBao: (database, plugin)."""
 
     database: str  # postgresql | mysql
-    plugin: str  # yamldb | builtin
+    plugin: str  # yamldb | floor | builtin (or an experiment's label)
     config: str
     role: str
-    pids: list[int] | None = None  # the plugin process(es) serving it, when not the main yamldb process
+    pids: list[int] | None = None  # the plugin process(es) serving it; [] for a built-in plugin (in OpenBao)
 
 
 @dataclass
@@ -60,6 +65,8 @@ class Stack:
     build_seconds: float
     mysql_manifest: str | None
     notes: list[str] = field(default_factory=list)
+    # catalog name -> the plugin process(es) that appeared when its first config was written
+    catalog_pids: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def tmp_dir(self) -> Path:
@@ -68,15 +75,27 @@ class Stack:
         return path
 
     # -- configuration --------------------------------------------------------------------
-    def register_yamldb(self, name: str = "yamldb") -> float:
+    def register_yamldb(self, name: str = "yamldb", env: tuple[str, ...] = ()) -> float:
         """POST sys/plugins/catalog/database/NAME; returns the seconds it took."""
         t0 = time.perf_counter()
         self.bao.api("POST", f"sys/plugins/catalog/database/{name}", {
             "sha256": self.plugin_sha256, "command": PLUGIN_FILE,
             # TMPDIR: the plugin's private socket directory lands in our work dir, removed at the end
-            "env": [f"YAMLDB_PLUGIN_CACHE={self.cache_dir}", f"TMPDIR={self.tmp_dir}"],
+            "env": [f"YAMLDB_PLUGIN_CACHE={self.cache_dir}", f"TMPDIR={self.tmp_dir}", *env],
         })
         return time.perf_counter() - t0
+
+    def register_variant(self, name: str, patches: tuple[str, ...] | list[str],
+                         env: dict[str, str] | None = None) -> Path:
+        """The same prebuilt file under catalog NAME (so its own process), patched from outside by
+        bench/variants/sitecustomize.py; returns the marker file in which the live patches are listed."""
+        marker = self.workdir / f"{name}.applied"
+        self.register_yamldb(name, (f"PYTHONPATH={HOOK_DIR}", f"YAMLDB_BENCH_PATCHES={','.join(patches)}",
+                                    f"YAMLDB_BENCH_MARKER={marker}", *(f"{k}={v}" for k, v in (env or {}).items())))
+        return marker
+
+    def register_floor(self) -> None:
+        self.register_variant(FLOOR_CATALOG, FLOOR_PATCHES)
 
     def config_body(self, database: str, plugin_name: str) -> dict[str, Any]:
         yamldb = not plugin_name.endswith("-database-plugin")
@@ -109,13 +128,38 @@ class Stack:
 
     def target(self, database: str, plugin: str, suffix: str = "") -> Target:
         """Configure (connection + role) one side of the comparison; role names carry the run id."""
-        short = {"postgresql": "p", "mysql": "m"}[database] + {"yamldb": "y", "builtin": "b"}[plugin] + suffix
+        short = {"postgresql": "p", "mysql": "m"}[database] + {"yamldb": "y", "builtin": "b", "floor": "f"}[plugin]
+        short += suffix
         config = f"{database}-{plugin}{'-' + suffix if suffix else ''}"
         role = f"{self.run_id}{short}"  # <= 10 chars: MySQL's username template truncates role names at 10
-        plugin_name = "yamldb" if plugin == "yamldb" else BUILTIN[database]
-        self.write_config(config, database, plugin_name)
+        catalog = {"yamldb": "yamldb", "floor": FLOOR_CATALOG}.get(plugin) or BUILTIN[database]
+        pids = self.configure(config, role, database, catalog)
+        if plugin == "floor":
+            self.check_patches(self.workdir / f"{FLOOR_CATALOG}.applied", FLOOR_PATCHES)
+        return Target(database, plugin, config, role, pids)
+
+    def configure(self, config: str, role: str, database: str, catalog: str) -> list[int]:
+        """Write a connection config for `catalog` and a role on it; returns the pids serving the catalog
+        ([] for a built-in plugin, which runs inside OpenBao)."""
+        before = self.yamldb_pids()
+        self.write_config(config, database, catalog)
         self.write_role(role, config, database)
-        return Target(database, plugin, config, role)
+        if catalog in BUILTIN.values():
+            return []
+        started = sorted(self.yamldb_pids() - before)
+        if started:
+            self.catalog_pids[catalog] = started
+        return self.catalog_pids.get(catalog, [])
+
+    @staticmethod
+    def check_patches(marker: Path, patches: tuple[str, ...] | list[str]) -> list[str]:
+        """The patches that went live in a variant's process; raises if any named one did not."""
+        live = sorted(set(marker.read_text().split()[1::2])) if marker.exists() else []
+        missing = sorted(set(patches) - set(live))
+        if missing:
+            raise RuntimeError(f"benchmark patches not live in the plugin process: {missing} "
+                               f"(bench/variants/sitecustomize.py no longer matches yamldb?)")
+        return live
 
     def delete_config(self, name: str) -> None:
         with contextlib.suppress(Exception):

@@ -1,10 +1,10 @@
-"""Issue and revoke throughput/latency, yamldb and the built-in plugin side by side in one OpenBao.
+"""Issue and revoke throughput/latency: yamldb, the floor and the built-in plugin side by side in one OpenBao.
 
-For each (database, concurrency) point both plugins are warmed up, then measured
-in four segments ordered A B B A (which plugin is A alternates between points),
-each segment issuing its share of the leases and then revoking exactly those.
-Per plugin the segments are pooled: rate = successful requests / summed wall time,
-latency percentiles over all requests.
+For each (database, concurrency) point every arm is warmed up, then measured in
+segments ordered A B C C B A (which arm is A rotates between points), each segment
+issuing its share of the leases and then revoking exactly those. Per arm the
+segments are pooled: rate = successful requests / summed wall time, latency
+percentiles over all requests.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def revoke(stack: Stack, lease_ids: list[str], concurrency: int, timeout: float)
 
 def cpu_groups(stack: Stack, target: Target) -> list[CpuGroup]:
     assert stack.bao.process is not None
-    plugin_pids = target.pids if target.pids is not None else sorted(stack.yamldb_pids())
-    groups = [CpuGroup("openbao", [stack.bao.process.pid]), CpuGroup("yamldb", plugin_pids)]
+    plugin_pids = target.pids if target.pids is not None else sorted(stack.catalog_pids.get("yamldb", []))
+    groups = [CpuGroup("openbao", [stack.bao.process.pid]), CpuGroup("plugin", plugin_pids)]
     if target.database == "postgresql":
         groups.append(CpuGroup("database", tree_root=stack.postmaster_pid()))
     else:
@@ -94,36 +94,41 @@ def _segment(stack: Stack, target: Target, concurrency: int, count: int, timeout
 
 def warm_up(stack: Stack, target: Target, concurrency: int, timeout: float) -> None:
     issued = issue(stack, target, concurrency, max(10, 2 * concurrency), timeout)
-    if issued.errors:
+    if not issued.ok:  # some errors are results (counted in the measured segments); none working is not
         raise RuntimeError(f"warm-up of {target.config} failed: {issued.errors[:3]}")
     revoke(stack, [lease for lease in issued.outputs if lease], concurrency, timeout)
 
 
-def measure_point(stack: Stack, targets: dict[str, Target], concurrency: int, leases: int, first: str,
+def measure_point(stack: Stack, targets: dict[str, Target], concurrency: int, leases: int, rotation: int,
                   timeout: float, log: Callable[[str], None], quiet_wait: float = 0.0) -> dict[str, dict[str, Any]]:
-    """One (database, concurrency) point for both plugins; ``first`` is plugin A of the A B B A order."""
-    second = "builtin" if first == "yamldb" else "yamldb"
+    """One (database, concurrency) point for every arm in `targets`; `rotation` picks which arm goes first."""
+    arms = list(targets)
+    k = rotation % len(arms)
+    order = arms[k:] + arms[:k]
     gates = []
-    for plugin in (first, second):
-        warm_up(stack, targets[plugin], concurrency, timeout)
+    for arm in order:
+        warm_up(stack, targets[arm], concurrency, timeout)
     halves = (leases // 2, leases - leases // 2)
-    accs = {p: (_Acc(), _Acc()) for p in (first, second)}
-    done = {first: 0, second: 0}
-    for plugin in (first, second, second, first):
+    accs = {arm: (_Acc(), _Acc()) for arm in order}
+    done = dict.fromkeys(order, 0)
+    for arm in order + order[::-1]:
         if quiet_wait > 0:
             gates.append(wait_for_quiet(quiet_wait))
-        count = halves[done[plugin]]
-        done[plugin] += 1
-        _segment(stack, targets[plugin], concurrency, count, timeout, *accs[plugin])
+        count = halves[done[arm]]
+        done[arm] += 1
+        _segment(stack, targets[arm], concurrency, count, timeout, *accs[arm])
     out: dict[str, Any] = {}
-    for plugin, (acc_issue, acc_revoke) in accs.items():
-        out[plugin] = {"issue": acc_issue.summary(), "revoke": acc_revoke.summary()}
+    for arm in arms:
+        acc_issue, acc_revoke = accs[arm]
+        out[arm] = {"issue": acc_issue.summary(), "revoke": acc_revoke.summary()}
         if gates:
-            out[plugin]["quiet_gates"] = gates
-        s = out[plugin]
-        log(f"  {targets[plugin].database:10} c={concurrency:<3} {plugin:8} issue {s['issue']['per_s']:7.1f}/s "
+            out[arm]["quiet_gates"] = gates
+        s = out[arm]
+        log(f"  {targets[arm].database:10} c={concurrency:<3} {arm:8} issue {s['issue']['per_s']:7.1f}/s "
             f"p50 {s['issue']['p50_ms']:7.2f} p99 {s['issue']['p99_ms']:7.2f} ms | revoke "
             f"{s['revoke']['per_s']:7.1f}/s p50 {s['revoke']['p50_ms']:7.2f} p99 {s['revoke']['p99_ms']:7.2f} ms"
+            f" | plugin CPU {s['issue']['cpu_ms_per_op'].get('plugin', 0):.2f}/"
+            f"{s['revoke']['cpu_ms_per_op'].get('plugin', 0):.2f} ms"
             + (f" | errors {s['issue']['errors']}+{s['revoke']['errors']}"
                if s["issue"]["errors"] or s["revoke"]["errors"] else ""))
     return out

@@ -13,6 +13,9 @@ bring, or what one already made brings, by switching it off.
   engine before the raw-connection path); with ``always-ping`` this is the old engine.
 - ``warn-log``: the plugin logs at WARNING.
 - ``rpc-workers-8``: the gRPC server's handler pool has 8 threads instead of 12.
+- ``no-database``: the floor. NewUser, UpdateUser and DeleteUser answer at once, without
+  rendering a statement or touching the database; Initialize, the servicer, grpcio and the
+  TLS terminator run as shipped. What is left is the cost of being an external plugin.
 """
 
 from __future__ import annotations
@@ -65,11 +68,31 @@ def _log_level(minimum: int):
     return patch
 
 
+def _no_database(database) -> None:
+    import itertools
+
+    counter = itertools.count()
+    prefix = f"v-floor-{os.getpid()}-"  # unique per process, so OpenBao's leases never share a name
+
+    def new_user(self, req) -> str:
+        return prefix + str(next(counter))
+
+    def update_user(self, req) -> None:
+        return None
+
+    def delete_user(self, req) -> None:
+        return None
+
+    cls = database.ManifestDatabase
+    cls.new_user, cls.update_user, cls.delete_user = new_user, update_user, delete_user
+
+
 HOOKS = {
     "yamldb.engine.executor": [("always-ping", "PING_WINDOW", _always_ping),
                                ("engine-paths", "SqlEngine", _engine_paths)],
     "yamldb.transport.server": [("rpc-workers-8", "futures", _rpc_workers)],
     "yamldb.transport.hclog": [("warn-log", "configure", _log_level(logging.WARNING))],
+    "yamldb.lifecycle.database": [("no-database", "ManifestDatabase", _no_database)],
 }
 ENGINE_PATHS = {"no-batch", "stepwise"}
 
