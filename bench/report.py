@@ -277,8 +277,11 @@ def _layers_section(layers: dict[str, Any] | None) -> list[str]:
             name = " ".join([op, database, *rest])
             if f"yamldb {name}" in plugin:
                 y, f = plugin[f"yamldb {name}"], plugin.get(f"floor {name}")
-                lines.append(f"| {database}: {label} — yamldb / the floor / difference | {y:.3f} / "
-                             f"{_f(f, 3)} / {_f(None if f is None else y - f, 3)} |")
+                waits = [(k.split(" ")[0], v) for k, v in plugin.items()
+                         if k.startswith("floor+") and k.endswith(f" {name}")]
+                lines.append(f"| {database}: {label} — yamldb / the floor / difference"
+                             + "".join(f" / {arm}" for arm, _ in waits) + f" | {y:.3f} / {_f(f, 3)} / "
+                             f"{_f(None if f is None else y - f, 3)}" + "".join(f" / {v:.3f}" for _, v in waits) + " |")
     for name, value in layers.get("in_process", {}).items():
         kind, database = name.split(" ", 1)
         label = ("yamldb engine alone (`SqlEngine.run`, in-process)" if kind == "engine"

@@ -16,6 +16,8 @@ bring, or what one already made brings, by switching it off.
 - ``no-database``: the floor. NewUser, UpdateUser and DeleteUser answer at once, without
   rendering a statement or touching the database; Initialize, the servicer, grpcio and the
   TLS terminator run as shipped. What is left is the cost of being an external plugin.
+  With ``YAMLDB_BENCH_FLOOR_WAIT_MS=N`` each of those calls sleeps N ms first (the GIL released, as
+  during a database round trip): the floor's cost when every call waits as long as yamldb's do.
 """
 
 from __future__ import annotations
@@ -70,18 +72,24 @@ def _log_level(minimum: int):
 
 def _no_database(database) -> None:
     import itertools
+    import time
 
     counter = itertools.count()
     prefix = f"v-floor-{os.getpid()}-"  # unique per process, so OpenBao's leases never share a name
+    wait = float(os.environ.get("YAMLDB_BENCH_FLOOR_WAIT_MS", "0")) / 1000
 
     def new_user(self, req) -> str:
+        if wait:
+            time.sleep(wait)
         return prefix + str(next(counter))
 
     def update_user(self, req) -> None:
-        return None
+        if wait:
+            time.sleep(wait)
 
     def delete_user(self, req) -> None:
-        return None
+        if wait:
+            time.sleep(wait)
 
     cls = database.ManifestDatabase
     cls.new_user, cls.update_user, cls.delete_user = new_user, update_user, delete_user
