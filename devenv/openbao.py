@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import functools
 import json as jsonlib
 import os
@@ -27,7 +26,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -36,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from devenv.distributions import is_series, openbao_binary
-from devenv.ports import HarnessUnavailable, free_port
+from devenv.ports import HarnessUnavailable, die_with_parent_preexec, free_port
 
 __all__ = [
     "OpenBaoAPIError", "OpenBaoCLIError", "OpenBaoDevServer", "OpenBaoServer", "bao_version", "find_bao",
@@ -102,22 +100,6 @@ def bao_version(bao: str | os.PathLike[str]) -> str:
     if not match:
         raise HarnessUnavailable(f"`{bao} version` printed no version: {out.strip()[:200]!r}")
     return match.group(1)
-
-
-def _find_prctl() -> Any:
-    with contextlib.suppress(OSError, AttributeError):
-        return ctypes.CDLL(None, use_errno=True).prctl
-    return None
-
-
-_PRCTL = _find_prctl() if sys.platform == "linux" else None  # resolved before any fork
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: SIGTERM the child when the thread that started it dies (e.g. pytest killed -9)."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def _proc_table() -> dict[int, tuple[int, str, int, int]]:
@@ -240,7 +222,6 @@ class OpenBaoServer:
     def _launch(self) -> None:
         """Start the server process, its output appended to ``log_path``."""
         args = self._server_args()
-        in_main_thread = threading.current_thread() is threading.main_thread()
         with self.log_path.open("ab") as log:
             log.write(f"$ {' '.join(args)}\n".encode())
             log.flush()
@@ -251,9 +232,7 @@ class OpenBaoServer:
                 stderr=subprocess.STDOUT,
                 cwd=self.base_dir,
                 env=self._server_env(),
-                # preexec_fn only calls a pre-resolved prctl(); main thread only because
-                # PDEATHSIG fires when the *thread* that forked exits.
-                preexec_fn=_die_with_parent if _PRCTL and in_main_thread else None,
+                preexec_fn=die_with_parent_preexec(),
                 start_new_session=self.new_session,
             )
 

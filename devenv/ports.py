@@ -3,10 +3,42 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import signal
 import socket
+import sys
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["HarnessUnavailable", "free_port", "free_ports", "port_open", "wait_for_port"]
+__all__ = ["HarnessUnavailable", "die_with_parent_preexec", "free_port", "free_ports", "port_open", "wait_for_port"]
+
+
+def _find_prctl() -> Any:
+    with contextlib.suppress(OSError, AttributeError):
+        return ctypes.CDLL(None, use_errno=True).prctl
+    return None
+
+
+_PRCTL = _find_prctl() if sys.platform == "linux" else None  # resolved before any fork
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: SIGTERM the child when the thread that started it dies (e.g. pytest killed -9)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+
+
+def die_with_parent_preexec() -> Callable[[], None] | None:
+    """A ``preexec_fn`` for a server child that should not outlive the test process, or None.
+
+    It only calls a pre-resolved prctl(); main thread only, because PDEATHSIG fires when the
+    *thread* that forked exits.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    return _die_with_parent if _PRCTL is not None and in_main_thread else None
 
 
 class HarnessUnavailable(RuntimeError):
