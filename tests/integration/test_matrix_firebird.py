@@ -18,23 +18,15 @@ from devenv.compatibility import Case, CompatMatrix
 from devenv.distributions import OPENBAO_SERIES
 from devenv.firebird import FirebirdServer
 from tests.conftest import require
-from tests.integration.conftest import openbao_for_series
 
 ADMIN, ADMIN_PASSWORD = "VAULTADMIN", "vault-admin-pw-1"
 STATIC_USER = "REPORT_SVC"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "bao" in metafunc.fixturenames:
+    if "matrix_bao" in metafunc.fixturenames:
         series = OPENBAO_SERIES if metafunc.config.getoption("--matrix") else OPENBAO_SERIES[-1:]
-        metafunc.parametrize("bao", series, indirect=True, scope="module", ids=[f"bao{s}" for s in series])
-
-
-@pytest.fixture(scope="module")
-def bao(request: pytest.FixtureRequest, built_plugin, plugin_cache, manifest_dir,
-        compat_matrix: CompatMatrix) -> Iterator[OpenBaoDevServer]:
-    with openbao_for_series(request.param, built_plugin, plugin_cache, manifest_dir, compat_matrix) as server:
-        yield server
+        metafunc.parametrize("matrix_bao", series, indirect=True, scope="module", ids=[f"bao{s}" for s in series])
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +113,9 @@ def revoke(bao: OpenBaoDevServer, lease: dict) -> None:
     bao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
 
 
-def test_firebird_lifecycle(bao: OpenBaoDevServer, fb: FirebirdServer, compat_matrix: CompatMatrix) -> None:
+def test_firebird_lifecycle(matrix_bao: OpenBaoDevServer, fb: FirebirdServer,
+                            compat_matrix: CompatMatrix) -> None:
+    bao = matrix_bao
     compat_matrix.note("Firebird", "Admin: a user with GRANT ADMIN ROLE (security database) and RDB$ADMIN in the "
                                    "database, connecting with role RDB$ADMIN, as in dialects/firebird.yaml.")
     with compat_matrix.case("Firebird", "3.0", openbao=bao.version, setup="RDB$ADMIN user") as case:
@@ -200,8 +194,9 @@ def run_lifecycle(bao: OpenBaoDevServer, fb: FirebirdServer, case: Case) -> None
     bao.api("DELETE", f"database/config/{conn}")
 
 
-def test_firebird_refuses_a_role_outside_the_pattern(bao: OpenBaoDevServer, fb: FirebirdServer) -> None:
+def test_firebird_refuses_a_role_outside_the_pattern(matrix_bao: OpenBaoDevServer, fb: FirebirdServer) -> None:
     """The set's role parameter is checked before any SQL runs."""
+    bao = matrix_bao
     conn = f"fb-bad-{bao.version}"
     reset_users(fb)
     bao.api("POST", f"database/config/{conn}", {

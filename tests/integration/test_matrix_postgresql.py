@@ -22,7 +22,6 @@ from devenv import HarnessUnavailable, OpenBaoAPIError, OpenBaoDevServer, Postgr
 from devenv.compatibility import Case, CompatMatrix
 from devenv.distributions import OPENBAO_SERIES, POSTGRES_MAJORS, postgres_source
 from tests.conftest import REPO_ROOT, require
-from tests.integration.conftest import openbao_for_series
 
 SUPERUSER, CREATEROLE = "superuser", "CREATEROLE"
 SMOKE_SERIES = OPENBAO_SERIES[-1]
@@ -40,15 +39,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     else:
         cases = [(SMOKE_SERIES, m, CREATEROLE) for m in POSTGRES_MAJORS]
         cases += [(s, SMOKE_OTHER_SERIES_MAJOR, SUPERUSER) for s in OPENBAO_SERIES if s != SMOKE_SERIES]
-    metafunc.parametrize(("bao", "pg", "admin_kind"), cases, indirect=["bao", "pg"], scope="module",
+    metafunc.parametrize(("matrix_bao", "pg", "admin_kind"), cases, indirect=["matrix_bao", "pg"], scope="module",
                          ids=[f"bao{s}-pg{m}-{a.lower()}" for s, m, a in cases])
-
-
-@pytest.fixture(scope="module")
-def bao(request: pytest.FixtureRequest, built_plugin, plugin_cache, manifest_dir,
-        compat_matrix: CompatMatrix) -> Iterator[OpenBaoDevServer]:
-    with openbao_for_series(request.param, built_plugin, plugin_cache, manifest_dir, compat_matrix) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +137,9 @@ def revoke(bao: OpenBaoDevServer, lease: dict) -> None:
     bao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
 
 
-def test_postgresql_lifecycle(bao: OpenBaoDevServer, pg: PostgresCluster, admin_kind: str,
+def test_postgresql_lifecycle(matrix_bao: OpenBaoDevServer, pg: PostgresCluster, admin_kind: str,
                               compat_matrix: CompatMatrix) -> None:
+    bao = matrix_bao
     setup = make_setup(pg, admin_kind)
     if admin_kind == CREATEROLE:
         compat_matrix.note("PostgreSQL", "CREATEROLE admin: the SQL of docs/migrate.md (CREATEROLE, owner of the "
