@@ -178,7 +178,14 @@ def apt_extract(packages: tuple[str, ...]) -> Callable[[Path], None]:
         if os.geteuid() == 0:
             with contextlib.suppress(OSError):  # _apt downloads into the directory
                 shutil.chown(debs, user="_apt")
-        _run(["apt-get", "download", "--quiet", *packages], f"Debian {' '.join(packages)}", cwd=debs)
+        try:
+            _run(["apt-get", "download", "--quiet", *packages], f"Debian {' '.join(packages)}", cwd=debs)
+        except HarnessUnavailable:
+            if os.geteuid() != 0:
+                raise
+            # A fresh machine has no package lists yet: update them once (root) and try again.
+            _run(["apt-get", "update", "--quiet"], "Debian package lists")
+            _run(["apt-get", "download", "--quiet", *packages], f"Debian {' '.join(packages)}", cwd=debs)
         for deb in sorted(debs.glob("*.deb")):
             _run(["dpkg-deb", "-x", str(deb), str(work / "root")], f"Debian {deb.name}")
         shutil.rmtree(debs)
