@@ -1,0 +1,4 @@
+-- firebird: rotate_root
+
+-- 1.1
+ALTER USER "v-token-role-abc'""\;--" PASSWORD '[password]'
