@@ -67,3 +67,17 @@ def test_a_failed_install_leaves_nothing_behind(tmp_path: Path, monkeypatch: pyt
 @pytest.mark.parametrize(("text", "series"), [("2.6", True), ("2.7", True), ("/opt/bao", False), ("2.6.2", False)])
 def test_yamldb_bao_is_a_series_or_a_path(text: str, series: bool) -> None:
     assert is_series(text) is series
+
+
+def test_yamldb_bao_path_selects_the_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devenv.openbao import find_bao
+
+    fake = tmp_path / "bao"
+    fake.write_text("#!/bin/sh\necho 'OpenBao v2.6.2 (abc)'\n")
+    monkeypatch.setenv("YAMLDB_BAO", str(fake))
+    with pytest.raises(HarnessUnavailable, match="not executable"):
+        find_bao()
+    fake.chmod(0o755)
+    assert find_bao() == fake
+    with pytest.raises(HarnessUnavailable, match="/nonexistent/bao"):  # an explicit argument wins
+        find_bao("/nonexistent/bao")
