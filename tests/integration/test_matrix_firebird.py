@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -208,3 +212,93 @@ def test_firebird_refuses_a_role_outside_the_pattern(matrix_bao: OpenBaoDevServe
         bao.api("GET", f"database/creds/{conn}-r")
     assert "does not match" in str(refused.value)
     bao.api("DELETE", f"database/config/{conn}")
+
+
+STEP_ALONE = """\
+yamldb: 1
+dialect: firebird
+statements:
+  revoke:
+    - sql: DELETE FROM MON$ATTACHMENTS WHERE MON$USER = '{{username}}' AND MON$ATTACHMENT_ID <> CURRENT_CONNECTION;
+      transaction: false
+    - DROP USER "{{username}}";
+"""
+
+
+def yamldb_check(manifest: str, fb: FirebirdServer, user: str, password: str, role: str | None = None):
+    return subprocess.run([sys.executable, "-m", "yamldb.cli", "check", manifest, "--connection-url",
+                           fb.template_url(role=role), "--username", user, "--password", password],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_firebird_step_alone_runs_committed_on_its_own(fb: FirebirdServer, tmp_path: Path) -> None:
+    """`transaction: false` on Firebird: the driver has no autocommit switch, the adapter commits per statement."""
+    reset_users(fb)
+    manifest = tmp_path / "fb-alone.yaml"
+    manifest.write_text(STEP_ALONE)
+    result = yamldb_check(str(manifest), fb, ADMIN, ADMIN_PASSWORD, role="RDB$ADMIN")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+CREATE_ALONE = """\
+yamldb: 1
+dialect: firebird
+statements:
+  create:
+    - sql: CREATE USER "{{username}}" PASSWORD '{{password}}';
+      transaction: false
+"""
+
+
+CREATE_CONTINUE = """\
+yamldb: 1
+dialect: firebird
+statements:
+  create:
+    - sql: CREATE USER "{{username}}" PASSWORD '{{password}}';
+      on_error: continue
+"""
+
+
+@pytest.mark.parametrize("manifest", ["firebird", "create-alone", "create-continue"])
+def test_firebird_errors_say_what_firebird_said(fb: FirebirdServer, tmp_path: Path, manifest: str) -> None:
+    """A user without the right to create users: the error is Firebird's reason, not the driver's noise,
+    on the raw-connection path (the shipped manifest) and through SQLAlchemy (a step alone; a step that
+    may fail, where the driver's rowcount error used to be tolerated and the create reported success)."""
+    texts = {"create-alone": CREATE_ALONE, "create-continue": CREATE_CONTINUE}
+    if manifest in texts:
+        (tmp_path / f"{manifest}.yaml").write_text(texts[manifest])
+        manifest = str(tmp_path / f"{manifest}.yaml")
+    with fb.connect() as conn:
+        conn.cursor().execute("CREATE OR ALTER USER PLAIN_USER PASSWORD 'plain-pw'")
+        conn.commit()
+    result = yamldb_check(manifest, fb, "PLAIN_USER", "plain-pw")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    error = next(line for line in result.stdout.splitlines() if "error:" in line)
+    # Firebird's status vector, every line (its first line alone says "add record error"); not the driver's
+    # "Result code does not match request code" from reading rowcount before the commit reports the error.
+    assert "no permission for INSERT access to TABLE PLG$SRP_VIEW" in error, error
+    assert "plain-pw" not in result.stdout + result.stderr
+
+
+
+def test_firebird_statement_past_its_deadline_is_cancelled(fb: FirebirdServer) -> None:
+    """The host's deadline reaches Firebird: the adapter cancels through the attachment."""
+    from sqlalchemy.engine import make_url
+
+    from yamldb.engine.executor import PoolSettings, SqlEngine
+    from yamldb.errors import DatabaseError
+    from yamldb.redact import Scrubber
+    from yamldb.templates.plan import RenderedStep
+
+    slow = "EXECUTE BLOCK AS DECLARE i BIGINT = 0; BEGIN WHILE (i < 10000000000) DO i = i + 1; END"  # hours
+    engine = SqlEngine(make_url(fb.url()), PoolSettings(), {}, Scrubber([fb.password]))
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseError, match="deadline"):
+            engine.run([RenderedStep((slow,))], "create", engine.scrub, time.monotonic() + 1.0)
+        assert time.monotonic() - started < 30
+    finally:
+        engine.dispose()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from yamldb.engine.drivers import DriverAdapter, adapter_for, adapters, infer_manifest, register
+from yamldb.engine.drivers.firebird import FirebirdAdapter
 from yamldb.engine.drivers.mysql import MysqlAdapter
 from yamldb.engine.drivers.postgresql import PostgresqlAdapter
 from yamldb.engine.drivers.sqlite import SqliteAdapter
@@ -19,7 +20,8 @@ YAMLDB = Path(__file__).resolve().parents[2] / "yamldb"
 
 @pytest.mark.parametrize(("backend", "adapter"), [
     ("postgresql", PostgresqlAdapter), ("cockroachdb", PostgresqlAdapter), ("mysql", MysqlAdapter),
-    ("mariadb", MysqlAdapter), ("sqlite", SqliteAdapter), ("mssql", DriverAdapter), ("oracle", DriverAdapter),
+    ("mariadb", MysqlAdapter), ("sqlite", SqliteAdapter), ("firebird", FirebirdAdapter), ("mssql", DriverAdapter),
+    ("oracle", DriverAdapter),
 ])
 def test_backends_resolve_to_their_adapter_and_the_rest_to_the_generic_one(backend, adapter):
     assert adapter_for(backend) is adapter
@@ -27,7 +29,7 @@ def test_backends_resolve_to_their_adapter_and_the_rest_to_the_generic_one(backe
 
 def test_every_adapter_module_registers_itself():
     names = {a.__name__ for a in adapters()}
-    assert {"PostgresqlAdapter", "MysqlAdapter", "SqliteAdapter"} <= names
+    assert {"PostgresqlAdapter", "MysqlAdapter", "SqliteAdapter", "FirebirdAdapter"} <= names
 
 
 def test_a_backend_cannot_get_two_adapters():
@@ -43,6 +45,7 @@ def test_a_backend_cannot_get_two_adapters():
     ("postgres://u:p@h/db", "postgresql"), ("postgresql+psycopg://u:p@h/db", "postgresql"),
     ("{{username}}:{{password}}@tcp(h:3306)/", "mysql"), ("mysql://u:p@h/", "mysql"),
     ("mariadb://u:p@h/", "mariadb"), ("sqlite:////tmp/x.db", "sqlite"), ("mssql+pymssql://u:p@h/db", "mssql"),
+    ("firebird+firebird://u:p@h:3050//srv/app.fdb", "firebird"),
     ("host=h user=u", None),
 ])
 def test_manifest_inference_comes_from_the_adapters(url, name):
