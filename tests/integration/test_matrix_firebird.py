@@ -241,23 +241,14 @@ def test_firebird_step_alone_runs_committed_on_its_own(fb: FirebirdServer, tmp_p
     assert "Traceback" not in result.stderr
 
 
-CREATE_ALONE = """\
+# A create whose one step runs alone (through SQLAlchemy, committed on its own), or may fail.
+CREATE_WITH = """\
 yamldb: 1
 dialect: firebird
 statements:
   create:
-    - sql: CREATE USER "{{username}}" PASSWORD '{{password}}';
-      transaction: false
-"""
-
-
-CREATE_CONTINUE = """\
-yamldb: 1
-dialect: firebird
-statements:
-  create:
-    - sql: CREATE USER "{{username}}" PASSWORD '{{password}}';
-      on_error: continue
+    - sql: CREATE USER "{{{{username}}}}" PASSWORD '{{{{password}}}}';
+      {option}
 """
 
 
@@ -266,7 +257,8 @@ def test_firebird_errors_say_what_firebird_said(fb: FirebirdServer, tmp_path: Pa
     """A user without the right to create users: the error is Firebird's reason, not the driver's noise,
     on the raw-connection path (the shipped manifest) and through SQLAlchemy (a step alone; a step that
     may fail, where the driver's rowcount error used to be tolerated and the create reported success)."""
-    texts = {"create-alone": CREATE_ALONE, "create-continue": CREATE_CONTINUE}
+    texts = {"create-alone": CREATE_WITH.format(option="transaction: false"),
+             "create-continue": CREATE_WITH.format(option="on_error: continue")}
     if manifest in texts:
         (tmp_path / f"{manifest}.yaml").write_text(texts[manifest])
         manifest = str(tmp_path / f"{manifest}.yaml")
