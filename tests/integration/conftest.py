@@ -38,6 +38,11 @@ sets:
 """
 
 
+# The driver extras of the session's plugin: the defaults (postgresql, mysql) and firebird, so the Firebird
+# tests share this build instead of paying for one of their own.
+BUILD_EXTRAS = ("--extra", "postgresql", "--extra", "mysql", "--extra", "firebird")
+
+
 @dataclass(frozen=True)
 class BuiltPlugin:
     directory: Path
@@ -52,17 +57,16 @@ def built_plugin(tmp_path_factory: pytest.TempPathFactory) -> BuiltPlugin:
     The default, self-contained format: every OpenBao test then runs the file users ship. Its build costs
     about 30 s of CPU once per session (the zipapp's about 7 s), and each of the many plugin starts in
     the suite is faster than the zipapp's; test_self_contained_plugin.py covers the zipapp format.
-    With the firebird extra next to the default ones (postgresql, mysql), so the Firebird tests share
-    this build instead of paying for one of their own.
+    With BUILD_EXTRAS.
     """
     try:
         ensure_build_tools()
     except HarnessUnavailable as exc:
         require(exc)
     directory = tmp_path_factory.mktemp("plugins")
-    extras = ["--extra", "postgresql", "--extra", "mysql", "--extra", "firebird"]
+    # The timeout allows minutes when the machine is busy.
     result = subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(directory),
-                             *extras], capture_output=True, text=True, timeout=1200)  # minutes when the machine is busy
+                             *BUILD_EXTRAS], capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr
     files = [p.name for p in directory.iterdir()]
     assert files == ["yamldb-database-plugin"], files  # exactly one executable file

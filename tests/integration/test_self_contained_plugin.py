@@ -26,7 +26,7 @@ import yamldb
 from devenv import HarnessUnavailable, PostgresCluster
 from devenv.rootfs import INSIDE, RootfsOpenBao, find_pythons, minimal_rootfs
 from tests.conftest import require
-from tests.integration.conftest import PG_SETS, BuiltPlugin
+from tests.integration.conftest import BUILD_EXTRAS, PG_SETS, BuiltPlugin
 from tests.polling import wait_until
 
 PLUGIN = "yamldb-database-plugin"
@@ -166,8 +166,8 @@ def test_a_damaged_file_says_so_and_leaves_no_cache(built_plugin: BuiltPlugin, t
 
 
 def test_two_builds_from_the_same_sources_are_identical(built_plugin: BuiltPlugin, tmp_path: Path):
-    result = subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(tmp_path)],
-                            capture_output=True, text=True, timeout=1800)
+    result = subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(tmp_path),
+                             *BUILD_EXTRAS], capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr
     assert hashlib.sha256((tmp_path / PLUGIN).read_bytes()).hexdigest() == built_plugin.sha256
 
