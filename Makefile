@@ -16,6 +16,7 @@ install: $(STAMP)
 
 lint: install
 	$(VENV)/bin/ruff check yamldb tests devenv $(wildcard bench)
+	$(VENV)/bin/ruff format --check --quiet yamldb tests devenv $(wildcard bench)
 	$(VENV)/bin/lint-imports
 
 test: lint

@@ -45,21 +45,35 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cold-runs", type=int, default=10, help="exec -> handshake runs per variant")
     p.add_argument("--cold-cred-runs", type=int, default=5, help="exec -> first credential runs per plugin")
     p.add_argument("--memory-configs", type=int, default=20, help="connection configs for the memory reading")
-    p.add_argument("--skip", default="",
-                   help="comma-separated parts to skip: cold,throughput,scenarios,wire,memory,ceiling,layers")
+    p.add_argument(
+        "--skip", default="", help="comma-separated parts to skip: cold,throughput,scenarios,wire,memory,ceiling,layers"
+    )
     p.add_argument("--only", default="", help="comma-separated parts to run (the others are skipped)")
-    p.add_argument("--scenarios", default="a,b,c",
-                   help="which scenarios: a (roles as the docs write them), b (revocation storm), c (burst)")
+    p.add_argument(
+        "--scenarios",
+        default="a,b,c",
+        help="which scenarios: a (roles as the docs write them), b (revocation storm), c (burst)",
+    )
     p.add_argument("--storm-leases", type=int, default=5000, help="scenario b: leases that expire together")
     p.add_argument("--burst", type=int, default=1000, help="scenario c: credentials asked for at once")
-    p.add_argument("--profile", type=int, default=0, metavar="SECONDS",
-                   help="also record a py-spy profile of yamldb under load for SECONDS (0 = off)")
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="also record a py-spy profile of yamldb under load for SECONDS (0 = off)",
+    )
     p.add_argument("--profile-concurrency", type=int, default=32)
     p.add_argument("--profile-svg", action="store_true", help="also record a flame graph SVG")
     p.add_argument("--bao-log-level", default="info", help="OpenBao's log level (plugin lines go through it)")
     p.add_argument("--request-timeout", type=float, default=60.0)
-    p.add_argument("--quiet-wait", type=float, default=5.0, metavar="SECONDS",
-                   help="before each measured segment wait up to SECONDS for the (shared) machine to be idle")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="before each measured segment wait up to SECONDS for the (shared) machine to be idle",
+    )
     p.add_argument("--output", type=Path, default=RESULTS, help="directory for latest.md / latest.json")
     args = p.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
@@ -82,10 +96,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m bench " + " ".join(sys.argv[1:]),
-        "settings": {"leases": args.leases, "concurrency": args.concurrency, "databases": list(args.databases),
-                     "bao_log_level": args.bao_log_level, "cold_runs": args.cold_runs,
-                     "cold_cred_runs": args.cold_cred_runs, "memory_configs": args.memory_configs,
-                     "quiet_wait": args.quiet_wait, "storm_leases": args.storm_leases, "burst": args.burst},
+        "settings": {
+            "leases": args.leases,
+            "concurrency": args.concurrency,
+            "databases": list(args.databases),
+            "bao_log_level": args.bao_log_level,
+            "cold_runs": args.cold_runs,
+            "cold_cred_runs": args.cold_cred_runs,
+            "memory_configs": args.memory_configs,
+            "quiet_wait": args.quiet_wait,
+            "storm_leases": args.storm_leases,
+            "burst": args.burst,
+        },
         "notes": [],
     }
     with contextlib.ExitStack() as cleanup:
@@ -93,15 +115,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cleanup.callback(_final_cleanup, stack, results)
         results["machine"] = machine.describe(stack)
         results["notes"] += stack.notes
-        results["build"] = {"seconds": round(stack.build_seconds, 1), "sha256": stack.plugin_sha256,
-                            "size_mb": round(stack.plugin_path.stat().st_size / 2**20, 1)}
+        results["build"] = {
+            "seconds": round(stack.build_seconds, 1),
+            "sha256": stack.plugin_sha256,
+            "size_mb": round(stack.plugin_path.stat().st_size / 2**20, 1),
+        }
 
         if "cold" not in args.skip:
             _log("cold start: exec -> handshake")
             results["cold_start"] = {"handshake": coldstart.handshake(stack, args.cold_runs, _log)}
             _log("cold start: config write -> first credential")
             results["cold_start"]["first_credential"] = coldstart.first_credential(
-                stack, args.databases, args.cold_cred_runs, _log)
+                stack, args.databases, args.cold_cred_runs, _log
+            )
 
         # yamldb first: its process is the one that appears with its first config. Then the floor's.
         targets = {db: {"yamldb": stack.target(db, "yamldb")} for db in args.databases}
@@ -115,8 +141,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["throughput"][database] = {}
                 for n, c in enumerate(args.concurrency):
                     results["throughput"][database][str(c)] = throughput.measure_point(
-                        stack, targets[database], c, args.leases, n + len(results["throughput"]),
-                        args.request_timeout, _log, args.quiet_wait)
+                        stack,
+                        targets[database],
+                        c,
+                        args.leases,
+                        n + len(results["throughput"]),
+                        args.request_timeout,
+                        _log,
+                        args.quiet_wait,
+                    )
             results["ratios"] = report.ratios(results)
 
         if "scenarios" not in args.skip:
@@ -145,10 +178,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.profile:
             _log("profiling the yamldb and the floor process under load")
             results["profile"] = {
-                f"{database} {arm}": profile.record(stack, targets[database][arm], args.profile_concurrency,
-                                                    args.profile, args.output, args.profile_svg and arm == "yamldb",
-                                                    _log)
-                for database in args.databases for arm in ("yamldb", "floor")}
+                f"{database} {arm}": profile.record(
+                    stack,
+                    targets[database][arm],
+                    args.profile_concurrency,
+                    args.profile,
+                    args.output,
+                    args.profile_svg and arm == "yamldb",
+                    _log,
+                )
+                for database in args.databases
+                for arm in ("yamldb", "floor")
+            }
         results["notes"] += [
             "yamldb and the built-in plugin use their default pool (at most 4 open connections per config) and "
             "the same admin user. The floor is the same prebuilt yamldb file with NewUser/UpdateUser/DeleteUser "
@@ -172,7 +213,8 @@ def _final_cleanup(stack: Stack, results: dict[str, Any]) -> None:
             with stack.pg.connect() as conn:
                 leftovers["postgresql"] = conn.execute(
                     "SELECT count(*) FROM pg_roles WHERE rolname LIKE %s OR rolname LIKE 'pgb-%%'",
-                    (f"%{stack.run_id}%",)).fetchone()[0]
+                    (f"%{stack.run_id}%",),
+                ).fetchone()[0]
     with contextlib.suppress(Exception):
         if stack.mariadb is not None:
             with stack.mariadb.connect() as conn, conn.cursor() as cur:

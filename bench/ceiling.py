@@ -27,18 +27,44 @@ from bench.loadgen import STOP, percentile
 from bench.stack import Stack
 
 PASSWORD = "A1a-" + secrets.token_urlsafe(15)  # like OpenBao's generated passwords: 20 characters
-PG_CREATE = ("\\set n :n + 1\n"
-             "CREATE ROLE \"pgb-:run-:client_id-:n\" WITH LOGIN PASSWORD '" + PASSWORD + "' "
-             "VALID UNTIL '2035-01-01 00:00:00+00';\n")
+PG_CREATE = (
+    "\\set n :n + 1\n"
+    'CREATE ROLE "pgb-:run-:client_id-:n" WITH LOGIN PASSWORD \'' + PASSWORD + "' "
+    "VALID UNTIL '2035-01-01 00:00:00+00';\n"
+)
 PG_DROP = '\\set n :n + 1\nDROP ROLE IF EXISTS "pgb-:run-:client_id-:n";\n'
 
 
 def _pgbench(stack: Stack, script: Path, clients: int, per_client: int, log_prefix: Path) -> dict[str, Any]:
     assert stack.pg is not None
     pg = stack.pg
-    cmd = [str(pg.bin_dir / "pgbench"), "-n", "-M", "simple", "-c", str(clients), "-j", str(min(clients, 2)),
-           "-t", str(per_client), "-D", "n=0", "-D", f"run={stack.run_id}", "-f", str(script),
-           "-l", f"--log-prefix={log_prefix}", "-h", pg.host, "-p", str(pg.port), "-U", pg.superuser, "postgres"]
+    cmd = [
+        str(pg.bin_dir / "pgbench"),
+        "-n",
+        "-M",
+        "simple",
+        "-c",
+        str(clients),
+        "-j",
+        str(min(clients, 2)),
+        "-t",
+        str(per_client),
+        "-D",
+        "n=0",
+        "-D",
+        f"run={stack.run_id}",
+        "-f",
+        str(script),
+        "-l",
+        f"--log-prefix={log_prefix}",
+        "-h",
+        pg.host,
+        "-p",
+        str(pg.port),
+        "-U",
+        pg.superuser,
+        "postgres",
+    ]
     env = {"PGPASSWORD": pg.password, "PATH": "/usr/bin:/bin", "LC_ALL": "C"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
     if proc.returncode != 0:
@@ -51,8 +77,12 @@ def _pgbench(stack: Stack, script: Path, clients: int, per_client: int, log_pref
             if len(parts) >= 3:
                 latencies.append(int(parts[2]) / 1000)
         path.unlink()
-    return {"per_s": round(float(tps.group(1)), 1) if tps else None, "statements": len(latencies),
-            "p50_ms": round(percentile(latencies, 50), 2), "p99_ms": round(percentile(latencies, 99), 2)}
+    return {
+        "per_s": round(float(tps.group(1)), 1) if tps else None,
+        "statements": len(latencies),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+    }
 
 
 def postgresql(stack: Stack, concurrency: list[int], count: int, log: Callable[[str], None]) -> dict[str, Any]:
@@ -61,15 +91,19 @@ def postgresql(stack: Stack, concurrency: list[int], count: int, log: Callable[[
     create, drop = work / "create.sql", work / "drop.sql"
     create.write_text(PG_CREATE)
     drop.write_text(PG_DROP)
-    out: dict[str, Any] = {"tool": "pgbench -M simple", "statements": {"create": PG_CREATE.splitlines()[1],
-                                                                         "drop": PG_DROP.splitlines()[1]}}
+    out: dict[str, Any] = {
+        "tool": "pgbench -M simple",
+        "statements": {"create": PG_CREATE.splitlines()[1], "drop": PG_DROP.splitlines()[1]},
+    }
     for c in concurrency:
         per_client = math.ceil(count / c)
         created = _pgbench(stack, create, c, per_client, work / f"create-{c}")
         dropped = _pgbench(stack, drop, c, per_client, work / f"drop-{c}")
         out[str(c)] = {"create": created, "drop": dropped, "statements_per_client": per_client}
-        log(f"  postgresql c={c:<3} pgbench CREATE ROLE {created['per_s']:8.1f}/s p99 {created['p99_ms']:6.2f} ms | "
-            f"DROP ROLE {dropped['per_s']:8.1f}/s p99 {dropped['p99_ms']:6.2f} ms")
+        log(
+            f"  postgresql c={c:<3} pgbench CREATE ROLE {created['per_s']:8.1f}/s p99 {created['p99_ms']:6.2f} ms | "
+            f"DROP ROLE {dropped['per_s']:8.1f}/s p99 {dropped['p99_ms']:6.2f} ms"
+        )
     return out
 
 
@@ -98,8 +132,9 @@ def _mysql_phase(stack: Stack, names: list[list[str]], statement: Callable[[str]
         with lock:
             lat.extend(local)
 
-    threads = [threading.Thread(target=worker, args=(conn, mine), daemon=True)
-               for conn, mine in zip(conns, names, strict=True)]
+    threads = [
+        threading.Thread(target=worker, args=(conn, mine), daemon=True) for conn, mine in zip(conns, names, strict=True)
+    ]
     for t in threads:
         t.start()
     gate.wait()
@@ -109,20 +144,31 @@ def _mysql_phase(stack: Stack, names: list[list[str]], statement: Callable[[str]
     wall = time.perf_counter() - t0
     for conn in conns:
         conn.close()
-    return {"per_s": round(len(lat) / wall, 1), "statements": len(lat), "errors": len(errors),
-            "p50_ms": round(percentile(lat, 50), 2), "p99_ms": round(percentile(lat, 99), 2)}
+    return {
+        "per_s": round(len(lat) / wall, 1),
+        "statements": len(lat),
+        "errors": len(errors),
+        "p50_ms": round(percentile(lat, 50), 2),
+        "p99_ms": round(percentile(lat, 99), 2),
+    }
 
 
 def mysql(stack: Stack, concurrency: list[int], count: int, log: Callable[[str], None]) -> dict[str, Any]:
-    out: dict[str, Any] = {"tool": "Python loop: PyMySQL, one connection per thread (a Python client)",
-                           "statements": {"create": "CREATE USER 'NAME'@'%' IDENTIFIED BY 'PASSWORD'",
-                                          "drop": "DROP USER IF EXISTS 'NAME'@'%'"}}
+    out: dict[str, Any] = {
+        "tool": "Python loop: PyMySQL, one connection per thread (a Python client)",
+        "statements": {
+            "create": "CREATE USER 'NAME'@'%' IDENTIFIED BY 'PASSWORD'",
+            "drop": "DROP USER IF EXISTS 'NAME'@'%'",
+        },
+    }
     for c in concurrency:
         per_client = math.ceil(count / c)
         names = [[f"c{stack.run_id}-{w}-{i}" for i in range(per_client)] for w in range(c)]
         created = _mysql_phase(stack, names, lambda n: f"CREATE USER '{n}'@'%' IDENTIFIED BY '{PASSWORD}'")
         dropped = _mysql_phase(stack, names, lambda n: f"DROP USER IF EXISTS '{n}'@'%'")
         out[str(c)] = {"create": created, "drop": dropped, "statements_per_client": per_client}
-        log(f"  mysql      c={c:<3} PyMySQL CREATE USER {created['per_s']:8.1f}/s p99 {created['p99_ms']:6.2f} ms | "
-            f"DROP USER {dropped['per_s']:8.1f}/s p99 {dropped['p99_ms']:6.2f} ms")
+        log(
+            f"  mysql      c={c:<3} PyMySQL CREATE USER {created['per_s']:8.1f}/s p99 {created['p99_ms']:6.2f} ms | "
+            f"DROP USER {dropped['per_s']:8.1f}/s p99 {dropped['p99_ms']:6.2f} ms"
+        )
     return out

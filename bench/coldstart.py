@@ -31,8 +31,13 @@ from devenv.goplugin_host import HostCert, PluginProcess, make_host_cert
 
 def _stats(values: list[float]) -> dict[str, Any]:
     ms = [v * 1000 for v in values]
-    return {"runs": len(ms), "min_ms": round(min(ms), 1), "median_ms": round(statistics.median(ms), 1),
-            "max_ms": round(max(ms), 1), "all_ms": [round(v, 1) for v in ms]}
+    return {
+        "runs": len(ms),
+        "min_ms": round(min(ms), 1),
+        "median_ms": round(statistics.median(ms), 1),
+        "max_ms": round(max(ms), 1),
+        "all_ms": [round(v, 1) for v in ms],
+    }
 
 
 def stop(plugin: PluginProcess) -> None:
@@ -81,20 +86,27 @@ def handshake(stack: Stack, runs: int, log: Callable[[str], None]) -> dict[str, 
     env_cache = {**env, "YAMLDB_PLUGIN_CACHE": str(stack.cache_dir)}
     _launch_once([str(stack.plugin_path)], env_cache, cert)  # make sure the shared cache is unpacked
     times = [_launch_once([str(stack.plugin_path)], env_cache, cert) for _ in range(runs)]
-    out["prebuilt"] = {"command": str(stack.plugin_path), "interpreter": interpreter_of(stack.plugin_path),
-                       "first_run_unpack_ms": round(first * 1000, 1), **_stats(times)}
-    log(f"  prebuilt file: first run (unpack) {out['prebuilt']['first_run_unpack_ms']} ms, "
-        f"then median {out['prebuilt']['median_ms']} ms over {runs} runs")
+    out["prebuilt"] = {
+        "command": str(stack.plugin_path),
+        "interpreter": interpreter_of(stack.plugin_path),
+        "first_run_unpack_ms": round(first * 1000, 1),
+        **_stats(times),
+    }
+    log(
+        f"  prebuilt file: first run (unpack) {out['prebuilt']['first_run_unpack_ms']} ms, "
+        f"then median {out['prebuilt']['median_ms']} ms over {runs} runs"
+    )
     # The same interpreter without a version-manager shim on PATH, for reference.
     direct = shutil.which("python3.11", path="/usr/local/bin:/usr/bin:/bin")
     shim = shutil.which(Path(interpreter_of(stack.plugin_path).split()[-1]).name) or ""
     if direct and "shims" in shim:
         env_direct = {**env_cache, "PATH": "/usr/local/bin:/usr/bin:/bin"}
         times = [_launch_once([str(stack.plugin_path)], env_direct, cert) for _ in range(runs)]
-        out["prebuilt_without_shim"] = {"path": "/usr/local/bin:/usr/bin:/bin", "interpreter": direct,
-                                        **_stats(times)}
-        log(f"  prebuilt file, PATH without the pyenv shim ({direct}): median "
-            f"{out['prebuilt_without_shim']['median_ms']} ms")
+        out["prebuilt_without_shim"] = {"path": "/usr/local/bin:/usr/bin:/bin", "interpreter": direct, **_stats(times)}
+        log(
+            f"  prebuilt file, PATH without the pyenv shim ({direct}): median "
+            f"{out['prebuilt_without_shim']['median_ms']} ms"
+        )
     # Where the installed start spends its time: python -X importtime, top modules by cumulative import time.
     out["installed_import_top"] = import_profile()
     return out
@@ -102,8 +114,13 @@ def handshake(stack: Stack, runs: int, log: Callable[[str], None]) -> dict[str, 
 
 def import_profile(top: int = 12) -> list[dict[str, Any]]:
     """``python -X importtime``: the slowest top-level imports of the plugin's server module (cumulative ms)."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import yamldb.transport.server"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import yamldb.transport.server"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     rows = []
     for line in proc.stderr.splitlines():
         # "import time:       123 |        456 |   package.module"; the indent is the nesting depth
@@ -117,8 +134,7 @@ def import_profile(top: int = 12) -> list[dict[str, Any]]:
     return rows[:top]
 
 
-def first_credential(stack: Stack, databases: tuple[str, ...], runs: int,
-                     log: Callable[[str], None]) -> dict[str, Any]:
+def first_credential(stack: Stack, databases: tuple[str, ...], runs: int, log: Callable[[str], None]) -> dict[str, Any]:
     """Per database: register (yamldb only) + config write + role write + first creds, fresh each run."""
     out: dict[str, Any] = {}
     for database in databases:
@@ -133,8 +149,10 @@ def first_credential(stack: Stack, databases: tuple[str, ...], runs: int,
             out[database][plugin] = {k: round(statistics.median(s[k] for s in samples) * 1000, 1) for k in keys}
             out[database][plugin]["runs"] = len(samples)
             out[database][plugin]["total_all_ms"] = [round(s["config_to_creds"] * 1000, 1) for s in samples]
-            log(f"  {database:10} {plugin:8} config write -> first creds: median "
-                f"{out[database][plugin]['config_to_creds']} ms (config write {out[database][plugin]['config']} ms)")
+            log(
+                f"  {database:10} {plugin:8} config write -> first creds: median "
+                f"{out[database][plugin]['config_to_creds']} ms (config write {out[database][plugin]['config']} ms)"
+            )
     return out
 
 

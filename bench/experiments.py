@@ -49,8 +49,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """All variants and the built-in plugin as arms of one rotation: for each (database, concurrency), every
     round runs one segment per arm (issue ``leases``, revoke them) in a rotated order, so slow drift and
     bursts of background load on the shared machine hit every arm alike."""
-    results: dict[str, Any] = {"leases_per_segment": args.leases, "rounds": args.rounds,
-                               "concurrency": args.concurrency, "source": source_state(), "variants": []}
+    results: dict[str, Any] = {
+        "leases_per_segment": args.leases,
+        "rounds": args.rounds,
+        "concurrency": args.concurrency,
+        "source": source_state(),
+        "variants": [],
+    }
     with contextlib.ExitStack() as cleanup:
         stack = start_stack(cleanup, args.databases, "info", _log)
         chosen = [(i, v) for i, v in enumerate(VARIANTS) if not args.only or str(i) in args.only]
@@ -75,23 +80,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     throughput.warm_up(stack, arms[label][db], c, args.request_timeout)
                     acc[(key, label)] = (throughput._Acc(), throughput._Acc())
                 for r in range(args.rounds):
-                    order = labels[r % len(labels):] + labels[: r % len(labels)]
+                    order = labels[r % len(labels) :] + labels[: r % len(labels)]
                     if r % 2:
                         order.reverse()
                     for label in order:
                         if args.quiet_wait > 0:
                             wait_for_quiet(args.quiet_wait)
-                        throughput._segment(stack, arms[label][db], c, args.leases, args.request_timeout,
-                                            *acc[(key, label)])
-                _log(f"  {key}: " + ", ".join(f"{label} {acc[(key, label)][0].summary()['per_s']:.0f}/"
-                                               f"{acc[(key, label)][1].summary()['per_s']:.0f}"
-                                               for label in labels) + " issued/revoked per s")
+                        throughput._segment(
+                            stack, arms[label][db], c, args.leases, args.request_timeout, *acc[(key, label)]
+                        )
+                _log(
+                    f"  {key}: "
+                    + ", ".join(
+                        f"{label} {acc[(key, label)][0].summary()['per_s']:.0f}/"
+                        f"{acc[(key, label)][1].summary()['per_s']:.0f}"
+                        for label in labels
+                    )
+                    + " issued/revoked per s"
+                )
         for label in labels:
             row: dict[str, Any] = {"variant": label, "points": {}}
             if label != "built-in":
                 _, patches, env = next(v for _, v in chosen if v[0] == label)
-                row.update(patches=patches, env=env, rss_mb_after_load=round(
-                    sum(rss_bytes(p) for p in pids[label]) / 2**20, 1))
+                row.update(
+                    patches=patches, env=env, rss_mb_after_load=round(sum(rss_bytes(p) for p in pids[label]) / 2**20, 1)
+                )
                 try:
                     row["applied"] = stack.check_patches(markers[label], patches)
                 except RuntimeError as exc:
@@ -115,24 +128,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def markdown(results: dict[str, Any]) -> str:
     keys = list(results["variants"][0]["points"]) if results["variants"] else []
-    lines = [f"# yamldb variants against the built-in plugins ({results['rounds']} rounds x "
-             f"{results['leases_per_segment']} leases per arm and point, rotated)", "",
-             f"yamldb source: {results.get('source', '?')}. Variants: bench/variants/sitecustomize.py.", "",
-             "Ratios yamldb-variant / built-in, measured side by side (issued/s, revoked/s: higher is better; "
-             "p99: lower is better). Plugin CPU = CPU ms of the yamldb process per request (issue/revoke).", ""]
+    lines = [
+        f"# yamldb variants against the built-in plugins ({results['rounds']} rounds x "
+        f"{results['leases_per_segment']} leases per arm and point, rotated)",
+        "",
+        f"yamldb source: {results.get('source', '?')}. Variants: bench/variants/sitecustomize.py.",
+        "",
+        "Ratios yamldb-variant / built-in, measured side by side (issued/s, revoked/s: higher is better; "
+        "p99: lower is better). Plugin CPU = CPU ms of the yamldb process per request (issue/revoke).",
+        "",
+    ]
     for key in keys:
-        lines += [f"## {key}", "",
-                  "| variant | issued/s | revoked/s | issue p99 | revoke p99 | absolute issued/s | revoked/s "
-                  "| plugin CPU ms/op | RSS after load |",
-                  "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+        lines += [
+            f"## {key}",
+            "",
+            "| variant | issued/s | revoked/s | issue p99 | revoke p99 | absolute issued/s | revoked/s "
+            "| plugin CPU ms/op | RSS after load |",
+            "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        ]
         for row in results["variants"]:
             p = row["points"][key]
             y = p["yamldb"]
             cpu_i, cpu_r = (y[phase]["cpu_ms_per_op"].get("plugin", 0.0) for phase in ("issue", "revoke"))
             cpu = f"{cpu_i:.2f}/{cpu_r:.2f}" if row["variant"] != "built-in" else "in OpenBao"
-            lines.append(f"| {row['variant']} | {p['issue_ratio']} | {p['revoke_ratio']} | "
-                         f"{p['issue_p99_ratio']} | {p['revoke_p99_ratio']} | {y['issue']['per_s']} | "
-                         f"{y['revoke']['per_s']} | {cpu} | {row.get('rss_mb_after_load', '-')} MB |")
+            lines.append(
+                f"| {row['variant']} | {p['issue_ratio']} | {p['revoke_ratio']} | "
+                f"{p['issue_p99_ratio']} | {p['revoke_p99_ratio']} | {y['issue']['per_s']} | "
+                f"{y['revoke']['per_s']} | {cpu} | {row.get('rss_mb_after_load', '-')} MB |"
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -23,11 +23,15 @@ from bench.throughput import _Acc, issue, revoke
 RESULTS = Path(__file__).resolve().parent / "results"
 TABLES = 20
 DATABASE = "yamldb_bench_grants"
-PG_CREATE = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
-             "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";")
-MY_CREATE = (f"CREATE USER '{{{{name}}}}'@'%' IDENTIFIED BY '{{{{password}}}}'; "
-             f"GRANT SELECT ON {DATABASE}.* TO '{{{{name}}}}'@'%'; "
-             f"GRANT SELECT, INSERT ON {DATABASE}.t1 TO '{{{{name}}}}'@'%';")
+PG_CREATE = (
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
+    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}";'
+)
+MY_CREATE = (
+    f"CREATE USER '{{{{name}}}}'@'%' IDENTIFIED BY '{{{{password}}}}'; "
+    f"GRANT SELECT ON {DATABASE}.* TO '{{{{name}}}}'@'%'; "
+    f"GRANT SELECT, INSERT ON {DATABASE}.t1 TO '{{{{name}}}}'@'%';"
+)
 
 
 def _log(message: str) -> None:
@@ -57,16 +61,25 @@ def drop_tables(stack: Stack) -> None:
 def target(stack: Stack, database: str, plugin: str) -> Target:
     short = {"postgresql": "p", "mysql": "m"}[database] + {"yamldb": "y", "builtin": "b"}[plugin]
     config, role = f"grants-{database}-{plugin}", f"{stack.run_id}{short}"
-    stack.bao.api("POST", f"{MOUNT}/config/{config}",
-                  stack.config_body(database, "yamldb" if plugin == "yamldb" else BUILTIN[database]))
-    stack.bao.api("POST", f"{MOUNT}/roles/{role}", {
-        "db_name": config, "creation_statements": PG_CREATE if database == "postgresql" else MY_CREATE,
-        "default_ttl": "1h", "max_ttl": "24h"})  # no revocation statements: each plugin's default revocation
+    stack.bao.api(
+        "POST",
+        f"{MOUNT}/config/{config}",
+        stack.config_body(database, "yamldb" if plugin == "yamldb" else BUILTIN[database]),
+    )
+    stack.bao.api(
+        "POST",
+        f"{MOUNT}/roles/{role}",
+        {
+            "db_name": config,
+            "creation_statements": PG_CREATE if database == "postgresql" else MY_CREATE,
+            "default_ttl": "1h",
+            "max_ttl": "24h",
+        },
+    )  # no revocation statements: each plugin's default revocation
     return Target(database, plugin, config, role)
 
 
-def measure(stack: Stack, targets: dict[str, Target], concurrency: int, leases: int, first: str
-            ) -> dict[str, Any]:
+def measure(stack: Stack, targets: dict[str, Target], concurrency: int, leases: int, first: str) -> dict[str, Any]:
     """A B B A segments (issue, then revoke what was issued); failures are counted, never fatal."""
     second = "builtin" if first == "yamldb" else "yamldb"
     for plugin in (first, second):  # warm up: pools open, plugin processes started
@@ -81,24 +94,39 @@ def measure(stack: Stack, targets: dict[str, Target], concurrency: int, leases: 
     out = {p: {"issue": a[0].summary(), "revoke": a[1].summary()} for p, a in accs.items()}
     for plugin in (first, second):
         s = out[plugin]
-        _log(f"  {targets[plugin].database:10} c={concurrency:<3} {plugin:8} issue {s['issue']['per_s']:7.1f}/s "
-             f"errors {s['issue']['errors']:4} | revoke {s['revoke']['per_s']:7.1f}/s errors {s['revoke']['errors']}")
+        _log(
+            f"  {targets[plugin].database:10} c={concurrency:<3} {plugin:8} issue {s['issue']['per_s']:7.1f}/s "
+            f"errors {s['issue']['errors']:4} | revoke {s['revoke']['per_s']:7.1f}/s errors {s['revoke']['errors']}"
+        )
     return out
 
 
 def report(results: dict[str, Any]) -> str:
-    lines = [f"# Concurrent GRANT/REVOKE on shared objects ({results['started']})", "",
-             f"`{results['command']}`; {results['leases']} leases per plugin and point, {TABLES} tables.", "",
-             "| database | c | plugin | issue/s | issue errors | revoke/s | revoke errors | issue p99 ms |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Concurrent GRANT/REVOKE on shared objects ({results['started']})",
+        "",
+        f"`{results['command']}`; {results['leases']} leases per plugin and point, {TABLES} tables.",
+        "",
+        "| database | c | plugin | issue/s | issue errors | revoke/s | revoke errors | issue p99 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for point in results["points"]:
         for plugin in ("yamldb", "builtin"):
             s = point[plugin]
-            lines.append(f"| {point['database']} | {point['concurrency']} | {plugin} | {s['issue']['per_s']} | "
-                         f"{s['issue']['errors']} | {s['revoke']['per_s']} | {s['revoke']['errors']} | "
-                         f"{s['issue']['p99_ms']} |")
-    samples = sorted({e for p in results["points"] for pl in ("yamldb", "builtin")
-                      for phase in ("issue", "revoke") for e in p[pl][phase]["error_samples"]})
+            lines.append(
+                f"| {point['database']} | {point['concurrency']} | {plugin} | {s['issue']['per_s']} | "
+                f"{s['issue']['errors']} | {s['revoke']['per_s']} | {s['revoke']['errors']} | "
+                f"{s['issue']['p99_ms']} |"
+            )
+    samples = sorted(
+        {
+            e
+            for p in results["points"]
+            for pl in ("yamldb", "builtin")
+            for phase in ("issue", "revoke")
+            for e in p[pl][phase]["error_samples"]
+        }
+    )
     if samples:
         lines += ["", "Error samples:", ""] + [f"- `{e}`" for e in samples[:6]]
     return "\n".join(lines) + "\n"
@@ -112,9 +140,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     databases = tuple(d.strip() for d in args.databases.split(",") if d.strip())
-    results: dict[str, Any] = {"started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                               "command": "python -m bench.grants " + " ".join(argv), "leases": args.leases,
-                               "points": []}
+    results: dict[str, Any] = {
+        "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python -m bench.grants " + " ".join(argv),
+        "leases": args.leases,
+        "points": [],
+    }
     with contextlib.ExitStack() as cleanup:
         stack = start_stack(cleanup, databases, "info", _log)
         cleanup.callback(drop_tables, stack)

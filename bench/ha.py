@@ -46,8 +46,12 @@ class Database:
 
     def configure(self, cluster: OpenBaoCluster, plugin: str = "yamldb", version: str = "") -> None:
         body: dict[str, Any] = {
-            "plugin_name": plugin, "manifest": "postgresql", "connection_url": self.pg.template_url(),
-            "username": self.pg.superuser, "password": self.pg.password, "allowed_roles": "*",
+            "plugin_name": plugin,
+            "manifest": "postgresql",
+            "connection_url": self.pg.template_url(),
+            "username": self.pg.superuser,
+            "password": self.pg.password,
+            "allowed_roles": "*",
             "max_open_connections": 8,
         }
         if version:
@@ -57,15 +61,15 @@ class Database:
     def role(self, cluster: OpenBaoCluster, ttl: str = "1h") -> str:
         """A new role on this connection, its name unique in the first 8 characters (the username keeps 8)."""
         name = "h" + secrets.token_hex(4)[:7]
-        cluster.api("POST", f"{MOUNT}/roles/{name}", {"db_name": self.connection, "default_ttl": ttl,
-                                                      "max_ttl": "24h"})
+        cluster.api("POST", f"{MOUNT}/roles/{name}", {"db_name": self.connection, "default_ttl": ttl, "max_ttl": "24h"})
         return name
 
     def users(self, role: str) -> dict[str, dt.datetime | None]:
         """Database users issued for ``role`` -> VALID UNTIL (names are ``v-DISPLAYNAME-ROLE-random-time``)."""
         with self.pg.connect() as conn:
-            rows = conn.execute("SELECT rolname, rolvaliduntil FROM pg_roles WHERE rolname LIKE %s",
-                                (f"v-%-{role[:8]}-%",)).fetchall()
+            rows = conn.execute(
+                "SELECT rolname, rolvaliduntil FROM pg_roles WHERE rolname LIKE %s", (f"v-%-{role[:8]}-%",)
+            ).fetchall()
         return {name: until for name, until in rows}
 
 
@@ -91,8 +95,7 @@ def _endpoint(node: ClusterNode) -> tuple[str, int]:
     return node.name, node.port
 
 
-def routes(cluster: OpenBaoCluster, active: ClusterNode, standby: ClusterNode,
-           workers: int) -> list[tuple[str, Route]]:
+def routes(cluster: OpenBaoCluster, active: ClusterNode, standby: ClusterNode, workers: int) -> list[tuple[str, Route]]:
     """Half the workers start on the active node and move to the next node when it refuses connections
     (a client given every node's address); the other half stay on one standby (which forwards)."""
     ring = [active, *[n for n in cluster.nodes if n is not active]]
@@ -119,16 +122,26 @@ def _pid_watch(node: ClusterNode, since: float, timeout: float) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------- failover
-def failover(cluster: OpenBaoCluster, db: Database, *, workers: int = 8, before: float = 5.0,
-             after: float = 10.0, ttl: str = "1h", backoff: float = 0.1, log: Log = print) -> dict[str, Any]:
+def failover(
+    cluster: OpenBaoCluster,
+    db: Database,
+    *,
+    workers: int = 8,
+    before: float = 5.0,
+    after: float = 10.0,
+    ttl: str = "1h",
+    backoff: float = 0.1,
+    log: Log = print,
+) -> dict[str, Any]:
     """Load through the active node and a standby, SIGKILL the active node, keep loading, then
     revoke every lease from the new active node and look for users left behind. The killed
     node is started again at the end (it rejoins as a standby)."""
     role = db.role(cluster, ttl)
     old = cluster.active()
     standby = cluster.standbys()[0]
-    load = CredentialLoad(f"{MOUNT}/creds/{role}", cluster.token, routes(cluster, old, standby, workers),
-                          backoff=backoff).start()
+    load = CredentialLoad(
+        f"{MOUNT}/creds/{role}", cluster.token, routes(cluster, old, standby, workers), backoff=backoff
+    ).start()
     try:
         load.wait_for(workers * 2)
         time.sleep(before)
@@ -155,8 +168,13 @@ def failover(cluster: OpenBaoCluster, db: Database, *, workers: int = 8, before:
     cluster.wait_ready()
     expiry_limit = kill_wall + _seconds(ttl) + dt.timedelta(seconds=5)
     return {
-        "killed": old.name, "new_active": new.name, "via_standby": standby.name, "role": role, "ttl": ttl,
-        "workers": workers, "backoff_s": backoff,
+        "killed": old.name,
+        "new_active": new.name,
+        "via_standby": standby.name,
+        "role": role,
+        "ttl": ttl,
+        "workers": workers,
+        "backoff_s": backoff,
         "new_active_s": active_s,
         "killed_plugin_exit_s": plugin_exit_s,
         "summary": summary,
@@ -211,12 +229,16 @@ def restart(cluster: OpenBaoCluster, db: Database, *, leases: int = 10, log: Log
     revoke_s = revoke_prefix(cluster, role)
     left_users = sorted(db.users(role))
     return {
-        "role": role, "leases": leases, "stop_s": stopped_s, "start_unseal_ready_s": ready_s,
+        "role": role,
+        "leases": leases,
+        "stop_s": stopped_s,
+        "start_unseal_ready_s": ready_s,
         "active_after": active.name,
         "plugin_processes_before": running_plugins,
         "plugin_processes_after_stop": left_after_stop,
         "leases_lost": sorted(lease for lease in issued if lease != new["lease_id"] and lease not in stored),
-        "renew_s": renew_s, "renew_ttl": renewed.get("lease_duration"),
+        "renew_s": renew_s,
+        "renew_ttl": renewed.get("lease_duration"),
         "valid_until_before": before.isoformat() if before else None,
         "valid_until_after": after.isoformat() if after else None,
         "plugin_after_renew": plugin_after_renew,
@@ -233,8 +255,15 @@ def running_version(node: ClusterNode, files: dict[str, str]) -> list[str]:
     return sorted(version for version, name in files.items() if node.plugin_pids(name))
 
 
-def upgrade(cluster: OpenBaoCluster, db: Database, files: dict[str, str], *, workers: int = 8,
-            hold: float = 3.0, log: Log = print) -> dict[str, Any]:
+def upgrade(
+    cluster: OpenBaoCluster,
+    db: Database,
+    files: dict[str, str],
+    *,
+    workers: int = 8,
+    hold: float = 3.0,
+    log: Log = print,
+) -> dict[str, Any]:
     """Move a live connection from the first version in ``files`` to the second and back while
     credentials are issued, then reset it; count the requests that failed at each switch.
 
@@ -245,16 +274,17 @@ def upgrade(cluster: OpenBaoCluster, db: Database, files: dict[str, str], *, wor
     role = db.role(cluster)
     active = cluster.active()
     standby = cluster.standbys()[0]
-    load = CredentialLoad(f"{MOUNT}/creds/{role}", cluster.token,
-                          routes(cluster, active, standby, workers)).start()
+    load = CredentialLoad(f"{MOUNT}/creds/{role}", cluster.token, routes(cluster, active, standby, workers)).start()
     switches: list[dict[str, Any]] = []
     revoked_across: list[str] = []
     try:
         load.wait_for(workers * 2)
         time.sleep(hold)
-        steps = [("config write plugin_version=" + new_version, {"plugin_version": new_version}, new_version),
-                 ("config write plugin_version=" + old_version, {"plugin_version": old_version}, old_version),
-                 (f"{MOUNT}/reset/{db.connection}", None, old_version)]
+        steps = [
+            ("config write plugin_version=" + new_version, {"plugin_version": new_version}, new_version),
+            ("config write plugin_version=" + old_version, {"plugin_version": old_version}, old_version),
+            (f"{MOUNT}/reset/{db.connection}", None, old_version),
+        ]
         for label, body, expect in steps:
             t0 = time.monotonic()
             if body is None:
@@ -265,11 +295,15 @@ def upgrade(cluster: OpenBaoCluster, db: Database, files: dict[str, str], *, wor
             pinned = cluster.api("GET", f"{MOUNT}/config/{db.connection}")["data"]["plugin_version"]
             # yamldb is multiplexed: one process per version serves every connection pinned to it, so the
             # old version's process ends only when no connection uses it any more.
-            running = poll(f"{expect} running after '{label}'",
-                           lambda e=expect: (lambda r: r if e in r else None)(running_version(active, files)),
-                           30, 0.05)
-            switches.append({"step": label, "start": t0, "write_s": round(t1 - t0, 3), "pinned": pinned,
-                             "running": running})
+            running = poll(
+                f"{expect} running after '{label}'",
+                lambda e=expect: (lambda r: r if e in r else None)(running_version(active, files)),
+                30,
+                0.05,
+            )
+            switches.append(
+                {"step": label, "start": t0, "write_s": round(t1 - t0, 3), "pinned": pinned, "running": running}
+            )
             log(f"  upgrade: {label}: {switches[-1]['write_s']} s, now running {running}")
             if expect == new_version and not revoked_across:
                 # Users created by the old version, revoked by the new one.
@@ -283,8 +317,12 @@ def upgrade(cluster: OpenBaoCluster, db: Database, files: dict[str, str], *, wor
     ends = [s["start"] for s in switches[1:]] + [None]
     for switch, until in zip(switches, ends, strict=True):
         summary = summarize(attempts, switch["start"], until=until)
-        switch.update(failed=summary["failed"], errors=summary["errors"], latency=summary["latency"],
-                      in_flight=len(summary["in_flight"]))
+        switch.update(
+            failed=summary["failed"],
+            errors=summary["errors"],
+            latency=summary["latency"],
+            in_flight=len(summary["in_flight"]),
+        )
     first, second = switches[0]["start"], switches[1]["start"]
     created = {
         old_version: sum(1 for a in attempts if a.ok and a.end < first),
@@ -294,7 +332,10 @@ def upgrade(cluster: OpenBaoCluster, db: Database, files: dict[str, str], *, wor
     issued = _issued(attempts)
     revoke_s = revoke_prefix(cluster, role)  # by the old version again: also users the new one created
     return {
-        "role": role, "versions": list(files), "workers": workers, "hold_s": hold,
+        "role": role,
+        "versions": list(files),
+        "workers": workers,
+        "hold_s": hold,
         "credentials_issued": len(issued),
         "created_by_version": created,
         "revoked_by_other_version": revoked_across,
@@ -318,18 +359,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="repetitions of each scenario, for ranges (default 3)")
     p.add_argument("--workers", type=int, default=8, help="client threads, half via the active node (default 8)")
     p.add_argument("--before", type=float, default=10.0, help="seconds of load before the kill (default 10)")
-    p.add_argument("--after", type=float, default=15.0,
-                   help="seconds of load after the first credential from the new active node (default 15)")
+    p.add_argument(
+        "--after",
+        type=float,
+        default=15.0,
+        help="seconds of load after the first credential from the new active node (default 15)",
+    )
     p.add_argument("--hold", type=float, default=5.0, help="seconds of load between upgrade steps (default 5)")
     p.add_argument("--leases", type=int, default=50, help="leases held across a whole-cluster restart (default 50)")
     p.add_argument("--ttl", default="2m", help="TTL of the failover role; --expire waits for it (default 2m)")
-    p.add_argument("--expire", action="store_true",
-                   help="after the failovers, wait until the users cut off by the kill are past VALID UNTIL")
-    p.add_argument("--performance-multiplier", type=int, default=1,
-                   help="raft performance_multiplier (1: recommended for production; 5: OpenBao's default)")
+    p.add_argument(
+        "--expire",
+        action="store_true",
+        help="after the failovers, wait until the users cut off by the kill are past VALID UNTIL",
+    )
+    p.add_argument(
+        "--performance-multiplier",
+        type=int,
+        default=1,
+        help="raft performance_multiplier (1: recommended for production; 5: OpenBao's default)",
+    )
     p.add_argument("--skip", default="", help="comma-separated: failover,restart,upgrade")
-    p.add_argument("--timeline", action="store_true",
-                   help="keep every request of each failover in ha-latest.json (large)")
+    p.add_argument(
+        "--timeline", action="store_true", help="keep every request of each failover in ha-latest.json (large)"
+    )
     p.add_argument("--output", type=Path, default=RESULTS, help="directory for ha-latest.md / ha-latest.json")
     args = p.parse_args(argv)
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -342,9 +395,13 @@ def run(args: argparse.Namespace, log: Log = print) -> dict[str, Any]:
     results: dict[str, Any] = {
         "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m bench.ha " + " ".join(sys.argv[1:]),
-        "settings": {k: (sorted(v) if isinstance(v, set) else str(v) if isinstance(v, Path) else v)
-                     for k, v in vars(args).items()},
-        "failover": [], "restart": [], "upgrade": [],
+        "settings": {
+            k: (sorted(v) if isinstance(v, set) else str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+        },
+        "failover": [],
+        "restart": [],
+        "upgrade": [],
     }
     with contextlib.ExitStack() as cleanup, tempfile.TemporaryDirectory(prefix="yamldb-ha-bench-") as tmp:
         log("building the plugin twice (this checkout, and the same code as the next patch version) ...")
@@ -355,30 +412,38 @@ def run(args: argparse.Namespace, log: Log = print) -> dict[str, Any]:
         cleanup.callback(pg.stop)
         log(f"starting 3 nodes (performance_multiplier={args.performance_multiplier}) ...")
         t0 = time.monotonic()
-        cluster = OpenBaoCluster.start({files[b.version]: b.path for b in (current, following)},
-                                       raft={"performance_multiplier": args.performance_multiplier})
+        cluster = OpenBaoCluster.start(
+            {files[b.version]: b.path for b in (current, following)},
+            raft={"performance_multiplier": args.performance_multiplier},
+        )
         cleanup.callback(cluster.stop)
         results["cluster_start_s"] = round(time.monotonic() - t0, 1)
         for version, name in files.items():
             cluster.register("yamldb", name, version)
         cluster.api("POST", "sys/mounts/database", {"type": "database"})
         results["machine"] = describe_parts(cluster.bao, pg, None)
-        results["plugins"] = {v: {"file": files[v], "sha256": b.sha256} for v, b in
-                              ((current.version, current), (following.version, following))}
+        results["plugins"] = {
+            v: {"file": files[v], "sha256": b.sha256}
+            for v, b in ((current.version, current), (following.version, following))
+        }
         db = Database(pg, "ha")
         db.configure(cluster, version=current.version)
         for number in range(args.runs):
             if "failover" not in args.skip:
                 log(f"failover {number + 1}/{args.runs}")
-                results["failover"].append(failover(cluster, db, workers=args.workers, before=args.before,
-                                                    after=args.after, ttl=args.ttl, log=log))
+                results["failover"].append(
+                    failover(
+                        cluster, db, workers=args.workers, before=args.before, after=args.after, ttl=args.ttl, log=log
+                    )
+                )
             if "restart" not in args.skip:
                 log(f"restart {number + 1}/{args.runs}")
                 results["restart"].append(restart(cluster, db, leases=args.leases, log=log))
             if "upgrade" not in args.skip:
                 log(f"upgrade {number + 1}/{args.runs}")
-                results["upgrade"].append(upgrade(cluster, Database(pg, f"up{number}"), files,
-                                                  workers=args.workers, hold=args.hold, log=log))
+                results["upgrade"].append(
+                    upgrade(cluster, Database(pg, f"up{number}"), files, workers=args.workers, hold=args.hold, log=log)
+                )
         if args.expire and results["failover"]:
             results["expiry"] = wait_for_expiry(db, results["failover"], log)
     results["loadavg_at_end"] = os.getloadavg()[0]
@@ -395,11 +460,16 @@ def wait_for_expiry(db: Database, runs: list[dict[str, Any]], log: Log = print) 
     log(f"waiting {wait:.0f} s until the {len(orphans)} cut-off users are past VALID UNTIL")
     time.sleep(wait)
     with db.pg.connect() as conn:
-        rows = conn.execute("SELECT rolname, rolvaliduntil, rolvaliduntil < now() FROM pg_roles "
-                            "WHERE rolname = ANY(%s)", (list(orphans),)).fetchall()
-    return {"orphans": len(orphans), "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-            "expired": sum(1 for _, _, expired in rows if expired),
-            "rows": [[name, until.isoformat() if until else None, expired] for name, until, expired in rows]}
+        rows = conn.execute(
+            "SELECT rolname, rolvaliduntil, rolvaliduntil < now() FROM pg_roles WHERE rolname = ANY(%s)",
+            (list(orphans),),
+        ).fetchall()
+    return {
+        "orphans": len(orphans),
+        "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "expired": sum(1 for _, _, expired in rows if expired),
+        "rows": [[name, until.isoformat() if until else None, expired] for name, until, expired in rows],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,8 +92,9 @@ def _error_text(status: int, body: dict[str, Any], location: str, names: dict[in
 class CredentialLoad:
     """Worker threads reading ``path`` (``database/creds/ROLE``) until :meth:`stop`."""
 
-    def __init__(self, path: str, token: str, routes: Iterable[tuple[str, Route]], backoff: float = 0.1,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: str, token: str, routes: Iterable[tuple[str, Route]], backoff: float = 0.1, timeout: float = 30.0
+    ) -> None:
         self.path = path
         self.routes = list(routes)
         # A redirect names a node by its address; report the node's name instead.
@@ -108,8 +109,9 @@ class CredentialLoad:
 
     def start(self) -> CredentialLoad:
         for number, (group, route) in enumerate(self.routes):
-            thread = threading.Thread(target=self._work, args=(number, group, route), daemon=True,
-                                      name=f"ha-load-{number}")
+            thread = threading.Thread(
+                target=self._work, args=(number, group, route), daemon=True, name=f"ha-load-{number}"
+            )
             thread.start()
             self._threads.append(thread)
         return self
@@ -152,11 +154,15 @@ class CredentialLoad:
                 end = time.monotonic()
                 data = body.get("data") or {}
                 if status == 200 and data.get("username"):
-                    self._record(Attempt(number, group, name, start, end, status, "", data["username"],
-                                         body.get("lease_id", "")))
+                    self._record(
+                        Attempt(number, group, name, start, end, status, "", data["username"], body.get("lease_id", ""))
+                    )
                 else:
-                    self._record(Attempt(number, group, name, start, end, status,
-                                         _error_text(status, body, api.location, self.names)))
+                    self._record(
+                        Attempt(
+                            number, group, name, start, end, status, _error_text(status, body, api.location, self.names)
+                        )
+                    )
                     time.sleep(self.backoff)
         finally:
             for api in apis.values():
@@ -172,12 +178,18 @@ def latency(attempts: Iterable[Attempt]) -> dict[str, Any]:
     values = [a.ms for a in attempts if a.ok]
     if not values:
         return {"n": 0}
-    return {"n": len(values), "p50_ms": round(percentile(values, 50), 1), "p95_ms": round(percentile(values, 95), 1),
-            "p99_ms": round(percentile(values, 99), 1), "max_ms": round(max(values), 1)}
+    return {
+        "n": len(values),
+        "p50_ms": round(percentile(values, 50), 1),
+        "p95_ms": round(percentile(values, 95), 1),
+        "p99_ms": round(percentile(values, 99), 1),
+        "max_ms": round(max(values), 1),
+    }
 
 
-def summarize(attempts: Sequence[Attempt], event: float, settle: float = 5.0,
-              until: float | None = None) -> dict[str, Any]:
+def summarize(
+    attempts: Sequence[Attempt], event: float, settle: float = 5.0, until: float | None = None
+) -> dict[str, Any]:
     """What clients saw around ``event`` (a ``time.monotonic()``), times in seconds relative to it.
 
     ``in_flight``: requests sent before the event that ended after it. ``first_success_s``:
@@ -185,6 +197,7 @@ def summarize(attempts: Sequence[Attempt], event: float, settle: float = 5.0,
     requests started between the event and ``settle`` s after that first success. Requests
     started at or after ``until`` (the next event) are left out.
     """
+
     def rel(t: float | None) -> float | None:
         return None if t is None else round(t - event, 3)
 
@@ -218,8 +231,16 @@ def summarize(attempts: Sequence[Attempt], event: float, settle: float = 5.0,
         "failed": len(failed),
         "first_success_s": rel(first_ok),
         "last_failure_s": rel(max((a.end for a in failed), default=None)),
-        "in_flight": [{"group": a.group, "node": a.node, "sent_s": rel(a.start), "ended_s": rel(a.end),
-                       "outcome": a.error or "credential"} for a in in_flight],
+        "in_flight": [
+            {
+                "group": a.group,
+                "node": a.node,
+                "sent_s": rel(a.start),
+                "ended_s": rel(a.end),
+                "outcome": a.error or "credential",
+            }
+            for a in in_flight
+        ],
         "errors": errors,
         "groups": groups,
         "latency": {

@@ -105,11 +105,15 @@ def summarise(name: str, seconds: float, answer: str, samples: list, memory: tup
     latencies = sorted(s[1] * 1000 for s in samples)
     errors = sum(1 for s in samples if s[2])
     return {
-        "request": name, "seconds": round(seconds, 2), "answer": answer[:400],
-        "steady_requests": len(latencies), "steady_errors": errors,
+        "request": name,
+        "seconds": round(seconds, 2),
+        "answer": answer[:400],
+        "steady_requests": len(latencies),
+        "steady_errors": errors,
         "steady_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "steady_max_ms": round(latencies[-1], 1) if latencies else None,
-        "plugin_rss_mb": round(memory[0]), "plugin_peak_rss_mb": round(memory[1]),
+        "plugin_rss_mb": round(memory[0]),
+        "plugin_peak_rss_mb": round(memory[1]),
     }
 
 
@@ -118,14 +122,25 @@ def run(plugin_dir: Path, baseline_seconds: float, pattern_length: int, manifest
     sha = hashlib.sha256(plugin.read_bytes()).hexdigest()
     cache = Path(tempfile.mkdtemp(prefix="bench-hostile-cache-"))
     with PostgresCluster.start(auth="scram-sha-256") as pg, OpenBaoDevServer.start(plugin_dir, log_level="info") as bao:
-        bao.api("POST", "sys/plugins/catalog/database/yamldb",
-                {"sha256": sha, "command": PLUGIN_FILE, "env": [f"YAMLDB_PLUGIN_CACHE={cache}"]})
+        bao.api(
+            "POST",
+            "sys/plugins/catalog/database/yamldb",
+            {"sha256": sha, "command": PLUGIN_FILE, "env": [f"YAMLDB_PLUGIN_CACHE={cache}"]},
+        )
         bao.cli("secrets", "enable", "database")
-        base = {"plugin_name": "yamldb", "connection_url": pg.template_url(), "username": pg.superuser,
-                "password": pg.password, "allowed_roles": "*"}
+        base = {
+            "plugin_name": "yamldb",
+            "connection_url": pg.template_url(),
+            "username": pg.superuser,
+            "password": pg.password,
+            "allowed_roles": "*",
+        }
         bao.api("POST", "database/config/steady", {**base, "manifest": "postgresql"})
-        bao.api("POST", "database/roles/steady", {"db_name": "steady", "creation_statements": CREATE,
-                                                  "revocation_statements": REVOKE})
+        bao.api(
+            "POST",
+            "database/roles/steady",
+            {"db_name": "steady", "creation_statements": CREATE, "revocation_statements": REVOKE},
+        )
 
         def write_config(name: str, text: str) -> Callable[[], None]:
             # A new config each time: OpenBao merges a write into an existing config's fields.
@@ -135,8 +150,11 @@ def run(plugin_dir: Path, baseline_seconds: float, pattern_length: int, manifest
             bao.api("GET", "database/creds/tagged", timeout=600)
 
         write_config("patterned", PATTERN_MANIFEST)()
-        bao.api("POST", "database/roles/tagged", {"db_name": "patterned", "creation_statements":
-                                                  f"yamldb:tagged tag={'a' * pattern_length}b"})
+        bao.api(
+            "POST",
+            "database/roles/tagged",
+            {"db_name": "patterned", "creation_statements": f"yamldb:tagged tag={'a' * pattern_length}b"},
+        )
 
         requests = [
             (f"inline manifest of {manifest_mb:g} MB", write_config("big", big_manifest(int(manifest_mb * 1e6)))),
@@ -147,8 +165,11 @@ def run(plugin_dir: Path, baseline_seconds: float, pattern_length: int, manifest
         rows = []
         with SteadyLoad(bao, "steady") as load:
             time.sleep(baseline_seconds)  # the steady connection's latency with nothing else running
-            rows.append(summarise("(none: baseline)", baseline_seconds, "", load.window(0, time.monotonic()),
-                                  plugin_memory(bao)))
+            rows.append(
+                summarise(
+                    "(none: baseline)", baseline_seconds, "", load.window(0, time.monotonic()), plugin_memory(bao)
+                )
+            )
             for name, request in requests:
                 start = time.monotonic()
                 try:
@@ -163,13 +184,18 @@ def run(plugin_dir: Path, baseline_seconds: float, pattern_length: int, manifest
 
 
 def markdown(rows: list[dict], label: str) -> str:
-    out = [f"#### {label}", "",
-           "| hostile request | its time (s) | steady requests during it | errors | steady p50 (ms) "
-           "| steady max (ms) | plugin RSS after (MB) | plugin peak RSS (MB) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        f"#### {label}",
+        "",
+        "| hostile request | its time (s) | steady requests during it | errors | steady p50 (ms) "
+        "| steady max (ms) | plugin RSS after (MB) | plugin peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        out.append(f"| {r['request']} | {r['seconds']} | {r['steady_requests']} | {r['steady_errors']} | "
-                   f"{r['steady_p50_ms']} | {r['steady_max_ms']} | {r['plugin_rss_mb']} | {r['plugin_peak_rss_mb']} |")
+        out.append(
+            f"| {r['request']} | {r['seconds']} | {r['steady_requests']} | {r['steady_errors']} | "
+            f"{r['steady_p50_ms']} | {r['steady_max_ms']} | {r['plugin_rss_mb']} | {r['plugin_peak_rss_mb']} |"
+        )
     out.append("")
     out += [f"* {r['request']}: {r['answer']}" for r in rows[1:]]
     return "\n".join(out) + "\n"
@@ -177,8 +203,11 @@ def markdown(rows: list[dict], label: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__.split("\n\n")[0])
-    p.add_argument("--plugin-dir", type=Path, help="a directory holding a built yamldb-database-plugin "
-                   "(default: build one from this checkout)")
+    p.add_argument(
+        "--plugin-dir",
+        type=Path,
+        help="a directory holding a built yamldb-database-plugin (default: build one from this checkout)",
+    )
     p.add_argument("--label", default="this checkout")
     p.add_argument("--baseline-seconds", type=float, default=10.0)
     p.add_argument("--pattern-length", type=int, default=37, help="a's before the final b (default 37: 38 chars)")
@@ -188,8 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     plugin_dir = args.plugin_dir
     if plugin_dir is None:
         plugin_dir = Path(tempfile.mkdtemp(prefix="bench-hostile-plugins-"))
-        subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(plugin_dir)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(plugin_dir)],
+            check=True,
+            capture_output=True,
+        )
     rows = run(plugin_dir, args.baseline_seconds, args.pattern_length, args.manifest_mb)
     print(markdown(rows, args.label))
     if args.json:

@@ -67,8 +67,11 @@ def _requests(database: str) -> tuple[Any, Any]:
     def new_user(i: int) -> Any:
         return db.NewUserRequest(
             username_config=db.UsernameConfig(display_name="token", role_name="hotpath"),
-            expiration=expiration, statements=db.Statements(Commands=[create]),
-            password=f"Pw-{i:06d}-A1a-{os.getpid()}-xxxxxxxx", credential_type=0)
+            expiration=expiration,
+            statements=db.Statements(Commands=[create]),
+            password=f"Pw-{i:06d}-A1a-{os.getpid()}-xxxxxxxx",
+            credential_type=0,
+        )
 
     def delete_user(username: str) -> Any:
         return db.DeleteUserRequest(username=username, statements=db.Statements(Commands=[revoke]))
@@ -80,13 +83,21 @@ def _config(database: str, url: str, username: str, password: str) -> Any:
     from google.protobuf import struct_pb2
 
     config = struct_pb2.Struct()
-    config.update({"connection_url": url, "username": username, "password": password,
-                   "manifest": "postgresql" if database == "postgresql" else "mysql", "allowed_roles": "*"})
+    config.update(
+        {
+            "connection_url": url,
+            "username": username,
+            "password": password,
+            "manifest": "postgresql" if database == "postgresql" else "mysql",
+            "allowed_roles": "*",
+        }
+    )
     return config
 
 
-def run_loop(database: str, url: str, username: str, password: str, arm: str, ops: int,
-             warmup: int = 50) -> dict[str, Any]:
+def run_loop(
+    database: str, url: str, username: str, password: str, arm: str, ops: int, warmup: int = 50
+) -> dict[str, Any]:
     """`ops` NewUser + DeleteUser pairs in this thread; CPU seconds per operation (and the users it made)."""
     from yamldb.lifecycle.instances import Instances
     from yamldb.transport.pb import database_pb2 as db
@@ -95,8 +106,9 @@ def run_loop(database: str, url: str, username: str, password: str, arm: str, op
     instances = Instances()
     servicer = DatabaseServicer(instances)
     context = _Context(f"hotpath-{database}")
-    servicer.Initialize(db.InitializeRequest(config_data=_config(database, url, username, password),
-                                             verify_connection=True), context)
+    servicer.Initialize(
+        db.InitializeRequest(config_data=_config(database, url, username, password), verify_connection=True), context
+    )
     instance = instances.get(f"hotpath-{database}")
     if arm == "servicer":
         sys.path.insert(0, str(ROOT / "bench" / "variants"))
@@ -122,8 +134,10 @@ def run_loop(database: str, url: str, username: str, password: str, arm: str, op
         servicer.DeleteUser(delete_user(name), context)
     done = time.process_time()
     instances.close_all()
-    return {"new_user_ms": round((created - started) * 1000 / ops, 4),
-            "delete_user_ms": round((done - created) * 1000 / ops, 4)}
+    return {
+        "new_user_ms": round((created - started) * 1000 / ops, 4),
+        "delete_user_ms": round((done - created) * 1000 / ops, 4),
+    }
 
 
 def _databases(names: list[str], stack: contextlib.ExitStack) -> dict[str, tuple[str, str, str]]:
@@ -139,8 +153,11 @@ def _databases(names: list[str], stack: contextlib.ExitStack) -> dict[str, tuple
         stack.callback(mariadb.stop)
         for head in ("v-token-hotpath",):
             mariadb.track_prefix(head)
-        out["mysql"] = (f"{{{{username}}}}:{{{{password}}}}@tcp(127.0.0.1:{mariadb.port})/", mariadb.user,
-                        mariadb.password)
+        out["mysql"] = (
+            f"{{{{username}}}}:{{{{password}}}}@tcp(127.0.0.1:{mariadb.port})/",
+            mariadb.user,
+            mariadb.password,
+        )
     return out
 
 
@@ -154,8 +171,19 @@ def _callgrind(database: str, conn: tuple[str, str, str], arm: str, ops: int) ->
         for n in (0, ops):
             out = Path(tmp) / f"cg.{n}"
             # The whole process is counted; the run with 0 operations (start-up, Initialize, warm-up) is subtracted.
-            args = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-m",
-                    "bench.hotpath", "--child", database, *conn, arm, str(n)]
+            args = [
+                valgrind,
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-m",
+                "bench.hotpath",
+                "--child",
+                database,
+                *conn,
+                arm,
+                str(n),
+            ]
             proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=3600, check=False)
             summary = re.search(r"^summary: (\d+)", out.read_text(), re.M) if out.exists() else None
             if proc.returncode != 0 or summary is None:
@@ -175,8 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ops", type=int, default=1000, help="NewUser+DeleteUser pairs per run")
     p.add_argument("--runs", type=int, default=3, help="runs per arm (the median is reported)")
     p.add_argument("--arms", default=",".join(ARMS))
-    p.add_argument("--callgrind", type=int, default=0, metavar="OPS",
-                   help="also count instructions per operation pair under callgrind, over OPS pairs")
+    p.add_argument(
+        "--callgrind",
+        type=int,
+        default=0,
+        metavar="OPS",
+        help="also count instructions per operation pair under callgrind, over OPS pairs",
+    )
     p.add_argument("--json", type=Path, help="write the results here too")
     args = p.parse_args(argv)
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
@@ -188,8 +221,14 @@ def main(argv: list[str] | None = None) -> int:
             for arm in arms:
                 runs = []
                 for _ in range(args.runs):
-                    proc = subprocess.run([sys.executable, "-c", _ONE_RUN, database, *conn, arm, str(args.ops)],
-                                          capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
+                    proc = subprocess.run(
+                        [sys.executable, "-c", _ONE_RUN, database, *conn, arm, str(args.ops)],
+                        capture_output=True,
+                        text=True,
+                        cwd=ROOT,
+                        timeout=600,
+                        check=False,
+                    )
                     if proc.returncode != 0:
                         raise RuntimeError(proc.stderr[-2000:])
                     runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -199,9 +238,12 @@ def main(argv: list[str] | None = None) -> int:
                     row["callgrind"] = _callgrind(database, conn, arm, args.callgrind)
                 results.setdefault(database, {})[arm] = row
                 cg = row.get("callgrind", {}).get("instructions_per_op_pair")
-                print(f"{database:10} {arm:9} NewUser {row['new_user_ms']:.3f} ms  DeleteUser "
-                      f"{row['delete_user_ms']:.3f} ms CPU per op (median of {args.runs})"
-                      + (f"  {cg / 1e6:.3f} M instructions per NewUser+DeleteUser" if cg else ""), flush=True)
+                print(
+                    f"{database:10} {arm:9} NewUser {row['new_user_ms']:.3f} ms  DeleteUser "
+                    f"{row['delete_user_ms']:.3f} ms CPU per op (median of {args.runs})"
+                    + (f"  {cg / 1e6:.3f} M instructions per NewUser+DeleteUser" if cg else ""),
+                    flush=True,
+                )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -66,8 +66,10 @@ def _per_call(pid_or_self: int | None, call: Callable[[int], Any], calls: int) -
     per_thread = calls // CONCURRENCY
     cpu = (lambda: cpu_seconds(pid_or_self)) if pid_or_self else time.process_time
     before = cpu()
-    threads = [threading.Thread(target=lambda k=k: [call(WARM_CALLS + k * per_thread + i) for i in range(per_thread)])
-               for k in range(CONCURRENCY)]
+    threads = [
+        threading.Thread(target=lambda k=k: [call(WARM_CALLS + k * per_thread + i) for i in range(per_thread)])
+        for k in range(CONCURRENCY)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -89,14 +91,17 @@ def _bare_grpc(calls: int, runs: int) -> float:
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="yamldb-bench-") as tmp:
             sock = os.path.join(tmp, "bare.sock")
-            proc = subprocess.Popen([sys.executable, "-c", _BARE_SERVER.format(root=root), sock],
-                                    stdout=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _BARE_SERVER.format(root=root), sock], stdout=subprocess.PIPE, text=True
+            )
             try:
                 assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
                 channel = grpc.insecure_channel(f"unix:{sock}")
-                stub = channel.unary_unary("/dbplugin.v5.Database/Type",
-                                           request_serializer=db.Empty.SerializeToString,
-                                           response_deserializer=db.TypeResponse.FromString)
+                stub = channel.unary_unary(
+                    "/dbplugin.v5.Database/Type",
+                    request_serializer=db.Empty.SerializeToString,
+                    response_deserializer=db.TypeResponse.FromString,
+                )
                 samples.append(_per_call(proc.pid, lambda _i, stub=stub: stub(db.Empty(), timeout=10), calls))
                 channel.close()
             finally:
@@ -112,10 +117,13 @@ def _plugin_rows(stack: Stack, calls: int, runs: int) -> dict[str, float]:
     floor_env = {**base_env, "PYTHONPATH": str(HOOK_DIR), "YAMLDB_BENCH_PATCHES": ",".join(FLOOR_PATCHES)}
     # The floor again, each call sleeping as long as a database round trip takes: how much of the difference
     # is waiting itself (threads that sleep and wake), not yamldb's work.
-    arms = [("yamldb", base_env), ("floor", floor_env),
-            (f"floor+{FLOOR_WAIT_MS}ms", {**floor_env, "YAMLDB_BENCH_FLOOR_WAIT_MS": str(FLOOR_WAIT_MS)})]
+    arms = [
+        ("yamldb", base_env),
+        ("floor", floor_env),
+        (f"floor+{FLOOR_WAIT_MS}ms", {**floor_env, "YAMLDB_BENCH_FLOOR_WAIT_MS": str(FLOOR_WAIT_MS)}),
+    ]
     for n in range(runs):
-        for arm, env in arms[n % len(arms):] + arms[: n % len(arms)]:
+        for arm, env in arms[n % len(arms) :] + arms[: n % len(arms)]:
             for name, value in _plugin_run(stack, arm, env, calls).items():
                 samples.setdefault(name, []).append(value)
     return {name: _median(values) for name, values in sorted(samples.items())}
@@ -133,9 +141,11 @@ def _plugin_run(stack: Stack, arm: str, env: dict[str, str], calls: int) -> dict
         channel = plugin.channel()
 
         def unary(method: str, req: Any, resp: Any, channel: Any = channel) -> Callable[..., Any]:
-            return channel.unary_unary(f"/dbplugin.v5.Database/{method}",
-                                       request_serializer=req.SerializeToString,
-                                       response_deserializer=resp.FromString)
+            return channel.unary_unary(
+                f"/dbplugin.v5.Database/{method}",
+                request_serializer=req.SerializeToString,
+                response_deserializer=resp.FromString,
+            )
 
         type_ = unary("Type", db.Empty, db.TypeResponse)
         out[f"{arm} Type"] = _per_call(plugin.proc.pid, lambda _i, t=type_: t(db.Empty(), timeout=10), calls)
@@ -150,23 +160,36 @@ def _plugin_run(stack: Stack, arm: str, env: dict[str, str], calls: int) -> dict
             config = struct_pb2.Struct()
             config.update(stack.config_body(database, "yamldb"))
             initialize(db.InitializeRequest(config_data=config, verify_connection=True), metadata=meta, timeout=30)
-            absent = db.DeleteUserRequest(username=f"{stack.run_id}-nobody", statements=db.Statements(
-                Commands=[revoke]))
+            absent = db.DeleteUserRequest(
+                username=f"{stack.run_id}-nobody", statements=db.Statements(Commands=[revoke])
+            )
             out[f"{arm} DeleteUser {database} absent"] = _per_call(
-                plugin.proc.pid, lambda _i, d=delete, r=absent, m=meta: d(r, metadata=m, timeout=NO_DEADLINE), calls)
+                plugin.proc.pid, lambda _i, d=delete, r=absent, m=meta: d(r, metadata=m, timeout=NO_DEADLINE), calls
+            )
             # What OpenBao sends: the role's statements, a display and role name, a password, an expiration.
             names: list[str] = [""] * (calls + WARM_CALLS)
             config_name = db.UsernameConfig(display_name="token", role_name=f"{stack.run_id}l")
 
-            def create_one(i: int, m: Any = meta, c: str = create, names: list[str] = names,
-                           u: Any = config_name) -> None:
-                names[i] = new_user(db.NewUserRequest(
-                    username_config=u, expiration=expiration, statements=db.Statements(Commands=[c]),
-                    password=f"Lp-{i:06d}-{stack.run_id}-A1a-xxxxxxxx"), metadata=m, timeout=NO_DEADLINE).username
+            def create_one(
+                i: int, m: Any = meta, c: str = create, names: list[str] = names, u: Any = config_name
+            ) -> None:
+                names[i] = new_user(
+                    db.NewUserRequest(
+                        username_config=u,
+                        expiration=expiration,
+                        statements=db.Statements(Commands=[c]),
+                        password=f"Lp-{i:06d}-{stack.run_id}-A1a-xxxxxxxx",
+                    ),
+                    metadata=m,
+                    timeout=NO_DEADLINE,
+                ).username
 
             def delete_one(i: int, m: Any = meta, r: str = revoke, names: list[str] = names) -> None:
-                delete(db.DeleteUserRequest(username=names[i], statements=db.Statements(Commands=[r])),
-                       metadata=m, timeout=NO_DEADLINE)
+                delete(
+                    db.DeleteUserRequest(username=names[i], statements=db.Statements(Commands=[r])),
+                    metadata=m,
+                    timeout=NO_DEADLINE,
+                )
 
             out[f"{arm} NewUser {database}"] = _per_call(plugin.proc.pid, create_one, calls)
             out[f"{arm} DeleteUser {database}"] = _per_call(plugin.proc.pid, delete_one, calls)
@@ -201,9 +224,9 @@ def _in_process_rows(stack: Stack, calls: int, runs: int) -> dict[str, float]:
         raw = _raw_driver(stack, database)
         for _ in range(runs):
             rows.setdefault(f"engine {database}", []).append(
-                _per_call(None, lambda _i, e=state.engine, s=steps: e.run(s, "revoke"), calls))
-            rows.setdefault(f"driver {database}", []).append(
-                _per_call(None, lambda _i, r=raw, q=sql: r(q), calls))
+                _per_call(None, lambda _i, e=state.engine, s=steps: e.run(s, "revoke"), calls)
+            )
+            rows.setdefault(f"driver {database}", []).append(_per_call(None, lambda _i, r=raw, q=sql: r(q), calls))
         instance.close()
     return {name: _median(values) for name, values in rows.items()}
 

@@ -160,19 +160,30 @@ class BurstResult:
     outputs: list[Any] = field(default_factory=list)
 
 
-def burst(port: int, token: str, path: str, count: int, extract: Callable[[dict[str, Any]], Any] = lambda _: None,
-          timeout: float = 120.0) -> BurstResult:
+def burst(
+    port: int,
+    token: str,
+    path: str,
+    count: int,
+    extract: Callable[[dict[str, Any]], Any] = lambda _: None,
+    timeout: float = 120.0,
+) -> BurstResult:
     """`count` clients, each on its own connection (opened first), all send `GET /v1/path` at the same moment.
 
     One asyncio thread drives every connection, so the load generator costs little CPU and no client waits
     for another: the requests are all in flight at once, as when a fleet of pods starts together."""
     import asyncio
 
-    request = (f"GET /v1/{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Vault-Token: {token}\r\n"
-               "Connection: close\r\n\r\n").encode()
+    request = (
+        f"GET /v1/{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Vault-Token: {token}\r\nConnection: close\r\n\r\n"
+    ).encode()
 
-    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, go: asyncio.Event,
-                  out: list[tuple[float, float, int, bytes]]) -> None:
+    async def one(
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        go: asyncio.Event,
+        out: list[tuple[float, float, int, bytes]],
+    ) -> None:
         await go.wait()
         sent = time.perf_counter()
         try:
@@ -225,5 +236,5 @@ def _dechunk(body: bytes) -> bytes:
         size = int(size_line.split(b";")[0] or b"0", 16)
         if size == 0:
             break
-        out, rest = out + rest[:size], rest[size + 2:]
+        out, rest = out + rest[:size], rest[size + 2 :]
     return out

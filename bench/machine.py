@@ -55,8 +55,13 @@ def source_state() -> str:
     root = Path(__file__).resolve().parent.parent
     head = _first_line(["git", "-C", str(root), "rev-parse", "--short", "HEAD"])
     try:
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "yamldb", "dialects"],
-                               capture_output=True, text=True, timeout=20, check=False).stdout.split("\n")
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "yamldb", "dialects"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        ).stdout.split("\n")
     except OSError:
         return head
     changed = [line for line in dirty if line.strip()]
@@ -77,8 +82,10 @@ def describe_parts(bao: Path, pg: PostgresCluster | None, mariadb: MariaDBAdmin 
         "openbao": _first_line([str(bao), "version"]),
         "loadavg_at_start": os.getloadavg()[0],
         "source": source_state(),
-        "packages": {name: _dist(name) for name in ("yamldb", "grpcio", "SQLAlchemy", "psycopg", "PyMySQL",
-                                                    "protobuf", "cryptography")},
+        "packages": {
+            name: _dist(name)
+            for name in ("yamldb", "grpcio", "SQLAlchemy", "psycopg", "PyMySQL", "protobuf", "cryptography")
+        },
     }
     if pg is not None:
         with pg.connect() as conn:

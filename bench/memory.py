@@ -33,14 +33,24 @@ for name in sys.argv[1:]:
 """
 # What the plugin process loads, in the order it does: the handshake path, then Initialize's imports, then
 # each driver (PyMySQL imports cryptography, for MySQL 8's caching_sha2_password authentication).
-IMPORT_ORDER = ["grpc", "yamldb.transport.server", "sqlalchemy", "yamldb.lifecycle.database", "yamldb.engine.executor",
-                "psycopg", "sqlalchemy.dialects.postgresql.psycopg", "pymysql", "sqlalchemy.dialects.mysql.pymysql"]
+IMPORT_ORDER = [
+    "grpc",
+    "yamldb.transport.server",
+    "sqlalchemy",
+    "yamldb.lifecycle.database",
+    "yamldb.engine.executor",
+    "psycopg",
+    "sqlalchemy.dialects.postgresql.psycopg",
+    "pymysql",
+    "sqlalchemy.dialects.mysql.pymysql",
+]
 
 
 def import_rss_steps() -> list[dict[str, Any]]:
     """RSS growth of a fresh interpreter importing, in order, what the plugin process loads (MB)."""
-    proc = subprocess.run([sys.executable, "-c", _IMPORT_RSS, *IMPORT_ORDER], capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORT_RSS, *IMPORT_ORDER], capture_output=True, text=True, timeout=120, check=False
+    )
     steps, last = [], 0.0
     for line in proc.stdout.splitlines():
         name, value = line.rsplit(" ", 1)
@@ -58,8 +68,9 @@ def _databases_cycle(databases: tuple[str, ...], n: int) -> list[str]:
     return [databases[i % len(databases)] for i in range(n)]
 
 
-def _yamldb_samples(stack: Stack, databases: tuple[str, ...], configs: int, tag: str,
-                    log: Callable[[str], None]) -> dict[str, Any]:
+def _yamldb_samples(
+    stack: Stack, databases: tuple[str, ...], configs: int, tag: str, log: Callable[[str], None]
+) -> dict[str, Any]:
     """A fresh plugin process (its own catalog entry) serving `configs` configs cycling over `databases`."""
     catalog = f"yamldb-mem{tag}"
     before = stack.yamldb_pids()
@@ -78,11 +89,16 @@ def _yamldb_samples(stack: Stack, databases: tuple[str, ...], configs: int, tag:
                 pids = sorted(stack.yamldb_pids() - before)
                 rss = sum(rss_bytes(p) for p in pids)
                 split = [rss_split(p) for p in pids]
-                samples[str(i + 1)] = {"processes": len(pids), "rss_mb": round(rss / MB, 1),
-                                       "anon_mb": round(sum(s.get("RssAnon", 0) for s in split) / MB, 1),
-                                       "file_mb": round(sum(s.get("RssFile", 0) for s in split) / MB, 1)}
-                log(f"  yamldb ({'+'.join(databases)}), {i + 1:2} config(s): {len(pids)} process(es), "
-                    f"RSS {rss / MB:.1f} MB")
+                samples[str(i + 1)] = {
+                    "processes": len(pids),
+                    "rss_mb": round(rss / MB, 1),
+                    "anon_mb": round(sum(s.get("RssAnon", 0) for s in split) / MB, 1),
+                    "file_mb": round(sum(s.get("RssFile", 0) for s in split) / MB, 1),
+                }
+                log(
+                    f"  yamldb ({'+'.join(databases)}), {i + 1:2} config(s): {len(pids)} process(es), "
+                    f"RSS {rss / MB:.1f} MB"
+                )
     finally:
         for config, role in names:
             stack.bao.api("DELETE", f"{MOUNT}/roles/{role}")
@@ -98,8 +114,9 @@ def measure(stack: Stack, databases: tuple[str, ...], configs: int, log: Callabl
     out["yamldb"] = _yamldb_samples(stack, databases, configs, "", log)
     if len(databases) > 1:
         # One database's driver only: what a deployment serving a single kind of database pays.
-        out["yamldb_single"] = {db: _yamldb_samples(stack, (db,), configs, f"-{db[:2]}", log)[str(configs)]
-                                for db in databases}
+        out["yamldb_single"] = {
+            db: _yamldb_samples(stack, (db,), configs, f"-{db[:2]}", log)[str(configs)] for db in databases
+        }
     # The long-running process that served the throughput runs, for comparison.
     main = sorted(before)
     out["yamldb_after_load"] = {"processes": len(main), "rss_mb": round(sum(rss_bytes(p) for p in main) / MB, 1)}
@@ -120,10 +137,11 @@ def measure(stack: Stack, databases: tuple[str, ...], configs: int, log: Callabl
             if i + 1 in (1, configs):
                 time.sleep(0.5)
                 rss = rss_bytes(bao_pid)
-                builtin[str(i + 1)] = {"openbao_rss_mb": round(rss / MB, 1),
-                                       "delta_mb": round((rss - base) / MB, 1)}
-                log(f"  built-in, {i + 1:2} config(s): OpenBao RSS {rss / MB:.1f} MB "
-                    f"(delta {(rss - base) / MB:+.1f} MB)")
+                builtin[str(i + 1)] = {"openbao_rss_mb": round(rss / MB, 1), "delta_mb": round((rss - base) / MB, 1)}
+                log(
+                    f"  built-in, {i + 1:2} config(s): OpenBao RSS {rss / MB:.1f} MB "
+                    f"(delta {(rss - base) / MB:+.1f} MB)"
+                )
     finally:
         for config, role in names:
             stack.bao.api("DELETE", f"{MOUNT}/roles/{role}")

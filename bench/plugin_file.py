@@ -32,8 +32,13 @@ HOST_PATH = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
 
 def build(fmt: str, directory: Path) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--format", fmt, "--output",
-                    str(directory)], check=True, capture_output=True, text=True, timeout=3600)
+    subprocess.run(
+        [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--format", fmt, "--output", str(directory)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     return time.perf_counter() - started
 
 
@@ -48,7 +53,7 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) the process used so far, across its execs: unlike wall time, not
     stretched by other work on a busy machine."""
     stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rfind(")") + 2:].split()
+    fields = stat[stat.rfind(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -109,20 +114,25 @@ def main() -> None:
                 warm[name].append(seconds)
                 cpu_warm[name].append(cpu)
                 rss[name].append(mb)
-                meta[name].append(launch(command, {"YAMLDB_PLUGIN_CACHE": str(caches[name]), **METADATA_MODE},
-                                         cert)[0])
-        print(f"{args.runs} runs each; min / median / max; load average before {load_before[0]:.1f}, "
-              f"after {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)\n")
-        print("| | build | file | unpacked cache | first start | later starts | metadata mode, warm "
-              "| CPU to handshake, first / later | RSS after handshake |")
+                meta[name].append(launch(command, {"YAMLDB_PLUGIN_CACHE": str(caches[name]), **METADATA_MODE}, cert)[0])
+        print(
+            f"{args.runs} runs each; min / median / max; load average before {load_before[0]:.1f}, "
+            f"after {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)\n"
+        )
+        print(
+            "| | build | file | unpacked cache | first start | later starts | metadata mode, warm "
+            "| CPU to handshake, first / later | RSS after handshake |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         for name in commands:
             cache = caches[name]
             unpacked = f"{du_mb(cache):.0f} MB" if any(cache.iterdir()) else "-"
-            print(f"| {name} | {rows[name]['build']} | {rows[name]['size']} | {unpacked} | "
-                  f"{span(first[name]) if first[name] else '-'} | {span(warm[name])} | {span(meta[name])} | "
-                  f"{statistics.median(cpu_first[name]) * 1000 if cpu_first[name] else float('nan'):.0f} / "
-                  f"{statistics.median(cpu_warm[name]) * 1000:.0f} ms | {span(rss[name], 'MB', 1)} |")
+            print(
+                f"| {name} | {rows[name]['build']} | {rows[name]['size']} | {unpacked} | "
+                f"{span(first[name]) if first[name] else '-'} | {span(warm[name])} | {span(meta[name])} | "
+                f"{statistics.median(cpu_first[name]) * 1000 if cpu_first[name] else float('nan'):.0f} / "
+                f"{statistics.median(cpu_warm[name]) * 1000:.0f} ms | {span(rss[name], 'MB', 1)} |"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -46,8 +46,9 @@ def find_py_spy() -> str | None:
     return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
-def record(stack: Stack, target: Target, concurrency: int, seconds: int, out_dir: Path, svg: bool,
-           log: Callable[[str], None]) -> dict[str, Any]:
+def record(
+    stack: Stack, target: Target, concurrency: int, seconds: int, out_dir: Path, svg: bool, log: Callable[[str], None]
+) -> dict[str, Any]:
     py_spy = find_py_spy()
     if py_spy is None:
         return {"skipped": "py-spy not installed (pip install py-spy into the venv)"}
@@ -57,16 +58,33 @@ def record(stack: Stack, target: Target, concurrency: int, seconds: int, out_dir
     pid = pids[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     raw_path = stack.workdir / f"profile-{target.plugin}-{target.database}.txt"  # large; summarized into the JSON
-    result: dict[str, Any] = {"pid": pid, "seconds": seconds, "concurrency": concurrency,
-                              "target": f"{target.database} via {target.config}"}
+    result: dict[str, Any] = {
+        "pid": pid,
+        "seconds": seconds,
+        "concurrency": concurrency,
+        "target": f"{target.database} via {target.config}",
+    }
     # --gil: only the thread holding the GIL is sampled, i.e. where the one Python interpreter spends its time.
     runs = [("raw", raw_path, ["--format", "raw", "--threads", "--gil"])]
     if svg:
-        runs.append(("svg", out_dir / f"profile-{target.plugin}-{target.database}.svg",
-                     ["--format", "flamegraph", "--gil"]))
+        runs.append(
+            ("svg", out_dir / f"profile-{target.plugin}-{target.database}.svg", ["--format", "flamegraph", "--gil"])
+        )
     for kind, path, extra in runs:
-        cmd = [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
-               "--nonblocking", "-o", str(path), *extra]
+        cmd = [
+            py_spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(seconds),
+            "--rate",
+            "200",
+            "--nonblocking",
+            "-o",
+            str(path),
+            *extra,
+        ]
         log(f"  py-spy record ({kind}) for {seconds}s at c={concurrency} on {target.config}")
         spy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ops = _load_until(stack, target, concurrency, spy_done(spy), seconds + 60)
@@ -139,16 +157,22 @@ def summarize(raw: str, top: int = 15) -> dict[str, Any]:
         for name in {_short(f) for f in frames}:
             inclusive[name] += count
         group = _thread_group(thread, frames)
-        layers["thread start/exit (Thread-*: per-request timer threads)" if group.startswith("Thread-*")
-               else _layer(frames)] += count
+        layers[
+            "thread start/exit (Thread-*: per-request timer threads)"
+            if group.startswith("Thread-*")
+            else _layer(frames)
+        ] += count
     pct = (lambda n: round(100 * n / total, 1)) if total else (lambda n: 0.0)
     return {
         "samples": total,
         "threads_pct": {k: pct(v) for k, v in threads.most_common()},
         "layers_pct": {k: pct(v) for k, v in layers.most_common()},
         "self_top": [{"function": k, "pct": pct(v)} for k, v in self_time.most_common(top)],
-        "inclusive_top": [{"function": k, "pct": pct(v)} for k, v in inclusive.most_common(top * 2)
-                          if "threading.py" not in k and "<module>" not in k][:top],
+        "inclusive_top": [
+            {"function": k, "pct": pct(v)}
+            for k, v in inclusive.most_common(top * 2)
+            if "threading.py" not in k and "<module>" not in k
+        ][:top],
     }
 
 

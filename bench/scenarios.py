@@ -27,7 +27,7 @@ from bench.stack import MOUNT, Stack, Target
 # https://openbao.org/docs/secrets/databases/postgresql/ and .../mysql-maria/ (the same text in Vault's docs)
 DOCS_CREATE = {
     "postgresql": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
-                  "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";",
+    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}";',
     "mysql": "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';GRANT SELECT ON *.* TO '{{name}}'@'%';",
 }
 # The docs' GRANT has something to grant: a schema with tables, as in any real database.
@@ -42,10 +42,16 @@ BURST_ROUNDS = 2
 def docs_role(stack: Stack, target: Target, suffix: str, ttl: str = "1h") -> Target:
     """A role as the docs write it, on `target`'s connection config."""
     role = f"{stack.run_id}{target.database[0]}{target.plugin[0]}{suffix}"
-    stack.bao.api("POST", f"{MOUNT}/roles/{role}", {
-        "db_name": target.config, "creation_statements": DOCS_CREATE[target.database],
-        "default_ttl": ttl, "max_ttl": "24h",
-    })
+    stack.bao.api(
+        "POST",
+        f"{MOUNT}/roles/{role}",
+        {
+            "db_name": target.config,
+            "creation_statements": DOCS_CREATE[target.database],
+            "default_ttl": ttl,
+            "max_ttl": "24h",
+        },
+    )
     return Target(target.database, target.plugin, target.config, role, target.pids)
 
 
@@ -54,20 +60,24 @@ def _docs_schema(stack: Stack) -> None:
         return
     with stack.pg.connect() as conn:
         for i in range(DOCS_TABLES):
-            conn.execute(f"CREATE TABLE IF NOT EXISTS public.bench_docs_{i} (id bigint PRIMARY KEY, name text, "
-                         "created timestamptz DEFAULT now())")
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS public.bench_docs_{i} (id bigint PRIMARY KEY, name text, "
+                "created timestamptz DEFAULT now())"
+            )
 
 
-def run_all(stack: Stack, targets: dict[str, dict[str, Target]], args: argparse.Namespace,
-            log: Callable[[str], None]) -> dict[str, Any]:
+def run_all(
+    stack: Stack, targets: dict[str, dict[str, Target]], args: argparse.Namespace, log: Callable[[str], None]
+) -> dict[str, Any]:
     _docs_schema(stack)
     docs = {db: {arm: docs_role(stack, t, "d") for arm, t in arms.items()} for db, arms in targets.items()}
     out: dict[str, Any] = {}
     concurrency = [c for c in args.concurrency if c in report.TARGET_CONCURRENCY] or args.concurrency
     if "a" in args.scenarios:
         log(f"scenario a: roles as the docs write them, {args.leases} leases per point and arm")
-        out["docs_roles"] = docs_throughput(stack, docs, concurrency, args.leases, args.request_timeout,
-                                            args.quiet_wait, log)
+        out["docs_roles"] = docs_throughput(
+            stack, docs, concurrency, args.leases, args.request_timeout, args.quiet_wait, log
+        )
     if "c" in args.scenarios:
         log(f"scenario c: a burst of {args.burst} credentials at once, {BURST_ROUNDS} rounds per arm")
         out["burst"] = bursts(stack, docs, args.burst, BURST_ROUNDS, args.quiet_wait, log)
@@ -78,30 +88,51 @@ def run_all(stack: Stack, targets: dict[str, dict[str, Target]], args: argparse.
 
 
 # -- a ------------------------------------------------------------------------------------------
-def docs_throughput(stack: Stack, docs: dict[str, dict[str, Target]], concurrency: list[int], leases: int,
-                    timeout: float, quiet_wait: float, log: Callable[[str], None]) -> dict[str, Any]:
-    result: dict[str, Any] = {"throughput": {}, "about": (
-        f"PostgreSQL: `{DOCS_CREATE['postgresql']}` on a database with {DOCS_TABLES} tables in `public`; "
-        f"MySQL: `{DOCS_CREATE['mysql']}`.")}
+def docs_throughput(
+    stack: Stack,
+    docs: dict[str, dict[str, Target]],
+    concurrency: list[int],
+    leases: int,
+    timeout: float,
+    quiet_wait: float,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "throughput": {},
+        "about": (
+            f"PostgreSQL: `{DOCS_CREATE['postgresql']}` on a database with {DOCS_TABLES} tables in `public`; "
+            f"MySQL: `{DOCS_CREATE['mysql']}`."
+        ),
+    }
     for n, database in enumerate(docs):
         result["throughput"][database] = {
             str(c): throughput.measure_point(stack, docs[database], c, leases, n + k, timeout, log, quiet_wait)
-            for k, c in enumerate(concurrency)}
-    result["ratios"] = {database: {c: report.point_ratios(point) for c, point in points.items()}
-                        for database, points in result["throughput"].items()}
+            for k, c in enumerate(concurrency)
+        }
+    result["ratios"] = {
+        database: {c: report.point_ratios(point) for c, point in points.items()}
+        for database, points in result["throughput"].items()
+    }
     return result
 
 
 # -- c ------------------------------------------------------------------------------------------
-def bursts(stack: Stack, docs: dict[str, dict[str, Target]], count: int, rounds: int, quiet_wait: float,
-           log: Callable[[str], None]) -> dict[str, Any]:
+def bursts(
+    stack: Stack,
+    docs: dict[str, dict[str, Target]],
+    count: int,
+    rounds: int,
+    quiet_wait: float,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     for database, arms in docs.items():
         names = list(arms)
-        pooled: dict[str, dict[str, Any]] = {arm: {"lat": [], "makespan": [], "errors": [], "ok": 0, "cpu": {}}
-                                             for arm in names}
+        pooled: dict[str, dict[str, Any]] = {
+            arm: {"lat": [], "makespan": [], "errors": [], "ok": 0, "cpu": {}} for arm in names
+        }
         for r in range(rounds):
-            order = names[r % len(names):] + names[: r % len(names)]
+            order = names[r % len(names) :] + names[: r % len(names)]
             for arm in order if r % 2 == 0 else order[::-1]:
                 if STOP.is_set():
                     raise KeyboardInterrupt
@@ -110,8 +141,13 @@ def bursts(stack: Stack, docs: dict[str, dict[str, Target]], count: int, rounds:
                 target = arms[arm]
                 meter = CpuMeter(throughput.cpu_groups(stack, target))
                 meter.start()
-                res = loadgen.burst(stack.bao.port, stack.bao.token, f"{MOUNT}/creds/{target.role}", count,
-                                    extract=lambda body: body.get("lease_id"))
+                res = loadgen.burst(
+                    stack.bao.port,
+                    stack.bao.token,
+                    f"{MOUNT}/creds/{target.role}",
+                    count,
+                    extract=lambda body: body.get("lease_id"),
+                )
                 cpu = meter.stop()
                 acc = pooled[arm]
                 acc["lat"] += res.latencies_ms
@@ -120,21 +156,32 @@ def bursts(stack: Stack, docs: dict[str, dict[str, Target]], count: int, rounds:
                 acc["ok"] += len(res.latencies_ms)
                 for key, value in cpu.items():
                     acc["cpu"][key] = acc["cpu"].get(key, 0.0) + value
-                log(f"  {database:10} {arm:8} burst of {count}: all served in {res.makespan_s:.2f} s, p50 "
+                log(
+                    f"  {database:10} {arm:8} burst of {count}: all served in {res.makespan_s:.2f} s, p50 "
                     f"{percentile(res.latencies_ms, 50):.0f} p99 {percentile(res.latencies_ms, 99):.0f} ms, "
-                    f"{len(res.errors)} errors")
+                    f"{len(res.errors)} errors"
+                )
                 leases = [lease for lease in res.outputs if lease]
-                run_phase(stack.bao.port, stack.bao.token, STORM_CONCURRENCY, len(leases),
-                          lambda i, ls=leases: ("PUT", "sys/leases/revoke", {"lease_id": ls[i]}), expect=(200, 204))
+                run_phase(
+                    stack.bao.port,
+                    stack.bao.token,
+                    STORM_CONCURRENCY,
+                    len(leases),
+                    lambda i, ls=leases: ("PUT", "sys/leases/revoke", {"lease_id": ls[i]}),
+                    expect=(200, 204),
+                )
         results[database] = {}
         for arm, acc in pooled.items():
             ok = max(acc["ok"], 1)
             results[database][arm] = {
-                "rounds": rounds, "ok": acc["ok"], "errors": len(acc["errors"]),
+                "rounds": rounds,
+                "ok": acc["ok"],
+                "errors": len(acc["errors"]),
                 "error_samples": sorted(set(acc["errors"]))[:3],
                 "makespan_s": round(sum(acc["makespan"]) / len(acc["makespan"]), 3),
                 "makespan_each_s": [round(m, 3) for m in acc["makespan"]],
-                "p50_ms": round(percentile(acc["lat"], 50), 1), "p99_ms": round(percentile(acc["lat"], 99), 1),
+                "p50_ms": round(percentile(acc["lat"], 50), 1),
+                "p99_ms": round(percentile(acc["lat"], 99), 1),
                 "max_ms": round(max(acc["lat"]), 1) if acc["lat"] else None,
                 "cpu_ms_per_op": {k: round(v * 1000 / ok, 3) for k, v in sorted(acc["cpu"].items())},
             }
@@ -142,19 +189,30 @@ def bursts(stack: Stack, docs: dict[str, dict[str, Target]], count: int, rounds:
     for database, arms in results.items():
         if "yamldb" not in arms:
             continue
-        ratios[database] = {other: {k: report.ratio(arms["yamldb"][k], arms[other][k])
-                                    for k in ("makespan_s", "p50_ms", "p99_ms", "max_ms")}
-                            for other in ("floor", "builtin") if other in arms}
-    return {"count": count, "results": results, "ratios": ratios, "about": (
-        f"{count} clients, each with its own HTTP connection opened beforehand, send `GET database/creds/ROLE` "
-        f"at the same moment (one asyncio thread drives them all); latency from each request's send to its "
-        f"response; {rounds} rounds per arm in rotated order, pooled; roles as in scenario a. The leases are "
-        "revoked after each burst, outside the measurement.")}
+        ratios[database] = {
+            other: {
+                k: report.ratio(arms["yamldb"][k], arms[other][k]) for k in ("makespan_s", "p50_ms", "p99_ms", "max_ms")
+            }
+            for other in ("floor", "builtin")
+            if other in arms
+        }
+    return {
+        "count": count,
+        "results": results,
+        "ratios": ratios,
+        "about": (
+            f"{count} clients, each with its own HTTP connection opened beforehand, send `GET database/creds/ROLE` "
+            f"at the same moment (one asyncio thread drives them all); latency from each request's send to its "
+            f"response; {rounds} rounds per arm in rotated order, pooled; roles as in scenario a. The leases are "
+            "revoked after each burst, outside the measurement."
+        ),
+    }
 
 
 # -- b ------------------------------------------------------------------------------------------
-def storms(stack: Stack, targets: dict[str, dict[str, Target]], leases: int, quiet_wait: float,
-           log: Callable[[str], None]) -> dict[str, Any]:
+def storms(
+    stack: Stack, targets: dict[str, dict[str, Target]], leases: int, quiet_wait: float, log: Callable[[str], None]
+) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     for database, arms in targets.items():
         results[database] = {}
@@ -164,15 +222,20 @@ def storms(stack: Stack, targets: dict[str, dict[str, Target]], leases: int, qui
             if quiet_wait > 0:
                 wait_for_quiet(quiet_wait)
             results[database][arm] = storm(stack, target, leases, log)
-    return {"leases": leases, "results": results, "about": (
-        f"Roles as in scenario a. The leases are issued at c={STORM_CONCURRENCY} in {STORM_BATCHES} batches, each "
-        "to a role whose TTL is set so that every lease expires at about the same moment (the TTL shrinks as "
-        "time passes); then nobody revokes anything and OpenBao's expiry manager drains them. 'Drained' is when "
-        f"OpenBao lists no lease of these roles any more (polled every {STORM_POLL_S} s), at most "
-        f"{STORM_DRAIN_LIMIT_S:.0f} s after the last expiry; errors are OpenBao's 'failed to revoke lease' lines "
-        "for these leases (one per failed attempt: OpenBao retries with a growing delay); users left are the issued "
-        "usernames still in the database then. Afterwards the remaining leases are force-revoked (without the "
-        "plugin) and the users dropped, so the next arm starts clean.")}
+    return {
+        "leases": leases,
+        "results": results,
+        "about": (
+            f"Roles as in scenario a. The leases are issued at c={STORM_CONCURRENCY} in {STORM_BATCHES} batches, each "
+            "to a role whose TTL is set so that every lease expires at about the same moment (the TTL shrinks as "
+            "time passes); then nobody revokes anything and OpenBao's expiry manager drains them. 'Drained' is when "
+            f"OpenBao lists no lease of these roles any more (polled every {STORM_POLL_S} s), at most "
+            f"{STORM_DRAIN_LIMIT_S:.0f} s after the last expiry; errors are OpenBao's 'failed to revoke lease' lines "
+            "for these leases (one per failed attempt: OpenBao retries with a growing delay); users left are the "
+            "issued usernames still in the database then. Afterwards the remaining leases are force-revoked "
+            "(without the plugin) and the users dropped, so the next arm starts clean."
+        ),
+    }
 
 
 def storm(stack: Stack, target: Target, leases: int, log: Callable[[str], None]) -> dict[str, Any]:
@@ -205,17 +268,25 @@ def storm(stack: Stack, target: Target, leases: int, log: Callable[[str], None])
             batch = role(f"s{b:02d}", ttl)
             batches.append(batch)
             t0 = time.monotonic()
-            res = run_phase(stack.bao.port, stack.bao.token, STORM_CONCURRENCY, n,
-                            lambda _i, p=f"{MOUNT}/creds/{batch.role}": ("GET", p, None), expect=(200,),
-                            extract=extract)
+            res = run_phase(
+                stack.bao.port,
+                stack.bao.token,
+                STORM_CONCURRENCY,
+                n,
+                lambda _i, p=f"{MOUNT}/creds/{batch.role}": ("GET", p, None),
+                expect=(200,),
+                extract=extract,
+            )
             t1 = time.monotonic()
             issued += [out for out in res.outputs if out and out[0]]
             errors += res.errors
             first_expiry, last_expiry = min(first_expiry, t0 + ttl), max(last_expiry, t1 + ttl)
         issue_s = time.monotonic() - started
-        log(f"  {target.database:10} {target.plugin:8} storm: {len(issued)} leases issued in {issue_s:.1f} s "
+        log(
+            f"  {target.database:10} {target.plugin:8} storm: {len(issued)} leases issued in {issue_s:.1f} s "
             f"({len(errors)} errors), expiring {first_expiry - time.monotonic():.0f}-"
-            f"{last_expiry - time.monotonic():.0f} s from now")
+            f"{last_expiry - time.monotonic():.0f} s from now"
+        )
         log_mark = len(stack.bao.log_text())
         time.sleep(max(first_expiry - time.monotonic() - 0.5, 0))
         meter = CpuMeter(throughput.cpu_groups(stack, target))
@@ -239,25 +310,34 @@ def storm(stack: Stack, target: Target, leases: int, log: Callable[[str], None])
             raise KeyboardInterrupt
         # OpenBao names the lease in each failed attempt; other arms' lines are not this arm's errors.
         mine = f"lease_id={MOUNT}/creds/{stack.run_id}{target.database[0]}{target.plugin[0]}s"
-        bao_errors = [line for line in stack.bao.log_text()[log_mark:].splitlines()
-                      if "[ERROR]" in line and "failed to revoke lease" in line and mine in line]
+        bao_errors = [
+            line
+            for line in stack.bao.log_text()[log_mark:].splitlines()
+            if "[ERROR]" in line and "failed to revoke lease" in line and mine in line
+        ]
         users_left = _users_left(stack, target, [user for _, user in issued]) if target.plugin != "floor" else None
         end = drained_at if drained_at is not None else time.monotonic()
         row = {
-            "issued": len(issued), "issue_errors": len(errors), "issue_s": round(issue_s, 1),
+            "issued": len(issued),
+            "issue_errors": len(errors),
+            "issue_s": round(issue_s, 1),
             "expiry_window_s": round(last_expiry - first_expiry, 1),
             "drained": drained_at is not None,
             "drain_s_from_first_expiry": round(end - first_expiry, 1),
             "drain_s_after_last_expiry": round(end - last_expiry, 1),
             "revoked_per_s": round((len(issued) - left) / max(end - first_expiry, STORM_POLL_S), 1),
-            "log_errors": len(bao_errors), "log_error_samples": [line[-300:] for line in bao_errors[:3]],
-            "leases_left": left, "users_left": users_left,
+            "log_errors": len(bao_errors),
+            "log_error_samples": [line[-300:] for line in bao_errors[:3]],
+            "leases_left": left,
+            "users_left": users_left,
             "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
             "left_over_time": samples[:: max(len(samples) // 40, 1)],
         }
-        log(f"  {target.database:10} {target.plugin:8} storm: drained {row['drain_s_from_first_expiry']} s after "
+        log(
+            f"  {target.database:10} {target.plugin:8} storm: drained {row['drain_s_from_first_expiry']} s after "
             f"the first expiry ({row['drain_s_after_last_expiry']} s after the last), {row['log_errors']} error "
-            f"lines, {left} leases and {users_left} users left")
+            f"lines, {left} leases and {users_left} users left"
+        )
         return row
     finally:
         # The next arm must not share the database or OpenBao's expiry manager with this one's retries: forget
@@ -282,15 +362,15 @@ def _users_left(stack: Stack, target: Target, usernames: list[str]) -> int | Non
         return 0
     if target.database == "postgresql" and stack.pg is not None:
         with stack.pg.connect() as conn:
-            return int(conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = ANY(%s)",
-                                    (usernames,)).fetchone()[0])
+            return int(
+                conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = ANY(%s)", (usernames,)).fetchone()[0]
+            )
     if stack.mariadb is not None:
         found = 0
         with stack.mariadb.connect() as conn, conn.cursor() as cur:
             for i in range(0, len(usernames), 500):
-                chunk = usernames[i:i + 500]
-                cur.execute(f"SELECT COUNT(*) FROM mysql.user WHERE User IN ({', '.join(['%s'] * len(chunk))})",
-                            chunk)
+                chunk = usernames[i : i + 500]
+                cur.execute(f"SELECT COUNT(*) FROM mysql.user WHERE User IN ({', '.join(['%s'] * len(chunk))})", chunk)
                 found += int(cur.fetchone()[0])
         return found
     return None
@@ -299,8 +379,10 @@ def _users_left(stack: Stack, target: Target, usernames: list[str]) -> int | Non
 def _drop_users(stack: Stack, target: Target, usernames: list[str]) -> None:
     if target.database == "postgresql" and stack.pg is not None:
         with stack.pg.connect() as conn:
-            left = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
-                                               (usernames,)).fetchall()]
+            left = [
+                r[0]
+                for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (usernames,)).fetchall()
+            ]
             for name in left:  # the docs' GRANT: privileges go with DROP OWNED, then the role can go
                 ident = '"' + name.replace('"', '""') + '"'
                 conn.execute(f"DROP OWNED BY {ident}")

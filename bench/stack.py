@@ -78,20 +78,33 @@ class Stack:
     def register_yamldb(self, name: str = "yamldb", env: tuple[str, ...] = ()) -> float:
         """POST sys/plugins/catalog/database/NAME; returns the seconds it took."""
         t0 = time.perf_counter()
-        self.bao.api("POST", f"sys/plugins/catalog/database/{name}", {
-            "sha256": self.plugin_sha256, "command": PLUGIN_FILE,
-            # TMPDIR: the plugin's private socket directory lands in our work dir, removed at the end
-            "env": [f"YAMLDB_PLUGIN_CACHE={self.cache_dir}", f"TMPDIR={self.tmp_dir}", *env],
-        })
+        self.bao.api(
+            "POST",
+            f"sys/plugins/catalog/database/{name}",
+            {
+                "sha256": self.plugin_sha256,
+                "command": PLUGIN_FILE,
+                # TMPDIR: the plugin's private socket directory lands in our work dir, removed at the end
+                "env": [f"YAMLDB_PLUGIN_CACHE={self.cache_dir}", f"TMPDIR={self.tmp_dir}", *env],
+            },
+        )
         return time.perf_counter() - t0
 
-    def register_variant(self, name: str, patches: tuple[str, ...] | list[str],
-                         env: dict[str, str] | None = None) -> Path:
+    def register_variant(
+        self, name: str, patches: tuple[str, ...] | list[str], env: dict[str, str] | None = None
+    ) -> Path:
         """The same prebuilt file under catalog NAME (so its own process), patched from outside by
         bench/variants/sitecustomize.py; returns the marker file in which the live patches are listed."""
         marker = self.workdir / f"{name}.applied"
-        self.register_yamldb(name, (f"PYTHONPATH={HOOK_DIR}", f"YAMLDB_BENCH_PATCHES={','.join(patches)}",
-                                    f"YAMLDB_BENCH_MARKER={marker}", *(f"{k}={v}" for k, v in (env or {}).items())))
+        self.register_yamldb(
+            name,
+            (
+                f"PYTHONPATH={HOOK_DIR}",
+                f"YAMLDB_BENCH_PATCHES={','.join(patches)}",
+                f"YAMLDB_BENCH_MARKER={marker}",
+                *(f"{k}={v}" for k, v in (env or {}).items()),
+            ),
+        )
         return marker
 
     def register_floor(self) -> None:
@@ -102,14 +115,16 @@ class Stack:
         body: dict[str, Any] = {"plugin_name": plugin_name, "allowed_roles": "*"}
         if database == "postgresql":
             assert self.pg is not None
-            body.update(connection_url=self.pg.template_url(), username=self.pg.superuser,
-                        password=self.pg.password)
+            body.update(connection_url=self.pg.template_url(), username=self.pg.superuser, password=self.pg.password)
             if yamldb:
                 body["manifest"] = "postgresql"
         else:
             assert self.mariadb is not None
-            body.update(connection_url=f"{{{{username}}}}:{{{{password}}}}@tcp(127.0.0.1:{self.mariadb.port})/",
-                        username=self.mariadb.user, password=self.mariadb.password)
+            body.update(
+                connection_url=f"{{{{username}}}}:{{{{password}}}}@tcp(127.0.0.1:{self.mariadb.port})/",
+                username=self.mariadb.user,
+                password=self.mariadb.password,
+            )
             if yamldb and self.mysql_manifest:
                 body["manifest"] = self.mysql_manifest
         return body
@@ -121,10 +136,17 @@ class Stack:
 
     def write_role(self, role: str, config: str, database: str) -> None:
         create, revoke = STATEMENTS[database]
-        self.bao.api("POST", f"{MOUNT}/roles/{role}", {
-            "db_name": config, "creation_statements": create, "revocation_statements": revoke,
-            "default_ttl": "1h", "max_ttl": "24h",
-        })
+        self.bao.api(
+            "POST",
+            f"{MOUNT}/roles/{role}",
+            {
+                "db_name": config,
+                "creation_statements": create,
+                "revocation_statements": revoke,
+                "default_ttl": "1h",
+                "max_ttl": "24h",
+            },
+        )
 
     def target(self, database: str, plugin: str, suffix: str = "") -> Target:
         """Configure (connection + role) one side of the comparison; role names carry the run id."""
@@ -157,8 +179,10 @@ class Stack:
         live = sorted(set(marker.read_text().split()[1::2])) if marker.exists() else []
         missing = sorted(set(patches) - set(live))
         if missing:
-            raise RuntimeError(f"benchmark patches not live in the plugin process: {missing} "
-                               f"(bench/variants/sitecustomize.py no longer matches yamldb?)")
+            raise RuntimeError(
+                f"benchmark patches not live in the plugin process: {missing} "
+                f"(bench/variants/sitecustomize.py no longer matches yamldb?)"
+            )
         return live
 
     def delete_config(self, name: str) -> None:
@@ -182,8 +206,13 @@ def build_plugin(plugin_dir: Path) -> tuple[str, float]:
     # The zipapp: the benchmark's variants (the floor arm, bench.experiments) patch the plugin through
     # PYTHONPATH=bench/variants, which the self-contained file's frozen interpreter does not read. The
     # Python code per request is the same in both formats; start-up is compared in bench/plugin_file.py.
-    out = subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--format", "zipapp", "--output",
-                          str(plugin_dir)], capture_output=True, text=True, timeout=1800, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--format", "zipapp", "--output", str(plugin_dir)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     took = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(f"yamldb plugin build failed:\n{out.stderr[-2000:]}")
@@ -199,15 +228,18 @@ def _mysql_manifest(notes: list[str]) -> str | None:
     if "mysql" in names:
         return "mysql"
     if "mariadb" in names:
-        notes.append("dialects/mysql.yaml was missing: yamldb used manifest=mariadb; the role statements decide "
-                     "what runs either way")
+        notes.append(
+            "dialects/mysql.yaml was missing: yamldb used manifest=mariadb; the role statements decide "
+            "what runs either way"
+        )
         return "mariadb"
     notes.append("no mysql/mariadb manifest shipped: yamldb ran with the role statements only (manifest inferred)")
     return None
 
 
-def start_stack(stack: contextlib.ExitStack, databases: tuple[str, ...], bao_log_level: str,
-                log: Callable[[str], None]) -> Stack:
+def start_stack(
+    stack: contextlib.ExitStack, databases: tuple[str, ...], bao_log_level: str, log: Callable[[str], None]
+) -> Stack:
     """Start everything; the caller's ExitStack owns the cleanup."""
     workdir = Path(tempfile.mkdtemp(prefix="yamldb-bench-"))
     stack.callback(shutil.rmtree, workdir, True)
@@ -235,8 +267,20 @@ def start_stack(stack: contextlib.ExitStack, databases: tuple[str, ...], bao_log
     log(f"starting OpenBao dev server (log level {bao_log_level})")
     bao = OpenBaoDevServer.start(plugin_dir, log_level=bao_log_level)
     stack.callback(bao.stop)
-    result = Stack(workdir, run_id, bao, pg, mariadb, plugin_dir, plugin_dir / PLUGIN_FILE, sha, cache_dir,
-                   build_s, _mysql_manifest(notes) if mariadb else None, notes)
+    result = Stack(
+        workdir,
+        run_id,
+        bao,
+        pg,
+        mariadb,
+        plugin_dir,
+        plugin_dir / PLUGIN_FILE,
+        sha,
+        cache_dir,
+        build_s,
+        _mysql_manifest(notes) if mariadb else None,
+        notes,
+    )
     result.register_yamldb("yamldb")
     bao.api("POST", f"sys/mounts/{MOUNT}", {"type": "database"})
     return result

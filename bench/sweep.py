@@ -28,9 +28,28 @@ def _random(n: int) -> str:
 
 def _sweep(manifest: str, url: str, user: str, password: str, *extra: str) -> tuple[float, str]:
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "yamldb.cli", "sweep", manifest, "--connection-url", url,
-                             "--username", user, "--password-env", "BENCH_PW", "--grace", "0", *extra],
-                            capture_output=True, text=True, env={**os.environ, "BENCH_PW": password}, timeout=3600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "yamldb.cli",
+            "sweep",
+            manifest,
+            "--connection-url",
+            url,
+            "--username",
+            user,
+            "--password-env",
+            "BENCH_PW",
+            "--grace",
+            "0",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENCH_PW": password},
+        timeout=3600,
+    )
     elapsed = time.monotonic() - started
     if result.returncode not in (0, 1):
         raise SystemExit(f"sweep failed: {result.stderr}")
@@ -66,8 +85,9 @@ def bench_mariadb(sizes: list[int]) -> None:
     with MariaDBAdmin.start() as admin:
         tag = "b" + secrets.token_hex(2)
         admin.track_prefix(f"v-{tag}-")
-        template = ('{{ printf "v-' + tag + '-%s-%s-%s" (.RoleName | truncate 6) (random 20) (unix_time) '
-                    "| truncate 32 }}")
+        template = (
+            '{{ printf "v-' + tag + '-%s-%s-%s" (.RoleName | truncate 6) (random 20) (unix_time) | truncate 32 }}'
+        )
         url = f"{{{{username}}}}:{{{{password}}}}@tcp({admin.host}:{admin.port})/"
         for n in sizes:
             with admin.connect() as conn, conn.cursor() as cur:

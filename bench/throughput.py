@@ -19,14 +19,28 @@ from bench.stack import MOUNT, Stack, Target
 
 def issue(stack: Stack, target: Target, concurrency: int, count: int, timeout: float) -> PhaseResult:
     path = f"{MOUNT}/creds/{target.role}"
-    return run_phase(stack.bao.port, stack.bao.token, concurrency, count, lambda _i: ("GET", path, None),
-                     expect=(200,), extract=lambda r: r.get("lease_id"), timeout=timeout)
+    return run_phase(
+        stack.bao.port,
+        stack.bao.token,
+        concurrency,
+        count,
+        lambda _i: ("GET", path, None),
+        expect=(200,),
+        extract=lambda r: r.get("lease_id"),
+        timeout=timeout,
+    )
 
 
 def revoke(stack: Stack, lease_ids: list[str], concurrency: int, timeout: float) -> PhaseResult:
-    return run_phase(stack.bao.port, stack.bao.token, concurrency, len(lease_ids),
-                     lambda i: ("PUT", "sys/leases/revoke", {"lease_id": lease_ids[i]}),
-                     expect=(200, 204), timeout=timeout)
+    return run_phase(
+        stack.bao.port,
+        stack.bao.token,
+        concurrency,
+        len(lease_ids),
+        lambda i: ("PUT", "sys/leases/revoke", {"lease_id": lease_ids[i]}),
+        expect=(200, 204),
+        timeout=timeout,
+    )
 
 
 def cpu_groups(stack: Stack, target: Target) -> list[CpuGroup]:
@@ -80,8 +94,9 @@ class _Acc:
         }
 
 
-def _segment(stack: Stack, target: Target, concurrency: int, count: int, timeout: float,
-             acc_issue: _Acc, acc_revoke: _Acc) -> None:
+def _segment(
+    stack: Stack, target: Target, concurrency: int, count: int, timeout: float, acc_issue: _Acc, acc_revoke: _Acc
+) -> None:
     meter = CpuMeter(cpu_groups(stack, target))
     meter.start()
     issued = issue(stack, target, concurrency, count, timeout)
@@ -99,8 +114,16 @@ def warm_up(stack: Stack, target: Target, concurrency: int, timeout: float) -> N
     revoke(stack, [lease for lease in issued.outputs if lease], concurrency, timeout)
 
 
-def measure_point(stack: Stack, targets: dict[str, Target], concurrency: int, leases: int, rotation: int,
-                  timeout: float, log: Callable[[str], None], quiet_wait: float = 0.0) -> dict[str, dict[str, Any]]:
+def measure_point(
+    stack: Stack,
+    targets: dict[str, Target],
+    concurrency: int,
+    leases: int,
+    rotation: int,
+    timeout: float,
+    log: Callable[[str], None],
+    quiet_wait: float = 0.0,
+) -> dict[str, dict[str, Any]]:
     """One (database, concurrency) point for every arm in `targets`; `rotation` picks which arm goes first."""
     arms = list(targets)
     k = rotation % len(arms)
@@ -124,11 +147,16 @@ def measure_point(stack: Stack, targets: dict[str, Target], concurrency: int, le
         if gates:
             out[arm]["quiet_gates"] = gates
         s = out[arm]
-        log(f"  {targets[arm].database:10} c={concurrency:<3} {arm:8} issue {s['issue']['per_s']:7.1f}/s "
+        log(
+            f"  {targets[arm].database:10} c={concurrency:<3} {arm:8} issue {s['issue']['per_s']:7.1f}/s "
             f"p50 {s['issue']['p50_ms']:7.2f} p99 {s['issue']['p99_ms']:7.2f} ms | revoke "
             f"{s['revoke']['per_s']:7.1f}/s p50 {s['revoke']['p50_ms']:7.2f} p99 {s['revoke']['p99_ms']:7.2f} ms"
             f" | plugin CPU {s['issue']['cpu_ms_per_op'].get('plugin', 0):.2f}/"
             f"{s['revoke']['cpu_ms_per_op'].get('plugin', 0):.2f} ms"
-            + (f" | errors {s['issue']['errors']}+{s['revoke']['errors']}"
-               if s["issue"]["errors"] or s["revoke"]["errors"] else ""))
+            + (
+                f" | errors {s['issue']['errors']}+{s['revoke']['errors']}"
+                if s["issue"]["errors"] or s["revoke"]["errors"]
+                else ""
+            )
+        )
     return out

@@ -21,10 +21,29 @@ from typing import Any
 
 from bench.stack import BUILTIN, MOUNT, Stack
 
-MYSQL_COMMANDS = {0x01: "QUIT", 0x03: "QUERY", 0x0E: "PING", 0x16: "STMT_PREPARE", 0x17: "STMT_EXECUTE",
-                  0x19: "STMT_CLOSE", 0x1A: "STMT_RESET", 0x1F: "RESET_CONNECTION", 0x11: "CHANGE_USER"}
-PG_MESSAGES = {"Q": "Query", "P": "Parse", "B": "Bind", "D": "Describe", "E": "Execute", "S": "Sync",
-               "C": "Close", "X": "Terminate", "H": "Flush", "p": "Password/SASL"}
+MYSQL_COMMANDS = {
+    0x01: "QUIT",
+    0x03: "QUERY",
+    0x0E: "PING",
+    0x16: "STMT_PREPARE",
+    0x17: "STMT_EXECUTE",
+    0x19: "STMT_CLOSE",
+    0x1A: "STMT_RESET",
+    0x1F: "RESET_CONNECTION",
+    0x11: "CHANGE_USER",
+}
+PG_MESSAGES = {
+    "Q": "Query",
+    "P": "Parse",
+    "B": "Bind",
+    "D": "Describe",
+    "E": "Execute",
+    "S": "Sync",
+    "C": "Close",
+    "X": "Terminate",
+    "H": "Flush",
+    "p": "Password/SASL",
+}
 
 
 class WireCounter:
@@ -164,16 +183,23 @@ def measure(stack: Stack, databases: tuple[str, ...], count: int, log: Callable[
                     stack.bao.api("PUT", "sys/leases/revoke", {"lease_id": lease_id})
                 revoke_counts, revoke_texts = proxy.snapshot()
                 out[database][plugin] = {
-                    phase: {"round_trips_per_op": round(round_trips(c, database) / count, 2),
-                            "messages_per_op": {k: round(v / count, 2) for k, v in sorted(c.items())},
-                            "statements_seen": _distinct(texts, count)}
-                    for phase, c, texts in (("issue", issue_counts, issue_texts),
-                                            ("revoke", revoke_counts, revoke_texts))}
+                    phase: {
+                        "round_trips_per_op": round(round_trips(c, database) / count, 2),
+                        "messages_per_op": {k: round(v / count, 2) for k, v in sorted(c.items())},
+                        "statements_seen": _distinct(texts, count),
+                    }
+                    for phase, c, texts in (
+                        ("issue", issue_counts, issue_texts),
+                        ("revoke", revoke_counts, revoke_texts),
+                    )
+                }
                 stack.bao.api("DELETE", f"{MOUNT}/roles/{role}")
                 stack.delete_config(config)
                 r = out[database][plugin]
-                log(f"  {database:10} {plugin:8} round trips per issue {r['issue']['round_trips_per_op']}, "
-                    f"per revoke {r['revoke']['round_trips_per_op']}")
+                log(
+                    f"  {database:10} {plugin:8} round trips per issue {r['issue']['round_trips_per_op']}, "
+                    f"per revoke {r['revoke']['round_trips_per_op']}"
+                )
         finally:
             proxy.close()
     return out

@@ -47,7 +47,6 @@ class Case:
             raise
         self.ops[name] = PASSED
 
-
     def fact(self, name: str, value: str) -> None:
         """A behaviour the run observed that differs between versions (a cell with ``value``, e.g. yes/no)."""
         self.ops[name] = value
@@ -102,12 +101,19 @@ class CompatMatrix:
             lines.append(f"| {name} | {version} | {source} |")
         databases = list(dict.fromkeys(case.database for case in self.cases))
         for database in databases:
-            cases = sorted((c for c in self.cases if c.database == database),
-                           key=lambda c: (_natural(c.version), _natural(c.openbao), c.setup))
+            cases = sorted(
+                (c for c in self.cases if c.database == database),
+                key=lambda c: (_natural(c.version), _natural(c.openbao), c.setup),
+            )
             # Columns in the order the run met them (sorting the rows must not reorder them).
             ops = list(dict.fromkeys(op for case in self.cases if case.database == database for op in case.ops))
-            lines += ["", f"## {database}", "", "| version | OpenBao | admin | " + " | ".join(ops) + " |",
-                      "|---|---|---|" + "---|" * len(ops)]
+            lines += [
+                "",
+                f"## {database}",
+                "",
+                "| version | OpenBao | admin | " + " | ".join(ops) + " |",
+                "|---|---|---|" + "---|" * len(ops),
+            ]
             for case in cases:
                 cells = [case.ops.get(op, "") for op in ops]
                 lines.append(f"| {case.version} | {case.openbao} | {case.setup} | " + " | ".join(cells) + " |")

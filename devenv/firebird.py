@@ -35,8 +35,12 @@ __all__ = ["FirebirdServer", "ensure_firebird_packages"]
 
 SYSTEM_PACKAGES = ("libfbclient2", "firebird3.0-server-core", "firebird3.0-utils")
 _LIB = Path("/usr/lib/x86_64-linux-gnu")
-_NEEDED = (_LIB / "libfbclient.so.2", _LIB / "firebird/3.0/plugins/libEngine12.so", Path("/usr/bin/isql-fb"),
-           Path("/etc/firebird/3.0/firebird.conf"))
+_NEEDED = (
+    _LIB / "libfbclient.so.2",
+    _LIB / "firebird/3.0/plugins/libEngine12.so",
+    Path("/usr/bin/isql-fb"),
+    Path("/etc/firebird/3.0/firebird.conf"),
+)
 _MSG_DIR = _LIB / "firebird/3.0"
 _SETTINGS = """
 # --- added by devenv.firebird: private test server ---
@@ -54,26 +58,35 @@ def ensure_firebird_packages() -> None:
     if all(path.exists() for path in _NEEDED):
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise HarnessUnavailable(f"Firebird needs the Debian packages {' '.join(SYSTEM_PACKAGES)} "
-                                 "(apt-get install them as root)")
+        raise HarnessUnavailable(
+            f"Firebird needs the Debian packages {' '.join(SYSTEM_PACKAGES)} (apt-get install them as root)"
+        )
     cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *SYSTEM_PACKAGES]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for attempt in range(2):  # a fresh machine has no package lists yet: update once and retry
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900,
-                              stdin=subprocess.DEVNULL, check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env=env, timeout=900, stdin=subprocess.DEVNULL, check=False
+        )
         if proc.returncode == 0 and all(path.exists() for path in _NEEDED):
             return
         if attempt == 0:
-            subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, timeout=600,
-                           stdin=subprocess.DEVNULL, check=False)
+            subprocess.run(
+                ["apt-get", "update", "-q"],
+                capture_output=True,
+                env=env,
+                timeout=600,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
     tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
     raise HarnessUnavailable(f"cannot install {' '.join(SYSTEM_PACKAGES)}: {tail}")
 
 
 def server_binary() -> Path:
     """``firebird`` (SuperServer) from Debian firebird3.0-server, unpacked into the test cache."""
-    found = installed("firebird", "3.0-server", "Debian firebird3.0-server (unpacked)",
-                      apt_extract(("firebird3.0-server",)))
+    found = installed(
+        "firebird", "3.0-server", "Debian firebird3.0-server (unpacked)", apt_extract(("firebird3.0-server",))
+    )
     binary = found.path / "root" / "usr" / "sbin" / "firebird"
     if not binary.is_file():
         raise HarnessUnavailable(f"Debian firebird3.0-server unpacked into {found.path} has no usr/sbin/firebird")
@@ -112,8 +125,10 @@ class FirebirdServer(contextlib.AbstractContextManager):
         try:
             server._configure()
             server._spawn()
-            server.isql(f"CREATE DATABASE '{server.host}/{server.port}:{server.database}' "
-                        f"USER '{server.superuser}' PASSWORD '{server.password}';")
+            server.isql(
+                f"CREATE DATABASE '{server.host}/{server.port}:{server.database}' "
+                f"USER '{server.superuser}' PASSWORD '{server.password}';"
+            )
             with server.connect() as conn:
                 cur = conn.cursor()
                 cur.execute("SELECT rdb$get_context('SYSTEM', 'ENGINE_VERSION') FROM rdb$database")
@@ -125,8 +140,12 @@ class FirebirdServer(contextlib.AbstractContextManager):
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FIREBIRD", "ISC_"))}
-        env.update(FIREBIRD=str(self.conf_dir), FIREBIRD_MSG=str(_MSG_DIR),
-                   FIREBIRD_LOCK=str(self.base_dir / "lock"), FIREBIRD_TMP=str(self.base_dir / "tmp"))
+        env.update(
+            FIREBIRD=str(self.conf_dir),
+            FIREBIRD_MSG=str(_MSG_DIR),
+            FIREBIRD_LOCK=str(self.base_dir / "lock"),
+            FIREBIRD_TMP=str(self.base_dir / "tmp"),
+        )
         return env
 
     def _configure(self) -> None:
@@ -137,20 +156,29 @@ class FirebirdServer(contextlib.AbstractContextManager):
         security_db = self.data_dir / "security3.fdb"
         self.port = free_port(self.host)
         with (self.conf_dir / "firebird.conf").open("a") as conf:
-            conf.write(_SETTINGS.format(port=self.port, security_db=security_db,
-                                        ipc_name=f"yamldb_fb_{secrets.token_hex(6)}"))
+            conf.write(
+                _SETTINGS.format(port=self.port, security_db=security_db, ipc_name=f"yamldb_fb_{secrets.token_hex(6)}")
+            )
         (self.conf_dir / "databases.conf").write_text(f"security.db = {security_db}\n")
         # Embedded (no server yet): an empty database is a security database once SRP has a user;
         # the SRP plugin creates its own table.
         self.isql(f"CREATE DATABASE '{security_db}';")
-        self.isql(f"CREATE OR ALTER USER {self.superuser} PASSWORD '{self.password}';", database=str(security_db),
-                  user=self.superuser)
+        self.isql(
+            f"CREATE OR ALTER USER {self.superuser} PASSWORD '{self.password}';",
+            database=str(security_db),
+            user=self.superuser,
+        )
 
     def _spawn(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(self.binary)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.base_dir, env=self._env(), start_new_session=True,
+                [str(self.binary)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.base_dir,
+                env=self._env(),
+                start_new_session=True,
                 preexec_fn=die_with_parent_preexec(),
             )
         try:
@@ -165,8 +193,16 @@ class FirebirdServer(contextlib.AbstractContextManager):
             args += ["-user", user]
         if database:
             args.append(database)
-        proc = subprocess.run(args, input=script, capture_output=True, text=True, env=self._env(),
-                              cwd=self.base_dir, timeout=60, check=False)
+        proc = subprocess.run(
+            args,
+            input=script,
+            capture_output=True,
+            text=True,
+            env=self._env(),
+            cwd=self.base_dir,
+            timeout=60,
+            check=False,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"isql-fb failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
         return proc.stdout
@@ -227,4 +263,3 @@ class FirebirdServer(contextlib.AbstractContextManager):
     def __repr__(self) -> str:
         state = "running" if self.process is not None and self.process.poll() is None else "stopped"
         return f"<FirebirdServer {self.host}:{self.port} {state}>"
-

@@ -248,8 +248,11 @@ class PluginProcess:
 
         if self._forwarder is None:
             self._forwarder = _Forwarder(self.handshake, self.cert)
-        options = [] if max_message is None else [("grpc.max_receive_message_length", max_message),
-                                                  ("grpc.max_send_message_length", max_message)]
+        options = (
+            []
+            if max_message is None
+            else [("grpc.max_receive_message_length", max_message), ("grpc.max_send_message_length", max_message)]
+        )
         return grpc.insecure_channel(f"unix:{self._forwarder.path}", options=options)
 
     def kill(self) -> None:

@@ -79,9 +79,20 @@ class MariaDBServer(contextlib.AbstractContextManager):
 
     def _init(self, install: str) -> None:
         proc = subprocess.run(
-            [install, "--no-defaults", f"--datadir={self.data_dir}", *self._user_args(),
-             "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"],
-            capture_output=True, text=True, timeout=120, check=False, cwd=self.base_dir,
+            [
+                install,
+                "--no-defaults",
+                f"--datadir={self.data_dir}",
+                *self._user_args(),
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--skip-name-resolve",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=self.base_dir,
         )
         if proc.returncode != 0:
             raise HarnessUnavailable(f"{INSTALL_DB} failed: {(proc.stderr or proc.stdout).strip()[-400:]}")
@@ -89,16 +100,33 @@ class MariaDBServer(contextlib.AbstractContextManager):
     def _run(self, timeout: float) -> None:
         self.port = free_port(self.host)
         self._process = subprocess.Popen(
-            [MARIADBD, "--no-defaults", f"--datadir={self.data_dir}", *self._user_args(),
-             f"--port={self.port}", f"--bind-address={self.host}", f"--socket={self.socket}",
-             f"--pid-file={self.pid_file}", f"--log-error={self.log_path}", "--skip-name-resolve",
-             "--skip-log-bin", "--performance-schema=OFF", "--innodb-buffer-pool-size=16M", *self.args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                MARIADBD,
+                "--no-defaults",
+                f"--datadir={self.data_dir}",
+                *self._user_args(),
+                f"--port={self.port}",
+                f"--bind-address={self.host}",
+                f"--socket={self.socket}",
+                f"--pid-file={self.pid_file}",
+                f"--log-error={self.log_path}",
+                "--skip-name-resolve",
+                "--skip-log-bin",
+                "--performance-schema=OFF",
+                "--innodb-buffer-pool-size=16M",
+                *self.args,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         self._watchdog = subprocess.Popen(
             ["/bin/sh", "-c", _WATCHDOG, "maria-watchdog", str(os.getpid()), str(self.pid_file), str(self.base_dir)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout

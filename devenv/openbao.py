@@ -37,8 +37,15 @@ from devenv.distributions import is_series, openbao_binary
 from devenv.ports import HarnessUnavailable, die_with_parent_preexec, free_port
 
 __all__ = [
-    "OpenBaoAPIError", "OpenBaoCLIError", "OpenBaoDevServer", "OpenBaoServer", "bao_version", "find_bao",
-    "group_members", "kill_processes", "process_start_time",
+    "OpenBaoAPIError",
+    "OpenBaoCLIError",
+    "OpenBaoDevServer",
+    "OpenBaoServer",
+    "bao_version",
+    "find_bao",
+    "group_members",
+    "kill_processes",
+    "process_start_time",
 ]
 
 _S = TypeVar("_S", bound="OpenBaoServer")
@@ -94,8 +101,9 @@ def find_bao(bao_binary: str | os.PathLike[str] | None = None) -> Path:
 
 def bao_version(bao: str | os.PathLike[str]) -> str:
     """``2.6.2`` for a binary whose ``bao version`` says ``OpenBao v2.6.2 (...)``."""
-    out = subprocess.run([str(bao), "version"], capture_output=True, text=True, timeout=60,
-                         stdin=subprocess.DEVNULL, check=False).stdout
+    out = subprocess.run(
+        [str(bao), "version"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False
+    ).stdout
     match = re.search(r"v(\d+\.\d+\.\d+\S*)", out)
     if not match:
         raise HarnessUnavailable(f"`{bao} version` printed no version: {out.strip()[:200]!r}")
@@ -129,8 +137,11 @@ def group_members(pgid: int, started_since: int = 0) -> dict[int, int]:
     ``started_since`` skips processes older than the group's leader: after the leader
     died its pid, and so the group id, may be reused by an unrelated group.
     """
-    return {pid: start for pid, (_ppid, state, start, group) in _proc_table().items()
-            if group == pgid and state != "Z" and start >= started_since}
+    return {
+        pid: start
+        for pid, (_ppid, state, start, group) in _proc_table().items()
+        if group == pgid and state != "Z" and start >= started_since
+    }
 
 
 def process_start_time(pid: int) -> int | None:

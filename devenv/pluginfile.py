@@ -38,12 +38,20 @@ class BuiltPlugin:
 
 def plugin_version(path: Path, env: dict[str, str] | None = None) -> str:
     """``v`` + what ``FILE --version`` prints (``yamldb 0.1.0``); also unpacks the file's cache for ``env``."""
-    proc = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=180,
-                          env=env, stdin=subprocess.DEVNULL, check=False)
+    proc = subprocess.run(
+        [str(path), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     match = re.fullmatch(r"yamldb (\S+)", proc.stdout.strip())
     if proc.returncode != 0 or not match:
-        raise RuntimeError(f"{path} --version failed (exit {proc.returncode}): {proc.stdout.strip()} "
-                           f"{proc.stderr.strip()[-500:]}")
+        raise RuntimeError(
+            f"{path} --version failed (exit {proc.returncode}): {proc.stdout.strip()} {proc.stderr.strip()[-500:]}"
+        )
     return "v" + match.group(1)
 
 
@@ -62,8 +70,15 @@ def build_plugin(output_dir: Path, version: str | None = None, timeout: float = 
             for data in ("dialects", "examples", "schemas"):  # found beside the package (yamldb.resources)
                 (tree / data).symlink_to(_REPO / data)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
-        proc = subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(output_dir)],
-                              capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(output_dir)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=tmp,
+            check=False,
+        )
     if proc.returncode != 0:
         raise RuntimeError(f"yamldb plugin build failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
     path = output_dir / PLUGIN_FILE

@@ -213,8 +213,19 @@ class PostgresCluster:
         """Stop the server (fast: active sessions are terminated), stay down a while, start it again."""
         self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
         time.sleep(down_seconds)
-        self._run("pg_ctl", "start", "-w", "-t", "30", "-D", str(self.data_dir), "-l", str(self.log_path),
-                  "-o", f"-p {int(self.port)}")
+        self._run(
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            "30",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_path),
+            "-o",
+            f"-p {int(self.port)}",
+        )
 
     def _start_watchdog(self) -> None:
         stop_cmd = [*self._run_as, str(self.bin_dir / "pg_ctl"), "stop"]

@@ -39,7 +39,8 @@ _MOUNT_POINTS = ("bin", "plugins", "manifests")
 
 def cache_dir() -> Path:
     base = os.environ.get("YAMLDB_TEST_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "yamldb-test")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "yamldb-test"
+    )
     return Path(base)
 
 
@@ -96,8 +97,9 @@ def minimal_rootfs(suite: str = SUITE) -> Path:
         result = _run(["debootstrap", "--variant=minbase", suite, str(work)], 1200)
         if result.returncode != 0:
             shutil.rmtree(work, ignore_errors=True)
-            raise HarnessUnavailable(f"debootstrap --variant=minbase {suite} failed: "
-                                     f"{(result.stderr or result.stdout).strip()[-800:]}")
+            raise HarnessUnavailable(
+                f"debootstrap --variant=minbase {suite} failed: {(result.stderr or result.stdout).strip()[-800:]}"
+            )
         pythons = find_pythons(work)
         if pythons:
             raise RuntimeError(f"the minimal root filesystem unexpectedly has Python: {pythons[:5]}")
@@ -126,15 +128,22 @@ class RootfsOpenBao(OpenBaoDevServer):
     """``bao server -dev`` chrooted into a root filesystem; start with ``RootfsOpenBao.start(plugin_dir,
     rootfs=..., manifest_dir=...)``. The client side (``cli``/``api``) runs on the host as usual."""
 
-    def __init__(self, *, bao: Path, plugin_dir: Path, log_level: str, rootfs: Path,
-                 manifest_dir: Path | None = None) -> None:
+    def __init__(
+        self, *, bao: Path, plugin_dir: Path, log_level: str, rootfs: Path, manifest_dir: Path | None = None
+    ) -> None:
         super().__init__(bao=bao, plugin_dir=plugin_dir, log_level=log_level)
         self.rootfs = Path(rootfs)
         self.manifest_dir = manifest_dir
 
     @classmethod
-    def start(cls, plugin_dir: str | os.PathLike[str], bao_binary: str | os.PathLike[str] | None = None,
-              log_level: str = "debug", timeout: float = 60.0, **options: Any) -> RootfsOpenBao:
+    def start(
+        cls,
+        plugin_dir: str | os.PathLike[str],
+        bao_binary: str | os.PathLike[str] | None = None,
+        log_level: str = "debug",
+        timeout: float = 60.0,
+        **options: Any,
+    ) -> RootfsOpenBao:
         """Like OpenBaoDevServer.start; ``options``: ``rootfs`` (required), ``manifest_dir``."""
         server = super().start(plugin_dir, bao_binary or real_bao_binary(), log_level, timeout, **options)
         assert isinstance(server, RootfsOpenBao)
@@ -166,4 +175,3 @@ class RootfsOpenBao(OpenBaoDevServer):
             + " ".join(shlex.quote(a) for a in inner),
         ])  # fmt: skip
         return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script]
-

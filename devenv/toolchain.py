@@ -28,8 +28,9 @@ def _links_static_zlib() -> bool:
     with tempfile.TemporaryDirectory(prefix="yamldb-cc-") as tmp:
         source = Path(tmp) / "probe.c"
         source.write_text("#include <zlib.h>\nint main(void) { return zlibVersion()[0] == 0; }\n")
-        result = subprocess.run([*compiler, "-static", "-o", str(Path(tmp) / "probe"), str(source), "-lz"],
-                                capture_output=True, timeout=120)
+        result = subprocess.run(
+            [*compiler, "-static", "-o", str(Path(tmp) / "probe"), str(source), "-lz"], capture_output=True, timeout=120
+        )
         return result.returncode == 0
 
 
@@ -37,8 +38,9 @@ def ensure_build_tools() -> None:
     if _links_static_zlib():
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise HarnessUnavailable("no C compiler with static zlib for the plugin's launcher; "
-                                 f"install {' '.join(_PACKAGES)}")
+        raise HarnessUnavailable(
+            f"no C compiler with static zlib for the plugin's launcher; install {' '.join(_PACKAGES)}"
+        )
     install = ["apt-get", "install", "-y", "-q", *_PACKAGES]
     if subprocess.run(install, capture_output=True, timeout=900).returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=900)

@@ -46,11 +46,17 @@ def require(reason_or_exc: str | BaseException) -> NoReturn:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("yamldb")
-    group.addoption("--matrix", action="store_true",
-                    help="run the full compatibility matrix (every database version x OpenBao series x admin "
-                         "setup) instead of one smoke lifecycle each")
-    group.addoption("--compat-report", metavar="PATH",
-                    help="write what the matrix tests saw as Markdown to PATH (make matrix: docs/compatibility.md)")
+    group.addoption(
+        "--matrix",
+        action="store_true",
+        help="run the full compatibility matrix (every database version x OpenBao series x admin "
+        "setup) instead of one smoke lifecycle each",
+    )
+    group.addoption(
+        "--compat-report",
+        metavar="PATH",
+        help="write what the matrix tests saw as Markdown to PATH (make matrix: docs/compatibility.md)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -23,8 +23,9 @@ def load_cert_chain(ctx: ssl.SSLContext, cert_pem: str | bytes, key_pem: str | b
     """ssl loads keys only from files: write them to a fresh 0700 directory and remove it at once."""
     with tempfile.TemporaryDirectory(prefix="yamldb-pem-") as tmp:  # mkdtemp: mode 0700
         directory = Path(tmp)
-        ctx.load_cert_chain(write_private(directory, "cert.pem", cert_pem), write_private(directory, "key.pem",
-                                                                                           key_pem))
+        ctx.load_cert_chain(
+            write_private(directory, "cert.pem", cert_pem), write_private(directory, "key.pem", key_pem)
+        )
 
 
 def split_pem(bundle: str) -> tuple[str, str]:

@@ -26,15 +26,17 @@ class Scrubber:
         for secret in self._secrets:
             if not secret or len(secret) < 3:  # too short to scrub without mangling ordinary words
                 continue
-            variants.update({
-                secret,
-                secret.replace("'", "''"),
-                secret.replace("\\", "\\\\").replace("'", "\\'"),
-                secret.replace("\\", "\\\\").replace("'", "''"),
-                secret.replace('"', '""'),
-                path_escape(secret),  # as Vault writes it into a URL
-                quote(secret, safe=""),
-            })
+            variants.update(
+                {
+                    secret,
+                    secret.replace("'", "''"),
+                    secret.replace("\\", "\\\\").replace("'", "\\'"),
+                    secret.replace("\\", "\\\\").replace("'", "''"),
+                    secret.replace('"', '""'),
+                    path_escape(secret),  # as Vault writes it into a URL
+                    quote(secret, safe=""),
+                }
+            )
         # Longest first, so a secret that contains another is replaced whole.
         self._variants = sorted(variants, key=len, reverse=True)
 

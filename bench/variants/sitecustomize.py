@@ -96,8 +96,10 @@ def _no_database(database) -> None:
 
 
 HOOKS = {
-    "yamldb.engine.executor": [("always-ping", "PING_WINDOW", _always_ping),
-                               ("engine-paths", "SqlEngine", _engine_paths)],
+    "yamldb.engine.executor": [
+        ("always-ping", "PING_WINDOW", _always_ping),
+        ("engine-paths", "SqlEngine", _engine_paths),
+    ],
     "yamldb.transport.server": [("rpc-workers-8", "futures", _rpc_workers)],
     "yamldb.transport.hclog": [("warn-log", "configure", _log_level(logging.WARNING))],
     "yamldb.lifecycle.database": [("no-database", "ManifestDatabase", _no_database)],
@@ -107,8 +109,9 @@ ENGINE_PATHS = {"no-batch", "stepwise"}
 
 class _PatchAfterImport(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        hooks = [h for h in HOOKS.get(name, []) if h[0] in PATCHES or (h[0] == "engine-paths" and
-                                                                       PATCHES & ENGINE_PATHS)]
+        hooks = [
+            h for h in HOOKS.get(name, []) if h[0] in PATCHES or (h[0] == "engine-paths" and PATCHES & ENGINE_PATHS)
+        ]
         if not hooks:
             return None
         for finder in sys.meta_path:

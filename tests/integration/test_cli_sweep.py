@@ -20,8 +20,9 @@ from yamldb.lifecycle.database import ManifestDatabase
 
 
 def sweep(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yamldb.cli", "sweep", *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "yamldb.cli", "sweep", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def rows(path: Path) -> dict[str, str | None]:
@@ -56,10 +57,16 @@ def test_dry_run_lists_and_changes_nothing(users):
     assert result.returncode == 1, result.stdout + result.stderr  # findings, like yamldb validate
     out = result.stdout
     assert "names it produces: v-{.DisplayName:0..8}-{.RoleName:0..8}-{base62:20}-{unix_time}" in out
-    for label, status in (("old", "expired"), ("recent", "expired"), ("live", "alive"), ("renewed", "alive"),
-                          ("unknown", "unknown")):
-        line = next(line for line in out.splitlines() if line.rstrip().split()[-1:] == [made[label]]
-                    or made[label] in line)
+    for label, status in (
+        ("old", "expired"),
+        ("recent", "expired"),
+        ("live", "alive"),
+        ("renewed", "alive"),
+        ("unknown", "unknown"),
+    ):
+        line = next(
+            line for line in out.splitlines() if line.rstrip().split()[-1:] == [made[label]] or made[label] in line
+        )
         assert line.split()[0] == status, (label, line)
     assert "alice" not in out
     assert "5 match the template: 2 expired, 2 alive, 1 with an unknown expiry" in out
@@ -105,8 +112,10 @@ def test_max_ttl_bounds_users_by_the_clock_in_their_name(users):
 def test_a_failing_revoke_is_reported_and_exits_1(users, tmp_path):
     path, made = users
     manifest = tmp_path / "broken-revoke.yaml"
-    manifest.write_text("yamldb: 1\ndialect: sqlite\nsets:\n  broken:\n    revoke:\n"
-                        "      - DELETE FROM no_such_table WHERE username = '{{username}}';\n")
+    manifest.write_text(
+        "yamldb: 1\ndialect: sqlite\nsets:\n  broken:\n    revoke:\n"
+        "      - DELETE FROM no_such_table WHERE username = '{{username}}';\n"
+    )
     result = sweep(str(manifest), "--connection-url", str(path), "--grace", "1m", "--role", "broken", "--apply")
     assert result.returncode == 1
     assert "FAILED" in result.stdout and made["old"] in result.stdout and "no such table" in result.stdout
@@ -114,15 +123,18 @@ def test_a_failing_revoke_is_reported_and_exits_1(users, tmp_path):
     assert made["old"] in rows(path)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--username-template", "{{ .RoleName }}-{{ unix_time }}"], "no random part"),
-    (["--username-template", '{{ printf "%s-%s" (timestamp "2006") (random 20) }}'], "`timestamp`"),
-    (["--grace", "soon"], "--grace: not a duration"),
-    (["--max-ttl", "-5s"], "--max-ttl"),
-    (["--vault-connection", "x"], "--vault-connection needs --vault-addr"),
-    (["--password-env", "YAMLDB_TEST_UNSET_VARIABLE"], "the environment variable is not set"),
-    (["--vault-token-env", "YAMLDB_TEST_UNSET_VARIABLE"], "the environment variable is not set"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--username-template", "{{ .RoleName }}-{{ unix_time }}"], "no random part"),
+        (["--username-template", '{{ printf "%s-%s" (timestamp "2006") (random 20) }}'], "`timestamp`"),
+        (["--grace", "soon"], "--grace: not a duration"),
+        (["--max-ttl", "-5s"], "--max-ttl"),
+        (["--vault-connection", "x"], "--vault-connection needs --vault-addr"),
+        (["--password-env", "YAMLDB_TEST_UNSET_VARIABLE"], "the environment variable is not set"),
+        (["--vault-token-env", "YAMLDB_TEST_UNSET_VARIABLE"], "the environment variable is not set"),
+    ],
+)
 def test_inputs_that_cannot_give_a_safe_answer_exit_2(users, args, message):
     path, _ = users
     result = sweep("sqlite", "--connection-url", str(path), *args)

@@ -26,8 +26,9 @@ from tests.integration.conftest import PLUGIN_NAME, BuiltPlugin
 def start_cluster(plugin: BuiltPlugin, size: int = 3) -> OpenBaoCluster:
     try:
         # Not warmed: the new active node's first request also unpacks the plugin (the slower case).
-        cluster = OpenBaoCluster.start({PLUGIN_FILE: plugin.directory / PLUGIN_FILE}, size=size, raft=FAST,
-                                       stabilization_time="1s", warm=False)
+        cluster = OpenBaoCluster.start(
+            {PLUGIN_FILE: plugin.directory / PLUGIN_FILE}, size=size, raft=FAST, stabilization_time="1s", warm=False
+        )
     except HarnessUnavailable as exc:
         require(exc)
     cluster.register(PLUGIN_NAME, PLUGIN_FILE, "v" + plugin_version())
@@ -68,12 +69,17 @@ def test_three_nodes_one_plugin_file_registered_once(cluster: OpenBaoCluster, bu
     entry = cluster.api("GET", f"sys/plugins/catalog/database/{PLUGIN_NAME}?version=v{plugin_version()}")["data"]
     assert (entry["sha256"], entry["command"]) == (built_plugin.sha256, PLUGIN_FILE)
     for standby in cluster.standbys():  # the catalog is replicated: a standby reads the same entry
-        assert standby.api("GET", f"sys/plugins/catalog/database/{PLUGIN_NAME}?version=v{plugin_version()}")[
-            "data"]["sha256"] == built_plugin.sha256
+        assert (
+            standby.api("GET", f"sys/plugins/catalog/database/{PLUGIN_NAME}?version=v{plugin_version()}")["data"][
+                "sha256"
+            ]
+            == built_plugin.sha256
+        )
 
 
 def test_failover_under_load_keeps_every_lease_and_leaves_only_expiring_users(
-        cluster: OpenBaoCluster, db: ha.Database) -> None:
+    cluster: OpenBaoCluster, db: ha.Database
+) -> None:
     result = ha.failover(cluster, db, workers=8, before=2.0, after=2.0, ttl="1h", log=lambda _: None)
     summary = result["summary"]
 
@@ -96,7 +102,8 @@ def test_failover_under_load_keeps_every_lease_and_leaves_only_expiring_users(
 
 
 def test_whole_cluster_restart_keeps_leases_and_plugins_do_not_outlive_their_node(
-        cluster: OpenBaoCluster, db: ha.Database) -> None:
+    cluster: OpenBaoCluster, db: ha.Database
+) -> None:
     result = ha.restart(cluster, db, leases=6, log=lambda _: None)
 
     assert sum(map(len, result["plugin_processes_before"].values())) >= 1

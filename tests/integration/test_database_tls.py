@@ -22,10 +22,16 @@ from yamldb.lifecycle.database import ManifestDatabase
 
 def _cert(subject: str, issuer_key, issuer_name, key, ca: bool, san: list | None = None) -> x509.Certificate:
     now = dt.datetime.now(dt.timezone.utc)
-    builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-               .issuer_name(issuer_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
@@ -34,8 +40,9 @@ def _cert(subject: str, issuer_key, issuer_name, key, ca: bool, san: list | None
 def pem(obj) -> str:
     if isinstance(obj, x509.Certificate):
         return obj.public_bytes(serialization.Encoding.PEM).decode()
-    return obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return obj.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +73,7 @@ def tls_pg() -> Iterator[tuple[PostgresCluster, str]]:
 
 def initialize(url: str, user: str, password: str, manifest: str, **extra) -> ManifestDatabase:
     db = ManifestDatabase()
-    db.initialize({"connection_url": url, "username": user, "password": password, "manifest": manifest, **extra},
-                  True)
+    db.initialize({"connection_url": url, "username": user, "password": password, "manifest": manifest, **extra}, True)
     return db
 
 
@@ -91,8 +97,13 @@ def test_postgresql_tls_requested_from_a_server_without_it_fails(pg_cluster):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca")])
     with pytest.raises(DatabaseError, match="SSL"):
-        initialize(pg_cluster.template_url(), pg_cluster.superuser, pg_cluster.password, "postgresql",
-                   tls_ca=pem(_cert("ca", key, name, key, True)))
+        initialize(
+            pg_cluster.template_url(),
+            pg_cluster.superuser,
+            pg_cluster.password,
+            "postgresql",
+            tls_ca=pem(_cert("ca", key, name, key, True)),
+        )
 
 
 @pytest.mark.parametrize("extra", [{"tls_skip_verify": "true"}, {"tls_ca": "__CA__"}])
@@ -111,9 +122,14 @@ def test_mysql_dsn_tls_never_falls_back_to_plaintext(mariadb_admin: MariaDBAdmin
         initialize(url, mariadb_admin.user, mariadb_admin.password, "mysql")
 
 
-@pytest.mark.parametrize(("option", "message"), [("tls=preferred", "tls=preferred is not supported"),
-                                                 ("tls=custom", "tls=custom is not supported"),
-                                                 ("allowFallbackToPlaintext=true", "is not supported")])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("tls=preferred", "tls=preferred is not supported"),
+        ("tls=custom", "tls=custom is not supported"),
+        ("allowFallbackToPlaintext=true", "is not supported"),
+    ],
+)
 def test_mysql_dsn_options_are_never_dropped_silently(mariadb_admin: MariaDBAdmin, option, message):
     url = f"{{{{username}}}}:{{{{password}}}}@tcp(127.0.0.1:{mariadb_admin.port})/?{option}"
     with pytest.raises(ConfigError, match=message):

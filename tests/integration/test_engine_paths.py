@@ -35,8 +35,9 @@ def pg_engine(pg_cluster: PostgresCluster) -> Iterator[SqlEngine]:
 
 @pytest.fixture
 def my_engine(mariadb_admin: MariaDBAdmin) -> Iterator[SqlEngine]:
-    url = make_url(f"mysql+pymysql://{mariadb_admin.user}:{mariadb_admin.password}@{mariadb_admin.host}:"
-                   f"{mariadb_admin.port}/")
+    url = make_url(
+        f"mysql+pymysql://{mariadb_admin.user}:{mariadb_admin.password}@{mariadb_admin.host}:{mariadb_admin.port}/"
+    )
     engine = SqlEngine(url, PoolSettings(), {}, Scrubber([mariadb_admin.password]))
     yield engine
     engine.dispose()
@@ -57,8 +58,12 @@ def test_batch_failure_names_the_statement_and_leaves_nothing(pg_cluster, pg_eng
     first, second = f"t-batch-{secrets.token_hex(3)}", f"t-batch-{secrets.token_hex(3)}"
     try:
         with pytest.raises(StepFailed) as err:
-            pg_engine.run(steps(f'CREATE ROLE "{first}"', f'GRANT SELECT ON no_such_table TO "{first}"',
-                                f'CREATE ROLE "{second}"'), "create")
+            pg_engine.run(
+                steps(
+                    f'CREATE ROLE "{first}"', f'GRANT SELECT ON no_such_table TO "{first}"', f'CREATE ROLE "{second}"'
+                ),
+                "create",
+            )
         assert err.value.index == 2
         assert "create statement 2 failed" in str(err.value)
         assert 'relation "no_such_table" does not exist' in str(err.value)
@@ -71,11 +76,17 @@ def test_batch_failure_names_the_statement_and_leaves_nothing(pg_cluster, pg_eng
 def test_batch_trailing_comment_does_not_swallow_the_next_statement(pg_cluster, pg_engine):
     name = f"t-batch-{secrets.token_hex(3)}"
     try:
-        pg_engine.run(steps(f'CREATE ROLE "{name}" -- the comment ends at the newline',
-                            f"COMMENT ON ROLE \"{name}\" IS 'second ran'"), "create")
+        pg_engine.run(
+            steps(
+                f'CREATE ROLE "{name}" -- the comment ends at the newline',
+                f"COMMENT ON ROLE \"{name}\" IS 'second ran'",
+            ),
+            "create",
+        )
         with pg_cluster.connect() as conn:
-            row = conn.execute("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
-                               (name,)).fetchone()
+            row = conn.execute(
+                "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s", (name,)
+            ).fetchone()
         assert row == ("second ran",)
     finally:
         pg_drop(pg_cluster, name)
@@ -107,8 +118,7 @@ def test_mysql_direct_path_names_the_failing_statement(mariadb_admin, my_engine)
     prefix = f"t_dp_{secrets.token_hex(3)}_"
     mariadb_admin.track_prefix(prefix)
     with pytest.raises(StepFailed) as err:
-        my_engine.run(steps(f"CREATE USER '{prefix}a'@'%'", "GRANT SELECT ON no_such_db.t TO nobody_here"),
-                      "create")
+        my_engine.run(steps(f"CREATE USER '{prefix}a'@'%'", "GRANT SELECT ON no_such_db.t TO nobody_here"), "create")
     assert err.value.index == 2
     assert "create statement 2 failed" in str(err.value)
     assert mariadb_admin.password not in str(err.value)
@@ -141,8 +151,9 @@ def test_mysql_ssl_connect_args_from_a_manifest_are_kept(mariadb_admin, tmp_path
     # MariaDB has no TLS, so a required-TLS connection must fail rather than silently go plaintext.
     ca = tmp_path / "ca.pem"
     ca.write_text(ssl_default_ca_pem())
-    url = make_url(f"mysql+pymysql://{mariadb_admin.user}:{mariadb_admin.password}@{mariadb_admin.host}:"
-                   f"{mariadb_admin.port}/")
+    url = make_url(
+        f"mysql+pymysql://{mariadb_admin.user}:{mariadb_admin.password}@{mariadb_admin.host}:{mariadb_admin.port}/"
+    )
     engine = SqlEngine(url, PoolSettings(), {"ssl": {"ca": str(ca)}}, Scrubber([mariadb_admin.password]))
     try:
         with pytest.raises(executor.DatabaseError, match="SSL"):
@@ -158,8 +169,11 @@ def ssl_default_ca_pem() -> str:
 
 
 def _session_commits(engine: SqlEngine) -> int:
-    return int(engine.query_scalar("SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
-                                   "WHERE VARIABLE_NAME = 'COM_COMMIT'"))
+    return int(
+        engine.query_scalar(
+            "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'COM_COMMIT'"
+        )
+    )
 
 
 def test_mysql_commits_only_when_a_transaction_is_open(mariadb_admin, my_engine, monkeypatch):
@@ -199,7 +213,11 @@ def test_a_go_dsn_sets_session_variables_and_the_quoting_modes_stay_pinned(maria
     target = connection_target(
         f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/?time_zone=%27%2B03:00%27"
         "&sql_mode=%27NO_BACKSLASH_ESCAPES,ANSI_QUOTES,STRICT_ALL_TABLES%27",
-        db.user, db.password, driver="mysql+pymysql", formats=("go_mysql_dsn",))
+        db.user,
+        db.password,
+        driver="mysql+pymysql",
+        formats=("go_mysql_dsn",),
+    )
     engine = SqlEngine(target.url, PoolSettings(), {}, Scrubber([db.password]))
     try:
         assert engine.query_scalar("SELECT @@SESSION.time_zone") == "+03:00"
@@ -247,8 +265,14 @@ def test_mysql_retry_resumes_after_what_ddl_committed(mariadb_admin, my_engine):
         with holder.cursor() as cur:
             cur.execute(f"INSERT INTO {database}.t VALUES (1)")  # holds the row lock until rolled back
         timer = release_later(holder, 1.5)
-        my_engine.run(steps("SET SESSION innodb_lock_wait_timeout = 1", f"CREATE USER '{user}'@'%'",
-                            f"INSERT INTO {database}.t VALUES (1)"), "create")
+        my_engine.run(
+            steps(
+                "SET SESSION innodb_lock_wait_timeout = 1",
+                f"CREATE USER '{user}'@'%'",
+                f"INSERT INTO {database}.t VALUES (1)",
+            ),
+            "create",
+        )
         timer.join()
         assert my_engine.query_scalar(f"SELECT COUNT(*) FROM {database}.t") == 1
         assert mariadb_admin.users_with_prefix(user) == [(user, "%")]

@@ -95,8 +95,9 @@ def lifecycle(
     try:
         first, second = _password("1"), _password("2")
         expires = _expiration(1)
-        username = db.new_user(NewUser(display_name="token", role_name="r", expiration=expires,
-                                       statements=statements, password=first))
+        username = db.new_user(
+            NewUser(display_name="token", role_name="r", expiration=expires, statements=statements, password=first)
+        )
         assert probe.exists(username)
         if dialect_user_exists:  # the dialect's own user_exists query agrees
             assert db.user_exists(username) is True
@@ -143,15 +144,21 @@ class PostgresServer:
         self.database = database
 
     def connect(self, user: str = "postgres", **kwargs: Any) -> psycopg.Connection:
-        return psycopg.connect(**{**PG, "user": user}, dbname=self.database, autocommit=True,
-                               connect_timeout=5, **kwargs)
+        return psycopg.connect(
+            **{**PG, "user": user}, dbname=self.database, autocommit=True, connect_timeout=5, **kwargs
+        )
 
     def url(self) -> str:
         return f"postgresql://{{{{username}}}}:{{{{password}}}}@{PG['host']}:{PG['port']}/{self.database}"
 
     def config(self, manifest: str, **extra: Any) -> dict[str, Any]:
-        return {"connection_url": self.url(), "manifest": manifest, "username": "postgres",
-                "password": "unused-trust-auth", **extra}
+        return {
+            "connection_url": self.url(),
+            "manifest": manifest,
+            "username": "postgres",
+            "password": "unused-trust-auth",
+            **extra,
+        }
 
     def scalar(self, query: str, *args: Any) -> Any:
         with self.connect() as conn:
@@ -163,7 +170,8 @@ class PostgresServer:
             exists=lambda u: bool(self.scalar("SELECT count(*) FROM pg_roles WHERE rolname = %s", u)),
             cleanup=self.drop_role,
             password_ok=lambda u, p: scram_matches(
-                self.scalar("SELECT rolpassword FROM pg_authid WHERE rolname = %s", u), p),
+                self.scalar("SELECT rolpassword FROM pg_authid WHERE rolname = %s", u), p
+            ),
             expires=lambda u: self.scalar("SELECT rolvaliduntil FROM pg_roles WHERE rolname = %s", u),
         )
 
@@ -207,8 +215,7 @@ def _pg_session_is_ended(server: PostgresServer, username: str, _password: str) 
 
 
 def test_postgresql_dialect(pg: PostgresServer) -> None:
-    lifecycle(pg.config("postgresql"), pg.role_probe(),
-              before_revoke=lambda u, p: _pg_session_is_ended(pg, u, p))
+    lifecycle(pg.config("postgresql"), pg.role_probe(), before_revoke=lambda u, p: _pg_session_is_ended(pg, u, p))
 
 
 def test_postgresql_dialect_hostile_username(pg: PostgresServer) -> None:
@@ -227,8 +234,9 @@ def test_postgresql_dialect_revoke_keeps_objects_the_user_created(pg: PostgresSe
 
     lifecycle(pg.config("postgresql"), pg.role_probe(), after_create=create_table)
     # REASSIGN OWNED handed the table to the admin instead of dropping it.
-    assert pg.scalar("SELECT tableowner FROM pg_tables WHERE schemaname = 'app' AND tablename = %s",
-                     table) == "postgres"
+    assert (
+        pg.scalar("SELECT tableowner FROM pg_tables WHERE schemaname = 'app' AND tablename = %s", table) == "postgres"
+    )
 
 
 def test_postgresql_rotate_root(pg: PostgresServer) -> None:
@@ -265,8 +273,13 @@ def test_postgresql_readonly(pg: PostgresServer, how: str) -> None:
     try:
         lifecycle(config, pg.role_probe(), statements=statements, after_create=privileges)
         # Revocation removed the default privileges too (else DROP ROLE would have failed).
-        assert pg.scalar("SELECT count(*) FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace "
-                         "WHERE n.nspname = 'app' AND array_length(d.defaclacl, 1) > 0") == 0
+        assert (
+            pg.scalar(
+                "SELECT count(*) FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace "
+                "WHERE n.nspname = 'app' AND array_length(d.defaclacl, 1) > 0"
+            )
+            == 0
+        )
     finally:
         with pg.connect() as conn:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS app.{}").format(sql.Identifier(later)))
@@ -280,8 +293,7 @@ def test_postgresql_readwrite(pg: PostgresServer) -> None:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute("CREATE TABLE app.nope (x int)")
 
-    lifecycle(pg.config("postgresql-readwrite", parameters={"schema": "app"}), pg.role_probe(),
-              after_create=privileges)
+    lifecycle(pg.config("postgresql-readwrite", parameters={"schema": "app"}), pg.role_probe(), after_create=privileges)
 
 
 def test_postgresql_vault_defaults(pg: PostgresServer) -> None:
@@ -290,8 +302,10 @@ def test_postgresql_vault_defaults(pg: PostgresServer) -> None:
 
 def test_postgresql_vault_defaults_revocation_removes_grants(pg: PostgresServer) -> None:
     # A role carrying SQL as for Vault's plugin, with grants in schema app.
-    create = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
-              " GRANT USAGE ON SCHEMA app TO \"{{name}}\"; GRANT SELECT ON ALL TABLES IN SCHEMA app TO \"{{name}}\";")
+    create = (
+        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
+        ' GRANT USAGE ON SCHEMA app TO "{{name}}"; GRANT SELECT ON ALL TABLES IN SCHEMA app TO "{{name}}";'
+    )
 
     def granted(username: str, _password: str) -> None:
         assert pg.scalar("SELECT has_table_privilege(%s, 'app.orders', 'SELECT')", username)
@@ -305,9 +319,16 @@ def test_postgresql_vault_defaults_revocation_removes_grants(pg: PostgresServer)
     db.initialize(pg.config("postgresql-vault-defaults"), True)
     username = None
     try:
-        with_sequences = create + " GRANT USAGE ON ALL SEQUENCES IN SCHEMA app TO \"{{name}}\";"
-        username = db.new_user(NewUser(display_name="token", role_name="r", expiration=_expiration(1),
-                                       statements=(with_sequences,), password=_password("1")))
+        with_sequences = create + ' GRANT USAGE ON ALL SEQUENCES IN SCHEMA app TO "{{name}}";'
+        username = db.new_user(
+            NewUser(
+                display_name="token",
+                role_name="r",
+                expiration=_expiration(1),
+                statements=(with_sequences,),
+                password=_password("1"),
+            )
+        )
         with pytest.raises(DatabaseError, match="cannot be dropped"):
             db.delete_user(DeleteUser(username))
     finally:
@@ -327,8 +348,12 @@ def _app_users_probe(pg: PostgresServer, table: str) -> Probe:
             exists = conn.execute("SELECT to_regclass(%s)", (qualified,)).fetchone()[0]
             if exists is None:
                 return None
-            return conn.execute(sql.SQL("SELECT password_hash, expires_at FROM app.{} WHERE username = %s")
-                                .format(sql.Identifier(table)), (username,)).fetchone()
+            return conn.execute(
+                sql.SQL("SELECT password_hash, expires_at FROM app.{} WHERE username = %s").format(
+                    sql.Identifier(table)
+                ),
+                (username,),
+            ).fetchone()
 
     return Probe(
         exists=lambda u: row(u) is not None,
@@ -343,8 +368,9 @@ def test_postgresql_app_users(pg: PostgresServer) -> None:
     config = pg.config("postgresql-app-users", parameters={"schema": "app", "table": table})
     # The postgresql dialect's user_exists looks at pg_roles, not at this table, and a
     # manifest naming a dialect cannot replace it: skip that check here.
-    username = lifecycle(config, _app_users_probe(pg, table), dialect_user_exists=False,
-                         after_create=lambda u, _p: pg_role_absent(u))
+    username = lifecycle(
+        config, _app_users_probe(pg, table), dialect_user_exists=False, after_create=lambda u, _p: pg_role_absent(u)
+    )
     pg_role_absent(username)
 
 
@@ -362,17 +388,29 @@ def test_postgresql_app_users_bcrypt_set(pg: PostgresServer) -> None:
 
     def bcrypt_ok(username: str, password: str) -> bool:
         with pg.connect() as conn:
-            return bool(conn.execute(
-                sql.SQL("SELECT password_hash = crypt(%s, password_hash) FROM app.{} WHERE username = %s")
-                .format(sql.Identifier(pg_table)), (password, username)).fetchone()[0])
+            return bool(
+                conn.execute(
+                    sql.SQL("SELECT password_hash = crypt(%s, password_hash) FROM app.{} WHERE username = %s").format(
+                        sql.Identifier(pg_table)
+                    ),
+                    (password, username),
+                ).fetchone()[0]
+            )
 
     probe.password_ok = bcrypt_ok
     db = ManifestDatabase()
     db.initialize(pg.config("postgresql-app-users", parameters={"schema": "app", "table": pg_table}), True)
     try:
         first, second = _password("1"), _password("2")
-        username = db.new_user(NewUser(display_name="token", role_name="r", expiration=_expiration(1),
-                                       statements=("yamldb:bcrypt",), password=first))
+        username = db.new_user(
+            NewUser(
+                display_name="token",
+                role_name="r",
+                expiration=_expiration(1),
+                statements=("yamldb:bcrypt",),
+                password=first,
+            )
+        )
         assert bcrypt_ok(username, first)
         db.update_user(UpdateUser(username, password=PasswordChange(second, statements=("yamldb:bcrypt",))))
         assert bcrypt_ok(username, second) and not bcrypt_ok(username, first)
@@ -390,13 +428,23 @@ class MariaServer:
         self.database = database
 
     def connect(self, user: str = "root", password: str = "", **kwargs: Any) -> pymysql.Connection:
-        return pymysql.connect(**{**MARIA, "user": user, "password": password}, connect_timeout=5,
-                               autocommit=True, charset="utf8mb4", **kwargs)
+        return pymysql.connect(
+            **{**MARIA, "user": user, "password": password},
+            connect_timeout=5,
+            autocommit=True,
+            charset="utf8mb4",
+            **kwargs,
+        )
 
     def config(self, manifest: str, **extra: Any) -> dict[str, Any]:
         # Vault's Go DSN; root has no password here and is never rotated.
-        return {"connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({MARIA['host']}:{MARIA['port']})/",
-                "manifest": manifest, "username": "root", "password": "", **extra}
+        return {
+            "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({MARIA['host']}:{MARIA['port']})/",
+            "manifest": manifest,
+            "username": "root",
+            "password": "",
+            **extra,
+        }
 
     def hosts(self, username: str) -> list[str]:
         with self.connect() as conn, conn.cursor() as cur:
@@ -463,15 +511,20 @@ def _maria_session_is_killed(server: MariaServer, username: str, password: str) 
 
 
 def test_mariadb_dialect(maria: MariaServer) -> None:
-    lifecycle(maria.config("mariadb"), maria.probe(), after_create=_maria_extra_host(maria),
-              before_revoke=lambda u, p: _maria_session_is_killed(maria, u, p))
+    lifecycle(
+        maria.config("mariadb"),
+        maria.probe(),
+        after_create=_maria_extra_host(maria),
+        before_revoke=lambda u, p: _maria_session_is_killed(maria, u, p),
+    )
 
 
 @pytest.mark.parametrize("manifest", ["mariadb", "mysql"])
 def test_mysql_dialects_hostile_username(maria: MariaServer, manifest: str) -> None:
     template = r'{{ printf "yt-%s-q%s" (random 8) "' + r"'\"\\;" + r'" }}'  # 32 characters at most
-    username = lifecycle(maria.config(manifest, username_template=template), maria.probe(),
-                         after_create=_maria_extra_host(maria))
+    username = lifecycle(
+        maria.config(manifest, username_template=template), maria.probe(), after_create=_maria_extra_host(maria)
+    )
     assert username.endswith("q'\"\\;")
 
 
@@ -525,14 +578,19 @@ def _sqlite_probe(path: str, table: str) -> Probe:
         with sqlite3.connect(path) as conn:
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
                 return None
-            return conn.execute(f"SELECT password_hash, expires_at FROM {quoted} WHERE username = ?",
-                                (username,)).fetchone()
+            return conn.execute(
+                f"SELECT password_hash, expires_at FROM {quoted} WHERE username = ?", (username,)
+            ).fetchone()
 
     def expires(username: str) -> datetime:
         return datetime.strptime(row(username)[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
 
-    return Probe(exists=lambda u: row(u) is not None, cleanup=lambda u: None,
-                 password_ok=lambda u, p: scram_matches(row(u)[0], p), expires=expires)
+    return Probe(
+        exists=lambda u: row(u) is not None,
+        cleanup=lambda u: None,
+        password_ok=lambda u, p: scram_matches(row(u)[0], p),
+        expires=expires,
+    )
 
 
 def test_sqlite_dialect(tmp_path) -> None:
@@ -544,24 +602,34 @@ def test_sqlite_dialect(tmp_path) -> None:
 
 def test_sqlite_dialect_hostile_username(tmp_path) -> None:
     path = str(tmp_path / "app.db")
-    config = {"connection_url": f"sqlite:///{path}", "manifest": "sqlite", "username_template": HOSTILE_TEMPLATE,
-              "parameters": {"table": 'odd"table'}}
+    config = {
+        "connection_url": f"sqlite:///{path}",
+        "manifest": "sqlite",
+        "username_template": HOSTILE_TEMPLATE,
+        "parameters": {"table": 'odd"table'},
+    }
     username = lifecycle(config, _sqlite_probe(path, 'odd"table'))
     assert username.endswith("q'\"\\;--")
 
 
-@pytest.mark.parametrize("statements, scope", [((), "read"), (("yamldb:client scope=write",), "write")],
-                         ids=["default", "client-set"])
+@pytest.mark.parametrize(
+    "statements, scope", [((), "read"), (("yamldb:client scope=write",), "write")], ids=["default", "client-set"]
+)
 def test_sqlite_app_users(tmp_path, statements: tuple[str, ...], scope: str) -> None:
     path = str(tmp_path / "state.db")
 
     def has_scope(username: str, _password: str) -> None:
         with sqlite3.connect(path) as conn:
-            assert conn.execute("SELECT scope FROM api_clients WHERE username = ? AND expires_at > datetime('now')",
-                                (username,)).fetchone() == (scope,)
+            assert conn.execute(
+                "SELECT scope FROM api_clients WHERE username = ? AND expires_at > datetime('now')", (username,)
+            ).fetchone() == (scope,)
 
-    lifecycle({"connection_url": path, "manifest": "sqlite-app-users"}, _sqlite_probe(path, "api_clients"),
-              statements=statements, after_create=has_scope)
+    lifecycle(
+        {"connection_url": path, "manifest": "sqlite-app-users"},
+        _sqlite_probe(path, "api_clients"),
+        statements=statements,
+        after_create=has_scope,
+    )
 
 
 def test_sqlite_revoke_before_any_create_is_success(tmp_path) -> None:

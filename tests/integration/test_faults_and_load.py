@@ -43,8 +43,12 @@ class Client:
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         conn = self._conn()
         try:
-            conn.request(method, f"/v1/{path}", body=json.dumps(body) if body is not None else None,
-                         headers={"X-Vault-Token": self.bao.token})
+            conn.request(
+                method,
+                f"/v1/{path}",
+                body=json.dumps(body) if body is not None else None,
+                headers={"X-Vault-Token": self.bao.token},
+            )
             response = conn.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException):
@@ -70,12 +74,20 @@ def own_pg() -> Iterator[PostgresCluster]:
 
 @pytest.fixture(scope="module")
 def load_bao(openbao: OpenBaoDevServer, own_pg: PostgresCluster) -> OpenBaoDevServer:
-    openbao.api("POST", "database/config/load", {
-        "plugin_name": "yamldb", "manifest": "postgresql", "connection_url": own_pg.template_url(),
-        "username": own_pg.superuser, "password": own_pg.password, "allowed_roles": "*",
-        "max_open_connections": "8"})
-    openbao.api("POST", "database/roles/load", {"db_name": "load", "creation_statements": CREATE,
-                                                "default_ttl": "1h"})
+    openbao.api(
+        "POST",
+        "database/config/load",
+        {
+            "plugin_name": "yamldb",
+            "manifest": "postgresql",
+            "connection_url": own_pg.template_url(),
+            "username": own_pg.superuser,
+            "password": own_pg.password,
+            "allowed_roles": "*",
+            "max_open_connections": "8",
+        },
+    )
+    openbao.api("POST", "database/roles/load", {"db_name": "load", "creation_statements": CREATE, "default_ttl": "1h"})
     return openbao
 
 
@@ -86,8 +98,9 @@ def roles_with_prefix(pg: PostgresCluster, prefix: str) -> int:
 
 def sleeping_statements(pg: PostgresCluster) -> int:
     with pg.connect() as conn:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(0.3)%' "
-                            "AND pid <> pg_backend_pid()").fetchone()[0]
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(0.3)%' AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
 
 
 def rss_kb(pids: list[int]) -> int:
@@ -189,24 +202,40 @@ def test_shutdown_under_load_exits_within_two_seconds(own_pg):
     with PluginProcess([sys.executable, "-m", "yamldb.transport.entry"]) as plugin:
         channel = plugin.channel()
         config = struct_pb2.Struct()
-        config.update({"manifest": "postgresql", "connection_url": own_pg.template_url(),
-                       "username": own_pg.superuser, "password": own_pg.password})
+        config.update(
+            {
+                "manifest": "postgresql",
+                "connection_url": own_pg.template_url(),
+                "username": own_pg.superuser,
+                "password": own_pg.password,
+            }
+        )
         meta = [("multiplex_id", "sd")]
-        channel.unary_unary("/dbplugin.v5.Database/Initialize", request_serializer=db.InitializeRequest.
-                            SerializeToString, response_deserializer=db.InitializeResponse.FromString)(
-            db.InitializeRequest(config_data=config, verify_connection=True), metadata=meta, timeout=30)
-        new_user = channel.unary_unary("/dbplugin.v5.Database/NewUser",
-                                       request_serializer=db.NewUserRequest.SerializeToString,
-                                       response_deserializer=db.NewUserResponse.FromString)
+        channel.unary_unary(
+            "/dbplugin.v5.Database/Initialize",
+            request_serializer=db.InitializeRequest.SerializeToString,
+            response_deserializer=db.InitializeResponse.FromString,
+        )(db.InitializeRequest(config_data=config, verify_connection=True), metadata=meta, timeout=30)
+        new_user = channel.unary_unary(
+            "/dbplugin.v5.Database/NewUser",
+            request_serializer=db.NewUserRequest.SerializeToString,
+            response_deserializer=db.NewUserResponse.FromString,
+        )
         expiration = timestamp_pb2.Timestamp()
         expiration.FromSeconds(int(time.time()) + 600)
-        slow = db.NewUserRequest(username_config=db.UsernameConfig(display_name="t", role_name="sd"),
-                                 password="Pw-abcdefghij1234", expiration=expiration,
-                                 statements=db.Statements(Commands=["SELECT pg_sleep(0.3)"]))
+        slow = db.NewUserRequest(
+            username_config=db.UsernameConfig(display_name="t", role_name="sd"),
+            password="Pw-abcdefghij1234",
+            expiration=expiration,
+            statements=db.Statements(Commands=["SELECT pg_sleep(0.3)"]),
+        )
         futures = [new_user.future(slow, metadata=meta, timeout=30) for _ in range(16)]
         assert wait_until(lambda: sleeping_statements(own_pg) > 0, 10), "no request reached the database"
-        channel.unary_unary("/plugin.GRPCController/Shutdown", request_serializer=gp.Empty.SerializeToString,
-                            response_deserializer=gp.Empty.FromString)(gp.Empty(), timeout=5)
+        channel.unary_unary(
+            "/plugin.GRPCController/Shutdown",
+            request_serializer=gp.Empty.SerializeToString,
+            response_deserializer=gp.Empty.FromString,
+        )(gp.Empty(), timeout=5)
         assert plugin.proc.wait(timeout=2) == 0
         for future in futures:
             try:

@@ -36,15 +36,17 @@ H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("00000004000000
 
 
 def call(channel: grpc.Channel, method: str, request, response_cls, timeout: float = 5.0):
-    stub = channel.unary_unary(method, request_serializer=type(request).SerializeToString,
-                               response_deserializer=response_cls.FromString)
+    stub = channel.unary_unary(
+        method, request_serializer=type(request).SerializeToString, response_deserializer=response_cls.FromString
+    )
     return stub(request, timeout=timeout)
 
 
 def run_without_host(env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PLUGIN_", "VAULT_"))}
-    return subprocess.run(PLUGIN, env={**clean, **env}, capture_output=True, text=True, timeout=30,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        PLUGIN, env={**clean, **env}, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+    )
 
 
 @pytest.fixture
@@ -65,6 +67,7 @@ def h2_server_settings(sock: ssl.SSLSocket) -> bool:
 
 # -- §1.2 launch checks -------------------------------------------------------------------------
 
+
 def test_missing_magic_cookie_exits_1_with_message_and_no_stdout():
     result = run_without_host({})
     assert result.returncode == 1
@@ -73,14 +76,20 @@ def test_missing_magic_cookie_exits_1_with_message_and_no_stdout():
 
 
 def test_wrong_magic_cookie_is_refused():
-    result = run_without_host({COOKIE[0]: "nope", "PLUGIN_PROTOCOL_VERSIONS": "5,6",
-                               "PLUGIN_CLIENT_CERT": make_host_cert().cert_pem.decode()})
+    result = run_without_host(
+        {COOKIE[0]: "nope", "PLUGIN_PROTOCOL_VERSIONS": "5,6", "PLUGIN_CLIENT_CERT": make_host_cert().cert_pem.decode()}
+    )
     assert result.returncode == 1 and result.stdout == ""
 
 
 def test_v4_fallback_launch_is_refused_with_a_reason():
-    result = run_without_host({COOKIE[0]: COOKIE[1], "PLUGIN_PROTOCOL_VERSIONS": "3,4",
-                               "PLUGIN_CLIENT_CERT": make_host_cert().cert_pem.decode()})
+    result = run_without_host(
+        {
+            COOKIE[0]: COOKIE[1],
+            "PLUGIN_PROTOCOL_VERSIONS": "3,4",
+            "PLUGIN_CLIENT_CERT": make_host_cert().cert_pem.decode(),
+        }
+    )
     assert result.returncode == 1
     assert "[3, 4]" in result.stderr and result.stdout == ""
 
@@ -98,6 +107,7 @@ def test_version_negotiation_picks_the_highest_offered(offered, expected):
 
 
 # -- §1.3 handshake line ------------------------------------------------------------------------
+
 
 def test_handshake_line_fields(plugin):
     parts = plugin.handshake_line.rstrip("\n").split("|")
@@ -118,6 +128,7 @@ def test_socket_lives_in_a_private_directory(plugin):
 
 
 # -- §2 AutoMTLS ---------------------------------------------------------------------------------
+
 
 def test_pinned_host_certificate_gets_http2_over_tls13(plugin):
     with tls_connect(plugin.handshake, plugin.cert) as sock:
@@ -162,25 +173,43 @@ def test_refused_connections_do_not_disturb_the_host(plugin):
             tls_connect(plugin.handshake, cert).close()
         except (ssl.SSLError, OSError):
             pass
-    reply = call(plugin.channel(), "/grpc.health.v1.Health/Check", health.HealthCheckRequest(service="plugin"),
-                 health.HealthCheckResponse)
+    reply = call(
+        plugin.channel(),
+        "/grpc.health.v1.Health/Check",
+        health.HealthCheckRequest(service="plugin"),
+        health.HealthCheckResponse,
+    )
     assert reply.status == health.HealthCheckResponse.SERVING
 
 
 # -- §3 services ----------------------------------------------------------------------------------
 
+
 def test_health_plugin_is_serving(plugin):
-    reply = call(plugin.channel(), "/grpc.health.v1.Health/Check", health.HealthCheckRequest(service="plugin"),
-                 health.HealthCheckResponse)
+    reply = call(
+        plugin.channel(),
+        "/grpc.health.v1.Health/Check",
+        health.HealthCheckRequest(service="plugin"),
+        health.HealthCheckResponse,
+    )
     assert reply.status == health.HealthCheckResponse.SERVING
 
 
 def test_version_multiplexing_and_type(plugin):
     channel = plugin.channel()
-    assert call(channel, "/logical.PluginVersion/Version", version.Empty(),
-                version.VersionReply).plugin_version == f"v{yamldb.__version__}"
-    assert call(channel, "/pluginutil.multiplexing.PluginMultiplexing/MultiplexingSupport",
-                mux.MultiplexingSupportRequest(), mux.MultiplexingSupportResponse).supported is True
+    assert (
+        call(channel, "/logical.PluginVersion/Version", version.Empty(), version.VersionReply).plugin_version
+        == f"v{yamldb.__version__}"
+    )
+    assert (
+        call(
+            channel,
+            "/pluginutil.multiplexing.PluginMultiplexing/MultiplexingSupport",
+            mux.MultiplexingSupportRequest(),
+            mux.MultiplexingSupportResponse,
+        ).supported
+        is True
+    )
     assert call(channel, "/dbplugin.v5.Database/Type", db.Empty(), db.TypeResponse).Type == "yamldb"
 
 
@@ -188,18 +217,23 @@ def test_stdio_and_broker_streams_stay_open(plugin):
     from google.protobuf import empty_pb2
 
     channel = plugin.channel()
-    stdio = channel.unary_stream("/plugin.GRPCStdio/StreamStdio",
-                                 request_serializer=empty_pb2.Empty.SerializeToString,
-                                 response_deserializer=gp.StdioData.FromString)(empty_pb2.Empty())
-    broker = channel.stream_stream("/plugin.GRPCBroker/StartStream",
-                                   request_serializer=gp.ConnInfo.SerializeToString,
-                                   response_deserializer=gp.ConnInfo.FromString)(iter(()))
+    stdio = channel.unary_stream(
+        "/plugin.GRPCStdio/StreamStdio",
+        request_serializer=empty_pb2.Empty.SerializeToString,
+        response_deserializer=gp.StdioData.FromString,
+    )(empty_pb2.Empty())
+    broker = channel.stream_stream(
+        "/plugin.GRPCBroker/StartStream",
+        request_serializer=gp.ConnInfo.SerializeToString,
+        response_deserializer=gp.ConnInfo.FromString,
+    )(iter(()))
     assert holds_for(stdio.is_active, 1.0), "the plugin closed the stdio stream"
     assert broker.is_active()
     stdio.cancel()
     broker.cancel()
-    reply = call(channel, "/grpc.health.v1.Health/Check", health.HealthCheckRequest(service="plugin"),
-                 health.HealthCheckResponse)
+    reply = call(
+        channel, "/grpc.health.v1.Health/Check", health.HealthCheckRequest(service="plugin"), health.HealthCheckResponse
+    )
     assert reply.status == health.HealthCheckResponse.SERVING
 
 
@@ -212,8 +246,13 @@ def test_large_messages_cross_the_terminator_both_ways(plugin, tmp_path):
     config = struct_pb2.Struct()
     config.update({"manifest": "sqlite", "connection_url": f"sqlite:///{tmp_path / 'app.db'}", "padding": padding})
     channel = plugin.channel(max_message=2**30)
-    reply = call(channel, "/dbplugin.v5.Database/Initialize", db.InitializeRequest(config_data=config),
-                 db.InitializeResponse, timeout=20)
+    reply = call(
+        channel,
+        "/dbplugin.v5.Database/Initialize",
+        db.InitializeRequest(config_data=config),
+        db.InitializeResponse,
+        timeout=20,
+    )
     assert reply.config_data["padding"] == padding
     assert call(channel, "/dbplugin.v5.Database/Type", db.Empty(), db.TypeResponse).Type == "yamldb"
 
@@ -221,8 +260,12 @@ def test_large_messages_cross_the_terminator_both_ways(plugin, tmp_path):
 def test_the_certificate_is_made_in_a_child_so_cryptography_never_loads_here(plugin):
     # Its key and certificate work (the mTLS call succeeds), yet the plugin process has not mapped
     # cryptography's library: ~10 MB of resident memory saved for the process's whole life.
-    reply = call(plugin.channel(), "/grpc.health.v1.Health/Check", health.HealthCheckRequest(service="plugin"),
-                 health.HealthCheckResponse)
+    reply = call(
+        plugin.channel(),
+        "/grpc.health.v1.Health/Check",
+        health.HealthCheckRequest(service="plugin"),
+        health.HealthCheckResponse,
+    )
     assert reply.status == health.HealthCheckResponse.SERVING
     maps = Path(f"/proc/{plugin.proc.pid}/maps").read_text()
     assert "cryptography" not in maps
@@ -231,8 +274,12 @@ def test_the_certificate_is_made_in_a_child_so_cryptography_never_loads_here(plu
 
 def test_calls_before_initialize_fail_cleanly(plugin):
     with pytest.raises(grpc.RpcError) as err:
-        call(plugin.channel(), "/dbplugin.v5.Database/DeleteUser", db.DeleteUserRequest(username="x"),
-             db.DeleteUserResponse)
+        call(
+            plugin.channel(),
+            "/dbplugin.v5.Database/DeleteUser",
+            db.DeleteUserRequest(username="x"),
+            db.DeleteUserResponse,
+        )
     assert "no database instance found" in err.value.details()
 
 
@@ -241,8 +288,12 @@ def test_shutdown_exits_within_the_hosts_two_seconds(plugin):
     channel = plugin.channel()
     # A stream is open, as with a real host; Shutdown must not wait for it.
     from google.protobuf import empty_pb2
-    channel.unary_stream("/plugin.GRPCStdio/StreamStdio", request_serializer=empty_pb2.Empty.SerializeToString,
-                         response_deserializer=gp.StdioData.FromString)(empty_pb2.Empty())
+
+    channel.unary_stream(
+        "/plugin.GRPCStdio/StreamStdio",
+        request_serializer=empty_pb2.Empty.SerializeToString,
+        response_deserializer=gp.StdioData.FromString,
+    )(empty_pb2.Empty())
     call(channel, "/plugin.GRPCController/Shutdown", gp.Empty(), gp.Empty)
     assert plugin.proc.wait(timeout=2) == 0  # go-plugin SIGKILLs a plugin still alive after 2 s
     assert not socket_dir.exists()
@@ -251,8 +302,12 @@ def test_shutdown_exits_within_the_hosts_two_seconds(plugin):
 def test_sigint_is_ignored(plugin):
     plugin.proc.send_signal(signal.SIGINT)
     assert holds_for(lambda: plugin.proc.poll() is None, 0.5), "SIGINT stopped the plugin"
-    reply = call(plugin.channel(), "/grpc.health.v1.Health/Check", health.HealthCheckRequest(service="plugin"),
-                 health.HealthCheckResponse)
+    reply = call(
+        plugin.channel(),
+        "/grpc.health.v1.Health/Check",
+        health.HealthCheckRequest(service="plugin"),
+        health.HealthCheckResponse,
+    )
     assert reply.status == health.HealthCheckResponse.SERVING
 
 
@@ -263,10 +318,15 @@ def test_stdin_eof_does_not_stop_the_plugin(plugin):
 
 # -- §6 logging -----------------------------------------------------------------------------------
 
+
 def test_stderr_is_hclog_json():
     with PluginProcess(PLUGIN, env={"YAMLDB_LOG_LEVEL": "debug"}) as plugin:
-        call(plugin.channel(), "/grpc.health.v1.Health/Check", health.HealthCheckRequest(service="plugin"),
-             health.HealthCheckResponse)
+        call(
+            plugin.channel(),
+            "/grpc.health.v1.Health/Check",
+            health.HealthCheckRequest(service="plugin"),
+            health.HealthCheckResponse,
+        )
         call(plugin.channel(), "/plugin.GRPCController/Shutdown", gp.Empty(), gp.Empty)
         plugin.proc.wait(timeout=2)
         assert plugin.stderr_closed.wait(5)
@@ -281,10 +341,19 @@ def test_stderr_is_hclog_json():
 
 
 def test_a_missing_manifest_directory_fails_the_launch_loudly():
-    result = subprocess.run([*PLUGIN, "--manifest-dir=/no/such/dir,--no-inline-manifests"], capture_output=True,
-                            text=True, timeout=30, stdin=subprocess.DEVNULL,
-                            env={**os.environ, COOKIE[0]: COOKIE[1], "PLUGIN_PROTOCOL_VERSIONS": "5,6",
-                                 "PLUGIN_CLIENT_CERT": make_host_cert().cert_pem.decode()})
+    result = subprocess.run(
+        [*PLUGIN, "--manifest-dir=/no/such/dir,--no-inline-manifests"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        env={
+            **os.environ,
+            COOKIE[0]: COOKIE[1],
+            "PLUGIN_PROTOCOL_VERSIONS": "5,6",
+            "PLUGIN_CLIENT_CERT": make_host_cert().cert_pem.decode(),
+        },
+    )
     assert result.returncode == 1 and result.stdout == ""
     assert "does not exist" in result.stderr and "one -args=--manifest-dir=DIR per directory" in result.stderr
 

@@ -63,8 +63,16 @@ def library(tmp_path: Path) -> ManifestLibrary:
 
 def open_db(pg: PostgresCluster, library: ManifestLibrary, manifest: str = "postgresql") -> ManifestDatabase:
     db = ManifestDatabase(library)
-    db.initialize({"connection_url": pg.template_url(), "username": pg.superuser, "password": pg.password,
-                   "manifest": manifest, "max_open_connections": "3"}, True)
+    db.initialize(
+        {
+            "connection_url": pg.template_url(),
+            "username": pg.superuser,
+            "password": pg.password,
+            "manifest": manifest,
+            "max_open_connections": "3",
+        },
+        True,
+    )
     return db
 
 
@@ -75,8 +83,9 @@ def exists(pg: PostgresCluster, name: str) -> bool:
 
 def comment(pg: PostgresCluster, name: str) -> str:
     with pg.connect() as conn:
-        return conn.execute("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
-                            (name,)).fetchone()[0]
+        return conn.execute(
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s", (name,)
+        ).fetchone()[0]
 
 
 def can_login(pg: PostgresCluster, user: str, password: str) -> bool:
@@ -89,14 +98,23 @@ def can_login(pg: PostgresCluster, user: str, password: str) -> bool:
 
 def public_pem() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def test_initialize_returns_the_whole_config_with_credential_types(pg_cluster, library):
     db = ManifestDatabase(library)
-    sent = {"connection_url": pg_cluster.template_url(), "username": pg_cluster.superuser,
-            "password": pg_cluster.password, "manifest": "keys", "max_open_connections": "2", "custom": "kept"}
+    sent = {
+        "connection_url": pg_cluster.template_url(),
+        "username": pg_cluster.superuser,
+        "password": pg_cluster.password,
+        "manifest": "keys",
+        "max_open_connections": "2",
+        "custom": "kept",
+    }
     returned = db.initialize(sent, True)
     assert {k: returned[k] for k in sent} == sent
     assert returned["supported_credential_types"] == ["password", "rsa_private_key", "client_certificate"]
@@ -106,11 +124,24 @@ def test_initialize_returns_the_whole_config_with_credential_types(pg_cluster, l
 def test_rsa_key_pair_credentials_and_key_rotation(pg_cluster, library):
     db = open_db(pg_cluster, library, "keys")
     first, second = public_pem(), public_pem()
-    name = db.new_user(NewUser("token", "kp", in_hour(), statements=("yamldb:keypair",),
-                               credential_type=CredentialType.RSA_PRIVATE_KEY, public_key=first))
+    name = db.new_user(
+        NewUser(
+            "token",
+            "kp",
+            in_hour(),
+            statements=("yamldb:keypair",),
+            credential_type=CredentialType.RSA_PRIVATE_KEY,
+            public_key=first,
+        )
+    )
     assert comment(pg_cluster, name) == first
-    db.update_user(UpdateUser(name, public_key=PublicKeyChange(second, ("yamldb:keypair",)),
-                              credential_type=CredentialType.RSA_PRIVATE_KEY))
+    db.update_user(
+        UpdateUser(
+            name,
+            public_key=PublicKeyChange(second, ("yamldb:keypair",)),
+            credential_type=CredentialType.RSA_PRIVATE_KEY,
+        )
+    )
     assert comment(pg_cluster, name) == second
     db.delete_user(DeleteUser(name))
     assert not exists(pg_cluster, name)
@@ -119,8 +150,16 @@ def test_rsa_key_pair_credentials_and_key_rotation(pg_cluster, library):
 
 def test_client_certificate_credentials_get_the_subject(pg_cluster, library):
     db = open_db(pg_cluster, library, "keys")
-    name = db.new_user(NewUser("token", "cert", in_hour(), statements=("yamldb:cert",),
-                               credential_type=CredentialType.CLIENT_CERTIFICATE, subject="CN=app,O=Example"))
+    name = db.new_user(
+        NewUser(
+            "token",
+            "cert",
+            in_hour(),
+            statements=("yamldb:cert",),
+            credential_type=CredentialType.CLIENT_CERTIFICATE,
+            subject="CN=app,O=Example",
+        )
+    )
     assert comment(pg_cluster, name) == "CN=app,O=Example"
     db.delete_user(DeleteUser(name))
     db.close()
@@ -129,8 +168,9 @@ def test_client_certificate_credentials_get_the_subject(pg_cluster, library):
 def test_a_credential_type_the_manifest_does_not_declare_is_refused(pg_cluster, library):
     db = open_db(pg_cluster, library)
     with pytest.raises(Exception, match="credential type rsa_private_key is not supported"):
-        db.new_user(NewUser("token", "x", in_hour(), credential_type=CredentialType.RSA_PRIVATE_KEY,
-                            public_key=public_pem()))
+        db.new_user(
+            NewUser("token", "x", in_hour(), credential_type=CredentialType.RSA_PRIVATE_KEY, public_key=public_pem())
+        )
     db.close()
 
 
@@ -159,16 +199,35 @@ def test_same_password_twice_and_delete_twice_succeed(pg_cluster, library):
 def test_failed_creation_rolls_back_completely(pg_cluster, library):
     db = open_db(pg_cluster, library)
     with pytest.raises(DatabaseError):
-        db.new_user(NewUser("token", "rb", in_hour(), password="Pw-1234567890",
-                            statements=("CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}';",
-                                        "GRANT SELECT ON no_such_table TO \"{{name}}\";")))
+        db.new_user(
+            NewUser(
+                "token",
+                "rb",
+                in_hour(),
+                password="Pw-1234567890",
+                statements=(
+                    "CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}';",
+                    'GRANT SELECT ON no_such_table TO "{{name}}";',
+                ),
+            )
+        )
     with pg_cluster.connect() as conn:
         assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-token-rb-%'").fetchone()[0] == 0
     db.close()
 
 
-HOSTILE = ["o'brien", 'quo"te', "back\\slash", "semi;colon", "dash--comment", "/*block*/", "$$dollar$$",
-           "ünïcödé-名前", "x" * 200, "'; DROP ROLE admin; --"]
+HOSTILE = [
+    "o'brien",
+    'quo"te',
+    "back\\slash",
+    "semi;colon",
+    "dash--comment",
+    "/*block*/",
+    "$$dollar$$",
+    "ünïcödé-名前",
+    "x" * 200,
+    "'; DROP ROLE admin; --",
+]
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
@@ -176,15 +235,28 @@ def test_hostile_identities_create_exactly_one_user_with_exactly_that_name(pg_cl
     """Vault sanitises token display names; a plugin must not rely on it. Role names, display names and
     passwords go straight into the username template and the SQL here."""
     db = ManifestDatabase(library)
-    db.initialize({"connection_url": pg_cluster.template_url(), "username": pg_cluster.superuser,
-                   "password": pg_cluster.password, "manifest": "postgresql",
-                   "username_template": "{{ printf \"h-%s\" .DisplayName | truncate 63 }}"}, True)
+    db.initialize(
+        {
+            "connection_url": pg_cluster.template_url(),
+            "username": pg_cluster.superuser,
+            "password": pg_cluster.password,
+            "manifest": "postgresql",
+            "username_template": '{{ printf "h-%s" .DisplayName | truncate 63 }}',
+        },
+        True,
+    )
     with pg_cluster.connect() as conn:
         before = conn.execute("SELECT count(*) FROM pg_roles").fetchone()[0]
     password = f"pw-{hostile}"[:100]
-    name = db.new_user(NewUser(hostile, hostile, in_hour(), password=password,
-                               statements=("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
-                                           "VALID UNTIL '{{expiration}}';",)))
+    name = db.new_user(
+        NewUser(
+            hostile,
+            hostile,
+            in_hour(),
+            password=password,
+            statements=("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",),
+        )
+    )
     assert name == ("h-" + hostile).encode()[:63].decode(errors="ignore")
     with pg_cluster.connect() as conn:
         assert conn.execute("SELECT count(*) FROM pg_roles").fetchone()[0] == before + 1

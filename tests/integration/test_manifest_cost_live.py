@@ -33,9 +33,11 @@ def alias_bomb() -> str:
 
 
 def with_pattern(pattern: str) -> str:
-    return ("yamldb: 1\ndialect: postgresql\nparameters:\n  tag:\n    default: a\n"
-            f"    pattern: '{pattern}'\nsets:\n  tagged:\n    create:\n      - {CREATE}\n"
-            "      - COMMENT ON ROLE \"{{name}}\" IS '{{tag}}';\n")
+    return (
+        "yamldb: 1\ndialect: postgresql\nparameters:\n  tag:\n    default: a\n"
+        f"    pattern: '{pattern}'\nsets:\n  tagged:\n    create:\n      - {CREATE}\n"
+        "      - COMMENT ON ROLE \"{{name}}\" IS '{{tag}}';\n"
+    )
 
 
 class Steady(threading.Thread):
@@ -66,11 +68,19 @@ def refusal(bao, path: str, body: dict, method: str = "POST") -> str:
 
 
 def test_hostile_manifests_and_patterns_are_refused_while_another_connection_works(openbao, pg_cluster):
-    base = {"plugin_name": PLUGIN_NAME, "connection_url": pg_cluster.template_url(), "username": pg_cluster.superuser,
-            "password": pg_cluster.password, "allowed_roles": "*"}
+    base = {
+        "plugin_name": PLUGIN_NAME,
+        "connection_url": pg_cluster.template_url(),
+        "username": pg_cluster.superuser,
+        "password": pg_cluster.password,
+        "allowed_roles": "*",
+    }
     openbao.api("POST", "database/config/cost-steady", {**base, "manifest": "postgresql"})
-    openbao.api("POST", "database/roles/cost-steady", {"db_name": "cost-steady", "creation_statements": CREATE,
-                                                       "revocation_statements": REVOKE})
+    openbao.api(
+        "POST",
+        "database/roles/cost-steady",
+        {"db_name": "cost-steady", "creation_statements": CREATE, "revocation_statements": REVOKE},
+    )
     steady = Steady(openbao, "cost-steady")
     steady.start()
     timings: dict[str, float] = {}
@@ -83,25 +93,34 @@ def test_hostile_manifests_and_patterns_are_refused_while_another_connection_wor
             timings[name] = time.monotonic() - start
 
     try:
-        message = timed("12 MB", lambda: refusal(openbao, "database/config/cost-big",
-                                                 {**base, "manifest_inline": statements(12_000_000)}))
+        message = timed(
+            "12 MB",
+            lambda: refusal(openbao, "database/config/cost-big", {**base, "manifest_inline": statements(12_000_000)}),
+        )
         assert "manifest_inline: the manifest is 11999" in message and "over the limit of 1048576 bytes" in message
         assert "it was not parsed" in message and "alias" not in message
 
-        message = timed("1 MB of nodes", lambda: refusal(openbao, "database/config/cost-nodes",
-                                                         {**base, "manifest_inline": statements(1_000_000)}))
+        message = timed(
+            "1 MB of nodes",
+            lambda: refusal(openbao, "database/config/cost-nodes", {**base, "manifest_inline": statements(1_000_000)}),
+        )
         assert "the manifest has more than 10000 YAML nodes" in message
 
-        message = timed("alias bomb", lambda: refusal(openbao, "database/config/cost-bomb",
-                                                      {**base, "manifest_inline": alias_bomb()}))
+        message = timed(
+            "alias bomb",
+            lambda: refusal(openbao, "database/config/cost-bomb", {**base, "manifest_inline": alias_bomb()}),
+        )
         assert "aliases expand the manifest to more than 10000 values" in message
 
         message = refusal(openbao, "database/config/cost-backref", {**base, "manifest_inline": with_pattern(r"(a)\1")})
         assert "manifest_inline:6:14: parameters.tag.pattern: invalid escape sequence: \\1" in message
 
         openbao.api("POST", "database/config/cost-pattern", {**base, "manifest_inline": with_pattern("(a|aa)+")})
-        openbao.api("POST", "database/roles/cost-pattern", {"db_name": "cost-pattern",
-                                                            "creation_statements": f"yamldb:tagged tag={'a' * 99}b"})
+        openbao.api(
+            "POST",
+            "database/roles/cost-pattern",
+            {"db_name": "cost-pattern", "creation_statements": f"yamldb:tagged tag={'a' * 99}b"},
+        )
         message = timed("(a|aa)+ x100", lambda: refusal(openbao, "database/creds/cost-pattern", {}, "GET"))
         assert "does not match '(a|aa)+'" in message
     finally:
@@ -110,16 +129,30 @@ def test_hostile_manifests_and_patterns_are_refused_while_another_connection_wor
     assert steady.errors == []
     assert len(steady.latencies) > 0
     ms = sorted(x * 1000 for x in steady.latencies)
-    print(f"\nsteady connection: {len(ms)} issue+revoke, p50 {statistics.median(ms):.1f} ms, max {ms[-1]:.1f} ms; "
-          "hostile requests: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+    print(
+        f"\nsteady connection: {len(ms)} issue+revoke, p50 {statistics.median(ms):.1f} ms, max {ms[-1]:.1f} ms; "
+        "hostile requests: " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
+    )
 
 
 def test_the_size_limit_is_set_at_registration(openbao, pg_cluster, built_plugin, plugin_cache):
-    openbao.api("POST", "sys/plugins/catalog/database/yamldb-small", {
-        "sha256": built_plugin.sha256, "command": "yamldb-database-plugin",
-        "args": ["--max-manifest-bytes=2KiB"], "env": [f"YAMLDB_PLUGIN_CACHE={plugin_cache}"]})
-    base = {"plugin_name": "yamldb-small", "connection_url": pg_cluster.template_url(),
-            "username": pg_cluster.superuser, "password": pg_cluster.password, "allowed_roles": "*"}
+    openbao.api(
+        "POST",
+        "sys/plugins/catalog/database/yamldb-small",
+        {
+            "sha256": built_plugin.sha256,
+            "command": "yamldb-database-plugin",
+            "args": ["--max-manifest-bytes=2KiB"],
+            "env": [f"YAMLDB_PLUGIN_CACHE={plugin_cache}"],
+        },
+    )
+    base = {
+        "plugin_name": "yamldb-small",
+        "connection_url": pg_cluster.template_url(),
+        "username": pg_cluster.superuser,
+        "password": pg_cluster.password,
+        "allowed_roles": "*",
+    }
     message = refusal(openbao, "database/config/small-big", {**base, "manifest_inline": statements(4096)})
     assert "over the limit of 2048 bytes (2.0 KiB)" in message
     # Under the limit, and the shipped dialect it builds on (3 KiB) is not held to the operator's limit.

@@ -117,11 +117,13 @@ def revoke(bao: OpenBaoDevServer, lease: dict) -> None:
     bao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
 
 
-def test_firebird_lifecycle(matrix_bao: OpenBaoDevServer, fb: FirebirdServer,
-                            compat_matrix: CompatMatrix) -> None:
+def test_firebird_lifecycle(matrix_bao: OpenBaoDevServer, fb: FirebirdServer, compat_matrix: CompatMatrix) -> None:
     bao = matrix_bao
-    compat_matrix.note("Firebird", "Admin: a user with GRANT ADMIN ROLE (security database) and RDB$ADMIN in the "
-                                   "database, connecting with role RDB$ADMIN, as in dialects/firebird.yaml.")
+    compat_matrix.note(
+        "Firebird",
+        "Admin: a user with GRANT ADMIN ROLE (security database) and RDB$ADMIN in the "
+        "database, connecting with role RDB$ADMIN, as in dialects/firebird.yaml.",
+    )
     with compat_matrix.case("Firebird", "3.0", openbao=bao.version, setup="RDB$ADMIN user") as case:
         run_lifecycle(bao, fb, case)
 
@@ -130,12 +132,29 @@ def run_lifecycle(bao: OpenBaoDevServer, fb: FirebirdServer, case: Case) -> None
     conn = f"fb-{bao.version}"
     reset_users(fb)
     with case.op("create"):
-        bao.api("POST", f"database/config/{conn}", {
-            "plugin_name": "yamldb", "manifest": "firebird", "allowed_roles": "*",
-            "connection_url": fb.template_url(role="RDB$ADMIN"), "username": ADMIN, "password": ADMIN_PASSWORD})
+        bao.api(
+            "POST",
+            f"database/config/{conn}",
+            {
+                "plugin_name": "yamldb",
+                "manifest": "firebird",
+                "allowed_roles": "*",
+                "connection_url": fb.template_url(role="RDB$ADMIN"),
+                "username": ADMIN,
+                "password": ADMIN_PASSWORD,
+            },
+        )
         bao.api("POST", "database/roles/my-app.v2", {"db_name": conn, "default_ttl": "1h", "max_ttl": "24h"})
-        bao.api("POST", "database/roles/reader", {"db_name": conn, "default_ttl": "1h", "max_ttl": "24h",
-                                                  "creation_statements": "yamldb:with_role role=app_reader"})
+        bao.api(
+            "POST",
+            "database/roles/reader",
+            {
+                "db_name": conn,
+                "default_ttl": "1h",
+                "max_ttl": "24h",
+                "creation_statements": "yamldb:with_role role=app_reader",
+            },
+        )
         plain = bao.api("GET", "database/creds/my-app.v2")
         user, password = plain["data"]["username"], plain["data"]["password"]
         assert user_exists(fb, user)
@@ -153,15 +172,21 @@ def run_lifecycle(bao: OpenBaoDevServer, fb: FirebirdServer, case: Case) -> None
             cur = rconn.cursor()
             cur.execute("SELECT PRICE FROM PRICES WHERE ITEM = 'tea'")
             assert cur.fetchall() == [(3,)]
-        assert query(fb, "SELECT COUNT(*) FROM RDB$USER_PRIVILEGES WHERE RDB$USER = ? AND RDB$RELATION_NAME = "
-                         "'APP_READER'", ruser) == [(1,)]
+        assert query(
+            fb,
+            "SELECT COUNT(*) FROM RDB$USER_PRIVILEGES WHERE RDB$USER = ? AND RDB$RELATION_NAME = 'APP_READER'",
+            ruser,
+        ) == [(1,)]
     with case.op("renew"):  # Firebird has no user expiry: nothing runs, the lease is extended
         renewed = bao.api("PUT", "sys/leases/renew", {"lease_id": plain["lease_id"], "increment": 7200})
         assert renewed["lease_duration"] == 7200
         assert can_login(fb, user, password)
     with case.op("static role"):
-        bao.api("POST", f"database/static-roles/{conn}-st", {"db_name": conn, "username": STATIC_USER,
-                                                              "rotation_period": "1h"})
+        bao.api(
+            "POST",
+            f"database/static-roles/{conn}-st",
+            {"db_name": conn, "username": STATIC_USER, "rotation_period": "1h"},
+        )
         first = bao.api("GET", f"database/static-creds/{conn}-st")["data"]["password"]
         assert not can_login(fb, STATIC_USER, "initial-pw")
         assert can_login(fb, STATIC_USER, first)
@@ -203,11 +228,21 @@ def test_firebird_refuses_a_role_outside_the_pattern(matrix_bao: OpenBaoDevServe
     bao = matrix_bao
     conn = f"fb-bad-{bao.version}"
     reset_users(fb)
-    bao.api("POST", f"database/config/{conn}", {
-        "plugin_name": "yamldb", "manifest": "firebird", "allowed_roles": "*",
-        "connection_url": fb.template_url(role="RDB$ADMIN"), "username": ADMIN, "password": ADMIN_PASSWORD})
-    bao.api("POST", f"database/roles/{conn}-r", {"db_name": conn,
-                                                  "creation_statements": "yamldb:with_role role=app-reader"})
+    bao.api(
+        "POST",
+        f"database/config/{conn}",
+        {
+            "plugin_name": "yamldb",
+            "manifest": "firebird",
+            "allowed_roles": "*",
+            "connection_url": fb.template_url(role="RDB$ADMIN"),
+            "username": ADMIN,
+            "password": ADMIN_PASSWORD,
+        },
+    )
+    bao.api(
+        "POST", f"database/roles/{conn}-r", {"db_name": conn, "creation_statements": "yamldb:with_role role=app-reader"}
+    )
     with pytest.raises(OpenBaoAPIError) as refused:
         bao.api("GET", f"database/creds/{conn}-r")
     assert "does not match" in str(refused.value)
@@ -226,9 +261,24 @@ statements:
 
 
 def yamldb_check(manifest: str, fb: FirebirdServer, user: str, password: str, role: str | None = None):
-    return subprocess.run([sys.executable, "-m", "yamldb.cli", "check", manifest, "--connection-url",
-                           fb.template_url(role=role), "--username", user, "--password", password],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "yamldb.cli",
+            "check",
+            manifest,
+            "--connection-url",
+            fb.template_url(role=role),
+            "--username",
+            user,
+            "--password",
+            password,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_firebird_step_alone_runs_committed_on_its_own(fb: FirebirdServer, tmp_path: Path) -> None:
@@ -257,8 +307,10 @@ def test_firebird_errors_say_what_firebird_said(fb: FirebirdServer, tmp_path: Pa
     """A user without the right to create users: the error is Firebird's reason, not the driver's noise,
     on the raw-connection path (the shipped manifest) and through SQLAlchemy (a step alone; a step that
     may fail, where the driver's rowcount error used to be tolerated and the create reported success)."""
-    texts = {"create-alone": CREATE_WITH.format(option="transaction: false"),
-             "create-continue": CREATE_WITH.format(option="on_error: continue")}
+    texts = {
+        "create-alone": CREATE_WITH.format(option="transaction: false"),
+        "create-continue": CREATE_WITH.format(option="on_error: continue"),
+    }
     if manifest in texts:
         (tmp_path / f"{manifest}.yaml").write_text(texts[manifest])
         manifest = str(tmp_path / f"{manifest}.yaml")
@@ -273,7 +325,6 @@ def test_firebird_errors_say_what_firebird_said(fb: FirebirdServer, tmp_path: Pa
     # "Result code does not match request code" from reading rowcount before the commit reports the error.
     assert "no permission for INSERT access to TABLE PLG$SRP_VIEW" in error, error
     assert "plain-pw" not in result.stdout + result.stderr
-
 
 
 def test_firebird_statement_past_its_deadline_is_cancelled(fb: FirebirdServer) -> None:

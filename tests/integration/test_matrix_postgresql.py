@@ -27,8 +27,10 @@ SUPERUSER, CREATEROLE = "superuser", "CREATEROLE"
 SMOKE_SERIES = OPENBAO_SERIES[-1]
 SMOKE_OTHER_SERIES_MAJOR = 15
 # A role as an operator writes it: the user may create tables in schema `work` of the connection's database.
-WORKER = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
-          "GRANT USAGE, CREATE ON SCHEMA work TO \"{{name}}\";")
+WORKER = (
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
+    'GRANT USAGE, CREATE ON SCHEMA work TO "{{name}}";'
+)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -39,8 +41,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     else:
         cases = [(SMOKE_SERIES, m, CREATEROLE) for m in POSTGRES_MAJORS]
         cases += [(s, SMOKE_OTHER_SERIES_MAJOR, SUPERUSER) for s in OPENBAO_SERIES if s != SMOKE_SERIES]
-    metafunc.parametrize(("matrix_bao", "pg", "admin_kind"), cases, indirect=["matrix_bao", "pg"], scope="module",
-                         ids=[f"bao{s}-pg{m}-{a.lower()}" for s, m, a in cases])
+    metafunc.parametrize(
+        ("matrix_bao", "pg", "admin_kind"),
+        cases,
+        indirect=["matrix_bao", "pg"],
+        scope="module",
+        ids=[f"bao{s}-pg{m}-{a.lower()}" for s, m, a in cases],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +90,15 @@ class Setup:
 
 def make_setup(pg: PostgresCluster, kind: str) -> Setup:
     tag = secrets.token_hex(3)
-    names = {"vaultadmin": f"vaultadmin_{tag}", "app": f"app_{tag}", "report_svc": f"report_svc_{tag}",
-             "vault-admin-pw-1": secrets.token_urlsafe(16)}
-    setup = Setup(pg, names["vaultadmin"], names["vault-admin-pw-1"], names["app"], f"reports_{tag}",
-                  names["report_svc"])
+    names = {
+        "vaultadmin": f"vaultadmin_{tag}",
+        "app": f"app_{tag}",
+        "report_svc": f"report_svc_{tag}",
+        "vault-admin-pw-1": secrets.token_urlsafe(16),
+    }
+    setup = Setup(
+        pg, names["vaultadmin"], names["vault-admin-pw-1"], names["app"], f"reports_{tag}", names["report_svc"]
+    )
     with pg.connect() as su:
         if kind == CREATEROLE:  # exactly what docs/migrate.md tells operators, for this version
             for stmt in renamed(docs_sql("pg-admin"), names):
@@ -137,13 +149,17 @@ def revoke(bao: OpenBaoDevServer, lease: dict) -> None:
     bao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
 
 
-def test_postgresql_lifecycle(matrix_bao: OpenBaoDevServer, pg: PostgresCluster, admin_kind: str,
-                              compat_matrix: CompatMatrix) -> None:
+def test_postgresql_lifecycle(
+    matrix_bao: OpenBaoDevServer, pg: PostgresCluster, admin_kind: str, compat_matrix: CompatMatrix
+) -> None:
     bao = matrix_bao
     setup = make_setup(pg, admin_kind)
     if admin_kind == CREATEROLE:
-        compat_matrix.note("PostgreSQL", "CREATEROLE admin: the SQL of docs/migrate.md (CREATEROLE, owner of the "
-                                         "connection's database; on 16+ also ADMIN OPTION on the static user).")
+        compat_matrix.note(
+            "PostgreSQL",
+            "CREATEROLE admin: the SQL of docs/migrate.md (CREATEROLE, owner of the "
+            "connection's database; on 16+ also ADMIN OPTION on the static user).",
+        )
     with compat_matrix.case("PostgreSQL", str(pg.major), openbao=bao.version, setup=admin_kind) as case:
         probe_version_differences(setup, admin_kind, case)
         run_lifecycle(bao, setup, case)
@@ -186,12 +202,24 @@ def run_lifecycle(bao: OpenBaoDevServer, s: Setup, case: Case) -> None:
     pg, db = s.pg, s.database
     conn = f"pg{pg.major}-{s.admin}"
     with case.op("create"):
-        bao.api("POST", f"database/config/{conn}", {
-            "plugin_name": "yamldb", "manifest": "postgresql", "allowed_roles": "*",
-            "connection_url": pg.template_url(db), "username": s.admin, "password": s.password})
+        bao.api(
+            "POST",
+            f"database/config/{conn}",
+            {
+                "plugin_name": "yamldb",
+                "manifest": "postgresql",
+                "allowed_roles": "*",
+                "connection_url": pg.template_url(db),
+                "username": s.admin,
+                "password": s.password,
+            },
+        )
         bao.api("POST", f"database/roles/{conn}-plain", {"db_name": conn, "default_ttl": "1h", "max_ttl": "24h"})
-        bao.api("POST", f"database/roles/{conn}-worker", {"db_name": conn, "creation_statements": WORKER,
-                                                          "default_ttl": "1h", "max_ttl": "24h"})
+        bao.api(
+            "POST",
+            f"database/roles/{conn}-worker",
+            {"db_name": conn, "creation_statements": WORKER, "default_ttl": "1h", "max_ttl": "24h"},
+        )
         plain = bao.api("GET", f"database/creds/{conn}-plain")
         user, password = plain["data"]["username"], plain["data"]["password"]
         assert role(pg, user) is not None
@@ -203,8 +231,11 @@ def run_lifecycle(bao: OpenBaoDevServer, s: Setup, case: Case) -> None:
         valid_until = role(pg, user)[1]
         assert abs(valid_until - datetime.now(timezone.utc) - timedelta(hours=2)) < timedelta(minutes=2)
     with case.op("static role"):
-        bao.api("POST", f"database/static-roles/{conn}-st", {"db_name": conn, "username": s.static_user,
-                                                              "rotation_period": "1h"})
+        bao.api(
+            "POST",
+            f"database/static-roles/{conn}-st",
+            {"db_name": conn, "username": s.static_user, "rotation_period": "1h"},
+        )
         first = bao.api("GET", f"database/static-creds/{conn}-st")["data"]["password"]
         assert not can_login(pg, s.static_user, "initial-pw", db)  # rotated when the static role was created
         assert can_login(pg, s.static_user, first, db)
@@ -266,4 +297,3 @@ def run_lifecycle(bao: OpenBaoDevServer, s: Setup, case: Case) -> None:
         revoke(bao, after)
         assert role(pg, after["data"]["username"]) is None
     bao.api("DELETE", f"database/config/{conn}")
-

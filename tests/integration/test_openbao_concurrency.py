@@ -24,6 +24,7 @@ TABLES = 10
 
 def hammer(bao: OpenBaoDevServer, role: str) -> tuple[list[str], list[str]]:
     """Issue LEASES credentials from CLIENTS threads, then revoke them all; return both phases' errors."""
+
     def call(fn: Callable[[], object]) -> str | None:
         try:
             fn()
@@ -38,14 +39,22 @@ def hammer(bao: OpenBaoDevServer, role: str) -> tuple[list[str], list[str]]:
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         issue_errors = [e for e in pool.map(lambda _: call(issue), range(LEASES)) if e]
-        revoke_errors = [e for e in pool.map(
-            lambda lease: call(lambda: bao.api("PUT", "sys/leases/revoke", {"lease_id": lease})), leases) if e]
+        revoke_errors = [
+            e
+            for e in pool.map(
+                lambda lease: call(lambda: bao.api("PUT", "sys/leases/revoke", {"lease_id": lease})), leases
+            )
+            if e
+        ]
     return issue_errors, revoke_errors
 
 
 def grants_never_fail(bao: OpenBaoDevServer, name: str, config: dict, creation_statements: str) -> None:
-    bao.api("POST", f"database/config/{name}", {"plugin_name": "yamldb", "allowed_roles": "*",
-                                                "max_open_connections": CLIENTS, **config})
+    bao.api(
+        "POST",
+        f"database/config/{name}",
+        {"plugin_name": "yamldb", "allowed_roles": "*", "max_open_connections": CLIENTS, **config},
+    )
     bao.api("POST", f"database/roles/{name}", {"db_name": name, "creation_statements": creation_statements})
     issue_errors, revoke_errors = hammer(bao, name)
     assert (issue_errors[:3], revoke_errors[:3]) == ([], [])
@@ -59,12 +68,19 @@ def test_postgresql_grants_on_shared_tables(openbao: OpenBaoDevServer, pg_cluste
             conn.execute(sql.SQL("CREATE TABLE {}.{} (id int)").format(sql.Identifier(schema), sql.Identifier(f"t{n}")))
     name = "pg-grants"
     try:
-        grants_never_fail(openbao, name, {
-            "manifest": "postgresql", "username": pg_cluster.superuser, "password": pg_cluster.password,
-            "connection_url": pg_cluster.template_url()},
+        grants_never_fail(
+            openbao,
+            name,
+            {
+                "manifest": "postgresql",
+                "username": pg_cluster.superuser,
+                "password": pg_cluster.password,
+                "connection_url": pg_cluster.template_url(),
+            },
             "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
             f'GRANT USAGE ON SCHEMA "{schema}" TO "{{{{name}}}}"; '
-            f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{{{{name}}}}";')
+            f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{{{{name}}}}";',
+        )
         with pg_cluster.connect() as conn:  # nothing left behind: every grant went with its role
             left = conn.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE %s", ("v-token-pg-grant%",))
             assert left.fetchone()[0] == 0
@@ -84,13 +100,20 @@ def test_mysql_grants_on_shared_tables(openbao: OpenBaoDevServer, mariadb_admin:
             cur.execute(f"CREATE TABLE `{database}`.t{n} (id int)")
     name = "my-grants"
     try:
-        grants_never_fail(openbao, name, {
-            "manifest": "mysql", "username": db.user, "password": db.password,
-            "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/",
-            "username_template": f"{prefix}{{{{random 20}}}}"},
+        grants_never_fail(
+            openbao,
+            name,
+            {
+                "manifest": "mysql",
+                "username": db.user,
+                "password": db.password,
+                "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/",
+                "username_template": f"{prefix}{{{{random 20}}}}",
+            },
             "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'; "
             f"GRANT SELECT ON `{database}`.* TO '{{{{name}}}}'@'%'; "
-            f"GRANT SELECT, INSERT ON `{database}`.t1 TO '{{{{name}}}}'@'%';")
+            f"GRANT SELECT, INSERT ON `{database}`.t1 TO '{{{{name}}}}'@'%';",
+        )
         assert db.users_with_prefix(prefix) == []
     finally:
         openbao.api("DELETE", f"database/config/{name}")

@@ -36,19 +36,25 @@ def hostile_password() -> tuple[str, list[str]]:
 
 PG_FORMS = {
     "url": "postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/postgres?sslmode=disable",
-    "kv": "host=127.0.0.1 port={port} user={{{{username}}}} password={{{{password}}}} dbname=postgres "
-          "sslmode=disable",
+    "kv": "host=127.0.0.1 port={port} user={{{{username}}}} password={{{{password}}}} dbname=postgres sslmode=disable",
     "kv-quoted": "host=127.0.0.1 port={port} user='{{{{username}}}}' password='{{{{password}}}}' dbname=postgres "
-                 "sslmode=disable",
+    "sslmode=disable",
 }
 BUILTIN = {"postgresql": "postgresql-database-plugin", "mysql": "mysql-database-plugin"}
 
 
-def write_config(bao: OpenBaoDevServer, name: str, plugin: str, url: str, username: str, password: str,
-                 escaping: bool, manifest: str) -> str | None:
+def write_config(
+    bao: OpenBaoDevServer, name: str, plugin: str, url: str, username: str, password: str, escaping: bool, manifest: str
+) -> str | None:
     """Write a connection config (the plugin connects to verify it); None on success, else the error text."""
-    body = {"plugin_name": plugin, "connection_url": url, "username": username, "password": password,
-            "allowed_roles": "*", "disable_escaping": not escaping}
+    body = {
+        "plugin_name": plugin,
+        "connection_url": url,
+        "username": username,
+        "password": password,
+        "allowed_roles": "*",
+        "disable_escaping": not escaping,
+    }
     if plugin == "yamldb":
         body["manifest"] = manifest
     try:
@@ -77,8 +83,11 @@ def pg_admins(pg_cluster: PostgresCluster) -> Iterator[tuple[list[str], str, lis
     password, pieces = hostile_password()
     with pg_cluster.connect() as conn:
         for name in names:
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(
-                sql.Identifier(name), sql.Literal(password)))
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(
+                    sql.Identifier(name), sql.Literal(password)
+                )
+            )
     yield names, password, pieces
     with pg_cluster.connect() as conn:
         for name in names:
@@ -94,10 +103,19 @@ def test_postgresql_every_form_with_and_without_escaping(openbao, pg_cluster, pg
     cases = [(user, form, "yamldb", True) for user in names for form in PG_FORMS]
     cases += [(plain, form, "yamldb", False) for form in PG_FORMS]
     cases += [(plain, form, BUILTIN["postgresql"], True) for form in PG_FORMS]
-    results = {case: write_config(openbao, f"pgc-{len(case[0])}-{case[1]}-{case[3]}-{case[2][0]}", case[2],
-                                  PG_FORMS[case[1]].format(port=pg_cluster.port), case[0], password, case[3],
-                                  "postgresql")
-               for case in cases}
+    results = {
+        case: write_config(
+            openbao,
+            f"pgc-{len(case[0])}-{case[1]}-{case[3]}-{case[2][0]}",
+            case[2],
+            PG_FORMS[case[1]].format(port=pg_cluster.port),
+            case[0],
+            password,
+            case[3],
+            "postgresql",
+        )
+        for case in cases
+    }
     ok = {case for case, error in results.items() if error is None}
     # yamldb connects wherever the built-in plugin does, and with escaping on in every form, for both names.
     assert {(u, f, "yamldb", e) for u, f, p, e in ok if p != "yamldb"} <= ok, results
@@ -120,8 +138,19 @@ def test_postgresql_password_with_an_at_sign_as_the_builtin_plugin(openbao, pg_c
         url = PG_FORMS["url"].format(port=pg_cluster.port)
         for escaping in (True, False):
             for plugin in ("yamldb", BUILTIN["postgresql"]):
-                assert write_config(openbao, f"pg-at-{escaping}-{plugin[0]}", plugin, url, name, "At@Pass-word1",
-                                    escaping, "postgresql") is None, (plugin, escaping)
+                assert (
+                    write_config(
+                        openbao,
+                        f"pg-at-{escaping}-{plugin[0]}",
+                        plugin,
+                        url,
+                        name,
+                        "At@Pass-word1",
+                        escaping,
+                        "postgresql",
+                    )
+                    is None
+                ), (plugin, escaping)
         # A wrong password with the same shape: the error masks the whole user information.
         error = write_config(openbao, "pg-at-wrong", "yamldb", url, name, "Zq@Wrongword9", True, "postgresql")
         assert error is not None and "password authentication failed" in error
@@ -152,10 +181,18 @@ def test_mysql_go_dsn_and_url_with_and_without_escaping(openbao, mariadb_admin, 
         for escaping in (True, False):
             for plugin in ("yamldb", BUILTIN["mysql"]):
                 results[(user, plugin, escaping)] = write_config(
-                    openbao, f"my-{len(user)}-{escaping}-{plugin[0]}", plugin, dsn, user, password, escaping, "mysql")
+                    openbao, f"my-{len(user)}-{escaping}-{plugin[0]}", plugin, dsn, user, password, escaping, "mysql"
+                )
         results[(user, "yamldb-url", True)] = write_config(
-            openbao, f"my-url-{len(user)}", "yamldb", f"mysql://{{{{username}}}}:{{{{password}}}}@{db.host}:{db.port}/",
-            user, password, True, "mysql")
+            openbao,
+            f"my-url-{len(user)}",
+            "yamldb",
+            f"mysql://{{{{username}}}}:{{{{password}}}}@{db.host}:{db.port}/",
+            user,
+            password,
+            True,
+            "mysql",
+        )
     ok = {key for key, error in results.items() if error is None}
     assert {(u, "yamldb", e) for u, p, e in ok if p == BUILTIN["mysql"]} <= ok
     # The built-in plugin escapes the username and its driver never decodes it: only the plain name works
@@ -168,8 +205,9 @@ def test_mysql_go_dsn_and_url_with_and_without_escaping(openbao, mariadb_admin, 
     assert_no_fragment(yamldb_lines(openbao), pieces)
 
 
-POLICY = password_policy(24, ("abcdefghijklmnopqrstuvwxyz", 2), ("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 2),
-                         ("@/:?#%+&=[] ", 6))
+POLICY = password_policy(
+    24, ("abcdefghijklmnopqrstuvwxyz", 2), ("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 2), ("@/:?#%+&=[] ", 6)
+)
 
 
 @pytest.fixture(scope="module")
@@ -189,17 +227,30 @@ def pg_login(pg: PostgresCluster, user: str, password: str) -> bool:
 def test_rotate_root_with_url_characters_leaves_a_working_connection(openbao, pg_cluster, url_policy):
     admin, first = f"yeng_rot_{letters(4).lower()}", "First-pass-1"
     with pg_cluster.connect() as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(admin),
-                                                                                   sql.Literal(first)))
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(admin), sql.Literal(first))
+        )
     try:
         for form in ("url", "kv"):
             name = f"pg-rot-{form}"
-            openbao.api("POST", f"database/config/{name}", {
-                "plugin_name": "yamldb", "manifest": "postgresql", "allowed_roles": "*", "username": admin,
-                "password": first, "password_policy": url_policy,
-                "connection_url": PG_FORMS[form].format(port=pg_cluster.port)})
-            openbao.api("POST", f"database/roles/{name}", {
-                "db_name": name, "creation_statements": "CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}';"})
+            openbao.api(
+                "POST",
+                f"database/config/{name}",
+                {
+                    "plugin_name": "yamldb",
+                    "manifest": "postgresql",
+                    "allowed_roles": "*",
+                    "username": admin,
+                    "password": first,
+                    "password_policy": url_policy,
+                    "connection_url": PG_FORMS[form].format(port=pg_cluster.port),
+                },
+            )
+            openbao.api(
+                "POST",
+                f"database/roles/{name}",
+                {"db_name": name, "creation_statements": "CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}';"},
+            )
             for _ in range(3):
                 openbao.api("POST", f"database/rotate-root/{name}", {})
                 lease = openbao.api("GET", f"database/creds/{name}")  # the rotated connection works
@@ -218,17 +269,30 @@ def test_rotate_root_with_url_characters_leaves_a_working_connection(openbao, pg
 def test_rotate_root_that_cannot_fit_the_url_fails_and_changes_nothing(openbao, pg_cluster):
     """disable_escaping=true pastes the password raw: a generated '/' breaks the URL, so the rotation is
     refused before anything changes (the built-in plugin would report success and leave a broken config)."""
-    openbao.api("POST", "sys/policies/password/yamldb-slash", {"policy": password_policy(
-        20, ("abcdefghijklmnopqrstuvwxyz", 2), ("/", 1))})
+    openbao.api(
+        "POST",
+        "sys/policies/password/yamldb-slash",
+        {"policy": password_policy(20, ("abcdefghijklmnopqrstuvwxyz", 2), ("/", 1))},
+    )
     admin, first = f"yeng_raw_{letters(4).lower()}", "First-pass-1"
     with pg_cluster.connect() as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(admin), sql.Literal(first)))
     name = "pg-rot-raw"
     try:
-        openbao.api("POST", f"database/config/{name}", {
-            "plugin_name": "yamldb", "manifest": "postgresql", "allowed_roles": "*", "username": admin,
-            "password": first, "password_policy": "yamldb-slash", "disable_escaping": True,
-            "connection_url": PG_FORMS["url"].format(port=pg_cluster.port)})
+        openbao.api(
+            "POST",
+            f"database/config/{name}",
+            {
+                "plugin_name": "yamldb",
+                "manifest": "postgresql",
+                "allowed_roles": "*",
+                "username": admin,
+                "password": first,
+                "password_policy": "yamldb-slash",
+                "disable_escaping": True,
+                "connection_url": PG_FORMS["url"].format(port=pg_cluster.port),
+            },
+        )
         with pytest.raises(OpenBaoAPIError, match="nothing was changed"):
             openbao.api("POST", f"database/rotate-root/{name}", {})
         assert pg_login(pg_cluster, admin, first)
@@ -247,18 +311,31 @@ def test_mysql_rotate_root_with_url_characters(openbao, mariadb_admin, url_polic
         cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (admin, first))
         cur.execute("GRANT ALL PRIVILEGES ON *.* TO %s@'%%' WITH GRANT OPTION", (admin,))
     name = "my-rot-url"
-    openbao.api("POST", f"database/config/{name}", {
-        "plugin_name": "yamldb", "manifest": "mysql", "allowed_roles": "*", "username": admin, "password": first,
-        "password_policy": url_policy,
-        "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/"})
-    openbao.api("POST", f"database/roles/{name}", {
-        "db_name": name, "creation_statements": "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';"})
+    openbao.api(
+        "POST",
+        f"database/config/{name}",
+        {
+            "plugin_name": "yamldb",
+            "manifest": "mysql",
+            "allowed_roles": "*",
+            "username": admin,
+            "password": first,
+            "password_policy": url_policy,
+            "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/",
+        },
+    )
+    openbao.api(
+        "POST",
+        f"database/roles/{name}",
+        {"db_name": name, "creation_statements": "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';"},
+    )
     try:
         for _ in range(3):
             openbao.api("POST", f"database/rotate-root/{name}", {})
             lease = openbao.api("GET", f"database/creds/{name}")
-            pymysql.connect(host=db.host, port=db.port, user=lease["data"]["username"],
-                            password=lease["data"]["password"].encode()).close()
+            pymysql.connect(
+                host=db.host, port=db.port, user=lease["data"]["username"], password=lease["data"]["password"].encode()
+            ).close()
             openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
     finally:
         openbao.api("DELETE", f"database/config/{name}")
@@ -277,11 +354,20 @@ def test_four_byte_characters_are_stored_exactly_or_refused(openbao, mariadb_adm
     with db.connect() as conn, conn.cursor() as cur:
         cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (root, root_password))
         cur.execute("GRANT ALL PRIVILEGES ON *.* TO %s@'%%' WITH GRANT OPTION", (root,))
-    openbao.api("POST", "database/config/my-emoji", {
-        "plugin_name": "yamldb", "manifest": "mysql", "allowed_roles": "*", "username": root,
-        "password": root_password, "password_policy": "yamldb-emoji",
-        "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/",
-        "username_template": f"{prefix}{{{{random 6}}}}"})
+    openbao.api(
+        "POST",
+        "database/config/my-emoji",
+        {
+            "plugin_name": "yamldb",
+            "manifest": "mysql",
+            "allowed_roles": "*",
+            "username": root,
+            "password": root_password,
+            "password_policy": "yamldb-emoji",
+            "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/",
+            "username_template": f"{prefix}{{{{random 6}}}}",
+        },
+    )
     openbao.api("POST", "database/roles/my-emoji", {"db_name": "my-emoji"})
     lease = openbao.api("GET", "database/creds/my-emoji")
     user, password = lease["data"]["username"], lease["data"]["password"]
@@ -297,10 +383,20 @@ def test_four_byte_characters_are_stored_exactly_or_refused(openbao, mariadb_adm
     openbao.api("DELETE", "database/config/my-emoji")
 
     name = "pg-emoji"
-    openbao.api("POST", f"database/config/{name}", {
-        "plugin_name": "yamldb", "manifest": "postgresql", "allowed_roles": "*", "username": pg_cluster.superuser,
-        "password": pg_cluster.password, "password_policy": "yamldb-emoji",
-        "connection_url": PG_FORMS["url"].format(port=pg_cluster.port), "username_template": "yt-🔥-{{random 6}}"})
+    openbao.api(
+        "POST",
+        f"database/config/{name}",
+        {
+            "plugin_name": "yamldb",
+            "manifest": "postgresql",
+            "allowed_roles": "*",
+            "username": pg_cluster.superuser,
+            "password": pg_cluster.password,
+            "password_policy": "yamldb-emoji",
+            "connection_url": PG_FORMS["url"].format(port=pg_cluster.port),
+            "username_template": "yt-🔥-{{random 6}}",
+        },
+    )
     openbao.api("POST", f"database/roles/{name}", {"db_name": name})
     lease = openbao.api("GET", f"database/creds/{name}")
     user, password = lease["data"]["username"], lease["data"]["password"]

@@ -90,25 +90,36 @@ def test_operator_can_refuse_inline_manifests(openbao, pg_cluster, built_plugin,
 def test_inline_manifest_builds_on_a_manifest_that_names_a_dialect(openbao, pg_cluster):
     # issue 11 §8: pg-sets (the operator's directory) says `dialect: postgresql`; this raised AttributeError.
     inline = "yamldb: 1\ndialect: pg-sets\nparameters:\n  schema: {default: public}\n"
-    openbao.api("POST", "database/config/inline-chain", config(pg_cluster, plugin_name="yamldb",
-                                                                manifest_inline=inline))
-    openbao.api("POST", "database/roles/inline-chain", {"db_name": "inline-chain",
-                                                        "creation_statements": "yamldb:readonly"})
+    openbao.api(
+        "POST", "database/config/inline-chain", config(pg_cluster, plugin_name="yamldb", manifest_inline=inline)
+    )
+    openbao.api(
+        "POST", "database/roles/inline-chain", {"db_name": "inline-chain", "creation_statements": "yamldb:readonly"}
+    )
     lease = openbao.api("GET", "database/creds/inline-chain")  # the set comes from pg-sets
     openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
     openbao.api("DELETE", "database/config/inline-chain")
 
 
-@pytest.mark.parametrize(("manifest", "url", "says"), [
-    ("mysql", "postgresql://{{username}}:{{password}}@127.0.0.1:{port}/postgres", "is a postgresql:// URL"),
-    ("postgresql", "{{username}}:{{password}}@tcp(127.0.0.1:{port})/", "is a Go MySQL DSN"),
-    ("sqlite", "host=127.0.0.1 port={port} user={{username}}", "is a PostgreSQL key=value DSN"),
-])
-def test_a_url_for_another_database_is_refused_when_the_config_is_written(openbao, pg_cluster, manifest, url,
-                                                                          says):
+@pytest.mark.parametrize(
+    ("manifest", "url", "says"),
+    [
+        ("mysql", "postgresql://{{username}}:{{password}}@127.0.0.1:{port}/postgres", "is a postgresql:// URL"),
+        ("postgresql", "{{username}}:{{password}}@tcp(127.0.0.1:{port})/", "is a Go MySQL DSN"),
+        ("sqlite", "host=127.0.0.1 port={port} user={{username}}", "is a PostgreSQL key=value DSN"),
+    ],
+)
+def test_a_url_for_another_database_is_refused_when_the_config_is_written(openbao, pg_cluster, manifest, url, says):
     # issue 11 §8: refused by `bao write database/config/...`, not at the first credential.
     with pytest.raises(OpenBaoAPIError) as err:
-        openbao.api("POST", "database/config/mismatch", config(
-            pg_cluster, plugin_name="yamldb", manifest=manifest,
-            connection_url=url.replace("{port}", str(pg_cluster.port))))
+        openbao.api(
+            "POST",
+            "database/config/mismatch",
+            config(
+                pg_cluster,
+                plugin_name="yamldb",
+                manifest=manifest,
+                connection_url=url.replace("{port}", str(pg_cluster.port)),
+            ),
+        )
     assert err.value.status == 400 and says in str(err.value)

@@ -18,10 +18,17 @@ def dsn(db: MariaDBAdmin) -> str:
     return f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/"
 
 
-def configure(bao: OpenBaoDevServer, name: str, db: MariaDBAdmin, user: str, password: str,
-              plugin: str = "yamldb", **extra: str) -> None:
-    body = {"plugin_name": plugin, "connection_url": dsn(db), "username": user, "password": password,
-            "allowed_roles": "*", **extra}
+def configure(
+    bao: OpenBaoDevServer, name: str, db: MariaDBAdmin, user: str, password: str, plugin: str = "yamldb", **extra: str
+) -> None:
+    body = {
+        "plugin_name": plugin,
+        "connection_url": dsn(db),
+        "username": user,
+        "password": password,
+        "allowed_roles": "*",
+        **extra,
+    }
     if plugin == "yamldb":
         body.setdefault("manifest", "mysql")
     bao.api("POST", f"database/config/{name}", body)
@@ -44,8 +51,9 @@ def can_login(db: MariaDBAdmin, user: str, password: str) -> bool:
 @pytest.fixture(scope="module")
 def maria(openbao: OpenBaoDevServer, mariadb_admin: MariaDBAdmin) -> MariaDBAdmin:
     configure(openbao, "my", mariadb_admin, mariadb_admin.user, mariadb_admin.password)
-    openbao.api("POST", "database/roles/docs", {"db_name": "my", "creation_statements": DOCS_CREATE,
-                                                "default_ttl": "1h"})
+    openbao.api(
+        "POST", "database/roles/docs", {"db_name": "my", "creation_statements": DOCS_CREATE, "default_ttl": "1h"}
+    )
     return mariadb_admin
 
 
@@ -71,10 +79,15 @@ def test_docs_role_issues_a_working_user_and_revocation_drops_it(openbao, maria)
 
 
 def test_default_revocation_removes_the_user_on_every_host(openbao, maria):
-    openbao.api("POST", "database/roles/local", {
-        "db_name": "my",
-        "creation_statements": "CREATE USER '{{name}}'@'localhost' IDENTIFIED BY '{{password}}';"
-                               "CREATE USER '{{name}}'@'127.0.0.1' IDENTIFIED BY '{{password}}';"})
+    openbao.api(
+        "POST",
+        "database/roles/local",
+        {
+            "db_name": "my",
+            "creation_statements": "CREATE USER '{{name}}'@'localhost' IDENTIFIED BY '{{password}}';"
+            "CREATE USER '{{name}}'@'127.0.0.1' IDENTIFIED BY '{{password}}';",
+        },
+    )
     lease = openbao.api("GET", "database/creds/local")
     user = lease["data"]["username"]
     assert hosts_of(maria, user) == ["127.0.0.1", "localhost"]
@@ -100,8 +113,9 @@ def test_rotate_root_and_static_role(openbao, maria):
     maria.track_prefix(static)
     with maria.connect() as conn, conn.cursor() as cur:
         cur.execute(f"CREATE USER '{static}'@'%' IDENTIFIED BY 'initial-pw'")
-    openbao.api("POST", "database/static-roles/my-st", {"db_name": "my-rot", "username": static,
-                                                        "rotation_period": "1h"})
+    openbao.api(
+        "POST", "database/static-roles/my-st", {"db_name": "my-rot", "username": static, "rotation_period": "1h"}
+    )
     first = openbao.api("GET", "database/static-creds/my-st")["data"]["password"]
     assert can_login(maria, static, first) and not can_login(maria, static, "initial-pw")
     openbao.api("POST", "database/rotate-role/my-st", {})
@@ -120,8 +134,10 @@ def test_same_role_as_the_builtin_plugin(openbao, maria):
     def grants(user: str) -> list[str]:
         with maria.connect() as conn, conn.cursor() as cur:
             cur.execute(f"SHOW GRANTS FOR '{user}'@'%'")
-            return [re.sub(r"['`]v-token-[^'`]+['`]", "USER", re.sub(r"PASSWORD '[^']+'", "PASSWORD 'H'", r[0]))
-                    for r in cur.fetchall()]
+            return [
+                re.sub(r"['`]v-token-[^'`]+['`]", "USER", re.sub(r"PASSWORD '[^']+'", "PASSWORD 'H'", r[0]))
+                for r in cur.fetchall()
+            ]
 
     try:
         assert grants(ours["data"]["username"]) == grants(theirs["data"]["username"])

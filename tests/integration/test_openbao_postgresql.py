@@ -11,12 +11,15 @@ import pytest
 from devenv import OpenBaoAPIError, OpenBaoDevServer, PostgresCluster
 from tests.polling import wait_until
 
-CREATE = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
-          "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";")
+CREATE = (
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
+    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}";'
+)
 
 
-def configure(bao: OpenBaoDevServer, pg: PostgresCluster, name: str, password: str | None = None,
-              expect=(200, 204), **extra: str) -> dict:
+def configure(
+    bao: OpenBaoDevServer, pg: PostgresCluster, name: str, password: str | None = None, expect=(200, 204), **extra: str
+) -> dict:
     body = {
         "plugin_name": "yamldb",
         "manifest": "postgresql",
@@ -44,8 +47,11 @@ def config_error(bao: OpenBaoDevServer, pg: PostgresCluster, name: str, **extra:
 @pytest.fixture(scope="module")
 def pg_config(openbao: OpenBaoDevServer, pg_cluster: PostgresCluster) -> str:
     configure(openbao, pg_cluster, "pg")
-    openbao.api("POST", "database/roles/reader", {"db_name": "pg", "creation_statements": CREATE,
-                                                  "default_ttl": "1h", "max_ttl": "24h"})
+    openbao.api(
+        "POST",
+        "database/roles/reader",
+        {"db_name": "pg", "creation_statements": CREATE, "default_ttl": "1h", "max_ttl": "24h"},
+    )
     return "pg"
 
 
@@ -64,8 +70,9 @@ def test_creds_log_in_and_revocation_removes_the_role(openbao, pg_cluster, pg_co
     lease = openbao.api("GET", "database/creds/reader")
     username, password = lease["data"]["username"], lease["data"]["password"]
     assert username.startswith("v-token-reader-")
-    with psycopg.connect(host="127.0.0.1", port=pg_cluster.port, user=username, password=password,
-                         dbname="postgres") as conn:
+    with psycopg.connect(
+        host="127.0.0.1", port=pg_cluster.port, user=username, password=password, dbname="postgres"
+    ) as conn:
         assert conn.execute("SELECT current_user").fetchone()[0] == username
     # The role gives no revocation statements: the manifest's revocation runs.
     openbao.cli("lease", "revoke", "-sync", lease["lease_id"])
@@ -76,8 +83,9 @@ def test_login_with_a_wrong_password_is_refused(openbao, pg_cluster, pg_config):
     # The cluster really checks passwords (scram-sha-256), so the login above proves the credential.
     lease = openbao.api("GET", "database/creds/reader")
     with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(host="127.0.0.1", port=pg_cluster.port, user=lease["data"]["username"],
-                        password="wrong", dbname="postgres").close()
+        psycopg.connect(
+            host="127.0.0.1", port=pg_cluster.port, user=lease["data"]["username"], password="wrong", dbname="postgres"
+        ).close()
     openbao.cli("lease", "revoke", "-sync", lease["lease_id"])
 
 
@@ -127,8 +135,12 @@ def test_unreachable_database_is_a_clear_error(openbao, pg_cluster):
     from devenv.ports import free_port
 
     port = free_port()
-    message = config_error(openbao, pg_cluster, "pg-down",
-                           connection_url=f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/postgres")
+    message = config_error(
+        openbao,
+        pg_cluster,
+        "pg-down",
+        connection_url=f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/postgres",
+    )
     assert f"127.0.0.1:{port}" in message and "refused" in message.lower()
     assert pg_cluster.password not in message
 
@@ -139,8 +151,14 @@ def test_no_secret_reaches_any_log_line_or_error(openbao, pg_cluster, pg_config)
     secrets = {pg_cluster.password, "Not-The-Password-42"}
     lease = openbao.api("GET", "database/creds/reader")
     secrets.add(lease["data"]["password"])
-    openbao.api("POST", "database/roles/bad", {"db_name": "pg", "creation_statements": "CREATE ROLE \"{{name}}\" "
-                "WITH LOGIN PASSWORD '{{password}}' NOSUCHOPTION;"})
+    openbao.api(
+        "POST",
+        "database/roles/bad",
+        {
+            "db_name": "pg",
+            "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' NOSUCHOPTION;",
+        },
+    )
     with pytest.raises(OpenBaoAPIError) as err:
         openbao.api("GET", "database/creds/bad")
     assert "unable to create new user" in str(err.value)
@@ -157,8 +175,11 @@ def test_no_secret_reaches_any_log_line_or_error(openbao, pg_cluster, pg_config)
 def test_a_password_written_into_connection_url_is_redacted_everywhere(openbao, pg_cluster):
     literal = f"postgresql://{pg_cluster.superuser}:{pg_cluster.password}@127.0.0.1:{pg_cluster.port}/nosuchdb"
     with pytest.raises(OpenBaoAPIError) as err:
-        openbao.api("POST", "database/config/pg-literal", {
-            "plugin_name": "yamldb", "manifest": "postgresql", "connection_url": literal, "allowed_roles": "*"})
+        openbao.api(
+            "POST",
+            "database/config/pg-literal",
+            {"plugin_name": "yamldb", "manifest": "postgresql", "connection_url": literal, "allowed_roles": "*"},
+        )
     assert 'database "nosuchdb" does not exist' in str(err.value)
     assert "://***@127.0.0.1" in str(err.value)  # the whole user information masked, the user name too
     assert pg_cluster.password not in str(err.value)
@@ -183,11 +204,17 @@ def test_a_dropped_database_gives_clear_errors_without_secrets(openbao, pg_clust
     openbao.api("PUT", "sys/leases/revoke-force/database/creds/doomed", {})
 
 
-@pytest.mark.parametrize(("template", "message"), [
-    ('{{ printf "%9999999s" "" }}', "error calling printf: width 9999999 is too large"),
-    ("{{ random 1000000000 }}", "error calling random: length must be <= 65536"),
-    ('{{ replace "" (printf "%1000000s" "") (printf "%1000000s" "") }}', "error calling printf: result is too large"),
-])
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ('{{ printf "%9999999s" "" }}', "error calling printf: width 9999999 is too large"),
+        ("{{ random 1000000000 }}", "error calling random: length must be <= 65536"),
+        (
+            '{{ replace "" (printf "%1000000s" "") (printf "%1000000s" "") }}',
+            "error calling printf: result is too large",
+        ),
+    ],
+)
 def test_a_username_template_that_would_exhaust_memory_is_refused(openbao, pg_cluster, pg_config, template, message):
     error = config_error(openbao, pg_cluster, "pg-huge-names", username_template=template)
     assert message in error

@@ -14,18 +14,33 @@ import pytest
 from devenv import OpenBaoAPIError, OpenBaoDevServer, PostgresCluster
 from tests.polling import wait_until
 
-CREATE = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
-          "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";")
+CREATE = (
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
+    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}";'
+)
 
 
 def url(pg: PostgresCluster) -> str:
     return f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg.port}/postgres"
 
 
-def configure(bao: OpenBaoDevServer, name: str, pg: PostgresCluster, user: str, password: str,
-              plugin: str = "yamldb", **extra: str) -> None:
-    body = {"plugin_name": plugin, "connection_url": url(pg), "username": user, "password": password,
-            "allowed_roles": "*", **extra}
+def configure(
+    bao: OpenBaoDevServer,
+    name: str,
+    pg: PostgresCluster,
+    user: str,
+    password: str,
+    plugin: str = "yamldb",
+    **extra: str,
+) -> None:
+    body = {
+        "plugin_name": plugin,
+        "connection_url": url(pg),
+        "username": user,
+        "password": password,
+        "allowed_roles": "*",
+        **extra,
+    }
     if plugin == "yamldb":
         body.setdefault("manifest", "postgresql")
     bao.api("POST", f"database/config/{name}", body)
@@ -33,8 +48,9 @@ def configure(bao: OpenBaoDevServer, name: str, pg: PostgresCluster, user: str, 
 
 def can_login(pg: PostgresCluster, user: str, password: str) -> bool:
     try:
-        psycopg.connect(host="127.0.0.1", port=pg.port, user=user, password=password, dbname="postgres",
-                        connect_timeout=5).close()
+        psycopg.connect(
+            host="127.0.0.1", port=pg.port, user=user, password=password, dbname="postgres", connect_timeout=5
+        ).close()
         return True
     except psycopg.OperationalError:
         return False
@@ -42,13 +58,16 @@ def can_login(pg: PostgresCluster, user: str, password: str) -> bool:
 
 def role_row(pg: PostgresCluster, user: str):
     with pg.connect() as conn:
-        return conn.execute("SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolvaliduntil "
-                            "FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
+        return conn.execute(
+            "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolvaliduntil FROM pg_roles WHERE rolname = %s",
+            (user,),
+        ).fetchone()
 
 
 def creds_after_kill(bao: OpenBaoDevServer, role: str) -> dict:
     """OpenBao fails the first request after a plugin's death ("plugin shutdown", or a reset connection if
     it has not noticed yet) and drops its client; a later request respawns the plugin."""
+
     def attempt() -> dict | None:
         try:
             return bao.api("GET", f"database/creds/{role}")
@@ -71,8 +90,11 @@ def make_admin(pg: PostgresCluster) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def pg(openbao: OpenBaoDevServer, pg_cluster: PostgresCluster) -> PostgresCluster:
     configure(openbao, "lc", pg_cluster, pg_cluster.superuser, pg_cluster.password)
-    openbao.api("POST", "database/roles/app", {"db_name": "lc", "creation_statements": CREATE,
-                                               "default_ttl": "1h", "max_ttl": "24h"})
+    openbao.api(
+        "POST",
+        "database/roles/app",
+        {"db_name": "lc", "creation_statements": CREATE, "default_ttl": "1h", "max_ttl": "24h"},
+    )
     return pg_cluster
 
 
@@ -89,8 +111,11 @@ def test_renew_moves_valid_until(openbao, pg):
 
 
 def test_lease_expiry_revokes(openbao, pg):
-    openbao.api("POST", "database/roles/short", {"db_name": "lc", "creation_statements": CREATE,
-                                                 "default_ttl": "2s", "max_ttl": "2s"})
+    openbao.api(
+        "POST",
+        "database/roles/short",
+        {"db_name": "lc", "creation_statements": CREATE, "default_ttl": "2s", "max_ttl": "2s"},
+    )
     user = openbao.api("GET", "database/creds/short")["data"]["username"]
     assert role_row(pg, user) is not None
     assert wait_until(lambda: role_row(pg, user) is None, 30, interval=0.5), "OpenBao's expiry did not revoke the user"
@@ -138,8 +163,9 @@ def test_role_can_name_a_manifest_statement_set(openbao, pg):
         conn.execute("CREATE TABLE IF NOT EXISTS sets_app.t (x int)")
         conn.execute("INSERT INTO sets_app.t VALUES (1)")
     configure(openbao, "sets", pg, pg.superuser, pg.password, manifest="pg-sets")
-    openbao.api("POST", "database/roles/ro", {"db_name": "sets",
-                                              "creation_statements": "yamldb:readonly schema=sets_app"})
+    openbao.api(
+        "POST", "database/roles/ro", {"db_name": "sets", "creation_statements": "yamldb:readonly schema=sets_app"}
+    )
     lease = openbao.api("GET", "database/creds/ro")
     user, password = lease["data"]["username"], lease["data"]["password"]
     with psycopg.connect(host="127.0.0.1", port=pg.port, user=user, password=password, dbname="postgres") as c:
@@ -149,8 +175,9 @@ def test_role_can_name_a_manifest_statement_set(openbao, pg):
     openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
     assert role_row(pg, user) is None
     # A parameter value outside the manifest's pattern is refused before any SQL runs.
-    openbao.api("POST", "database/roles/ro-bad", {"db_name": "sets",
-                                                  "creation_statements": "yamldb:readonly schema=x;drop"})
+    openbao.api(
+        "POST", "database/roles/ro-bad", {"db_name": "sets", "creation_statements": "yamldb:readonly schema=x;drop"}
+    )
     with pytest.raises(OpenBaoAPIError) as err:
         openbao.api("GET", "database/creds/ro-bad")
     assert "does not match" in str(err.value)
@@ -177,8 +204,9 @@ def test_two_connection_configs_share_one_plugin_process(openbao, pg):
 def test_same_role_as_the_builtin_plugin_gives_the_same_user(openbao, pg):
     """The yardstick: OpenBao's postgresql-database-plugin and yamldb, same statements, same result."""
     configure(openbao, "builtin", pg, pg.superuser, pg.password, plugin="postgresql-database-plugin")
-    openbao.api("POST", "database/roles/b-app", {"db_name": "builtin", "creation_statements": CREATE,
-                                                 "default_ttl": "1h"})
+    openbao.api(
+        "POST", "database/roles/b-app", {"db_name": "builtin", "creation_statements": CREATE, "default_ttl": "1h"}
+    )
     ours = openbao.api("GET", "database/creds/app")
     theirs = openbao.api("GET", "database/creds/b-app")
     assert role_row(pg, ours["data"]["username"])[:4] == role_row(pg, theirs["data"]["username"])[:4]
@@ -188,8 +216,13 @@ def test_same_role_as_the_builtin_plugin_gives_the_same_user(openbao, pg):
     for lease, role in ((ours, "app"), (theirs, "b-app")):
         assert re.fullmatch(rf"v-token-{role}-[A-Za-z0-9]{{20}}-\d{{10}}", lease["data"]["username"])
     with pg.connect() as conn:
-        grants = [conn.execute("SELECT count(*) FROM information_schema.role_table_grants WHERE grantee = %s",
-                               (lease["data"]["username"],)).fetchone()[0] for lease in (ours, theirs)]
+        grants = [
+            conn.execute(
+                "SELECT count(*) FROM information_schema.role_table_grants WHERE grantee = %s",
+                (lease["data"]["username"],),
+            ).fetchone()[0]
+            for lease in (ours, theirs)
+        ]
     assert grants[0] == grants[1]
     for lease in (ours, theirs):
         openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})

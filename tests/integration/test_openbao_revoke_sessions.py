@@ -58,10 +58,19 @@ def test_revoke_ends_the_users_sessions(openbao: OpenBaoDevServer, mariadb_admin
     db, prefix = mariadb_admin, f"yks{secrets.token_hex(3)}"
     db.track_prefix(prefix)
     name = f"kill-{manifest}"
-    openbao.api("POST", f"database/config/{name}", {
-        "plugin_name": "yamldb", "manifest": manifest, "allowed_roles": "*", "username": db.user,
-        "password": db.password, "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/",
-        "username_template": f"{prefix}{{{{random 8}}}}"})
+    openbao.api(
+        "POST",
+        f"database/config/{name}",
+        {
+            "plugin_name": "yamldb",
+            "manifest": manifest,
+            "allowed_roles": "*",
+            "username": db.user,
+            "password": db.password,
+            "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/",
+            "username_template": f"{prefix}{{{{random 8}}}}",
+        },
+    )
     openbao.api("POST", f"database/roles/{name}", {"db_name": name})
     try:
         lease = openbao.api("GET", f"database/creds/{name}")
@@ -78,17 +87,26 @@ def test_revoke_ends_the_users_sessions(openbao: OpenBaoDevServer, mariadb_admin
 
 
 @pytest.mark.parametrize("manifest", ["mysql", "mariadb"])
-def test_an_admin_that_may_not_kill_still_revokes_and_warns_once(openbao: OpenBaoDevServer,
-                                                                 mariadb_admin: MariaDBAdmin, limited_admin,
-                                                                 manifest: str):
+def test_an_admin_that_may_not_kill_still_revokes_and_warns_once(
+    openbao: OpenBaoDevServer, mariadb_admin: MariaDBAdmin, limited_admin, manifest: str
+):
     db, (admin, password) = mariadb_admin, limited_admin
     prefix = f"ykw{secrets.token_hex(3)}"
     db.track_prefix(prefix)
     name = f"nokill-{manifest}"
-    openbao.api("POST", f"database/config/{name}", {
-        "plugin_name": "yamldb", "manifest": manifest, "allowed_roles": "*", "username": admin,
-        "password": password, "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/",
-        "username_template": f"{prefix}{{{{random 8}}}}"})
+    openbao.api(
+        "POST",
+        f"database/config/{name}",
+        {
+            "plugin_name": "yamldb",
+            "manifest": manifest,
+            "allowed_roles": "*",
+            "username": admin,
+            "password": password,
+            "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/",
+            "username_template": f"{prefix}{{{{random 8}}}}",
+        },
+    )
     openbao.api("POST", f"database/roles/{name}", {"db_name": name})
     thread = None
     try:
@@ -97,8 +115,9 @@ def test_an_admin_that_may_not_kill_still_revokes_and_warns_once(openbao: OpenBa
         thread, _ = open_sleeping_session(db, user, lease["data"]["password"])
         openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})  # succeeds
         assert db.users_with_prefix(prefix) == []
-        warnings = [line for line in openbao.log_text().splitlines()
-                    if "[WARN]" in line and "yamldb" in line and user in line]
+        warnings = [
+            line for line in openbao.log_text().splitlines() if "[WARN]" in line and "yamldb" in line and user in line
+        ]
         assert len(warnings) == 1, warnings
         assert "failed and was skipped" in warnings[0] and "1095" in warnings[0]
     finally:

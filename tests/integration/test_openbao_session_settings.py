@@ -54,6 +54,7 @@ def issue_login_revoke(bao: OpenBaoDevServer, name: str, login, stored, exists) 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def pg_off() -> Iterator[PostgresCluster]:
     """A private cluster whose server config turns standard_conforming_strings off."""
@@ -82,26 +83,37 @@ def test_postgresql_standard_conforming_strings_off(openbao, pg_cluster, pg_off,
     admin, password, database = f"yss_{secrets.token_hex(3)}", f"Adm-{secrets.token_hex(6)}", "postgres"
     mark = canary()
     with pg.connect() as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(admin),
-                                                                                   sql.Literal(password)))
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(admin), sql.Literal(password))
+        )
         if way == "ALTER ROLE":
             conn.execute(sql.SQL("ALTER ROLE {} SET standard_conforming_strings = off").format(sql.Identifier(admin)))
         if way == "ALTER DATABASE":
             database = admin
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-            conn.execute(sql.SQL("ALTER DATABASE {} SET standard_conforming_strings = off").format(
-                sql.Identifier(database)))
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET standard_conforming_strings = off").format(sql.Identifier(database))
+            )
     options = "&options=-c%20standard_conforming_strings%3Doff" if way == "URL options" else ""
     name = f"pgss-{way.split()[0].lower()}-{way.split()[-1].lower()}"
     login, stored, exists, count = pg_helpers(pg, database)
     try:
-        openbao.api("POST", f"database/config/{name}", {
-            "plugin_name": "yamldb", "manifest": "postgresql", "allowed_roles": "*", "username": admin,
-            "password": password, "password_policy": quote_policy,
-            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg.port}/{database}"
-                              f"?sslmode=disable{options}",
-            # A backslash before the quote: with backslash escapes on, '...\'' ends late and the rest runs.
-            "username_template": f"yt-{{{{random 6}}}}\\'; CREATE ROLE {mark}; --"})
+        openbao.api(
+            "POST",
+            f"database/config/{name}",
+            {
+                "plugin_name": "yamldb",
+                "manifest": "postgresql",
+                "allowed_roles": "*",
+                "username": admin,
+                "password": password,
+                "password_policy": quote_policy,
+                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg.port}/{database}"
+                f"?sslmode=disable{options}",
+                # A backslash before the quote: with backslash escapes on, '...\'' ends late and the rest runs.
+                "username_template": f"yt-{{{{random 6}}}}\\'; CREATE ROLE {mark}; --",
+            },
+        )
         openbao.api("POST", f"database/roles/{name}", {"db_name": name})  # the manifest's statements
         issue_login_revoke(openbao, name, login, stored, exists)
         assert count(mark) == 0, "SQL from the username ran"
@@ -116,6 +128,7 @@ def test_postgresql_standard_conforming_strings_off(openbao, pg_cluster, pg_off,
 
 # -- MySQL / MariaDB ------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def maria_quoting_off() -> Iterator[MariaDBAdmin]:
     """A private mariadbd whose global sql_mode has NO_BACKSLASH_ESCAPES and ANSI_QUOTES."""
@@ -126,8 +139,12 @@ def maria_quoting_off() -> Iterator[MariaDBAdmin]:
 
 def maria_helpers(db: MariaDBAdmin):
     def login(user: str, password: str) -> None:
-        with pymysql.connect(host=db.host, port=db.port, user=user, password=password.encode(),
-                             charset="utf8mb4") as conn, conn.cursor() as cur:
+        with (
+            pymysql.connect(
+                host=db.host, port=db.port, user=user, password=password.encode(), charset="utf8mb4"
+            ) as conn,
+            conn.cursor() as cur,
+        ):
             cur.execute("SELECT CURRENT_USER()")
             assert cur.fetchone()[0] == f"{user}@%"
 
@@ -140,8 +157,9 @@ def maria_helpers(db: MariaDBAdmin):
 
 
 @pytest.mark.parametrize("way", ["global", "session"])
-def test_mysql_sql_mode_no_backslash_escapes_and_ansi_quotes(openbao, mariadb_admin, maria_quoting_off,
-                                                            quote_policy, way):
+def test_mysql_sql_mode_no_backslash_escapes_and_ansi_quotes(
+    openbao, mariadb_admin, maria_quoting_off, quote_policy, way
+):
     # global: a private server started with the modes; session: the Go DSN sets them for its own sessions,
     # as go-sql-driver does, on the shared server.
     db = maria_quoting_off if way == "global" else mariadb_admin
@@ -153,14 +171,26 @@ def test_mysql_sql_mode_no_backslash_escapes_and_ansi_quotes(openbao, mariadb_ad
     name = f"myss-{way}"
     login, stored, exists, count = maria_helpers(db)
     try:
-        openbao.api("POST", f"database/config/{name}", {
-            "plugin_name": "yamldb", "manifest": "mariadb", "allowed_roles": "*", "username": db.user,
-            "password": db.password, "password_policy": quote_policy,
-            "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/{session}",
-            "username_template": f"yt{mark[-6:]}{{{{random 4}}}}\\'; DROP USER {mark}; #"})
+        openbao.api(
+            "POST",
+            f"database/config/{name}",
+            {
+                "plugin_name": "yamldb",
+                "manifest": "mariadb",
+                "allowed_roles": "*",
+                "username": db.user,
+                "password": db.password,
+                "password_policy": quote_policy,
+                "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/{session}",
+                "username_template": f"yt{mark[-6:]}{{{{random 4}}}}\\'; DROP USER {mark}; #",
+            },
+        )
         # "..." is a string only without ANSI_QUOTES; the role writes the password that way on purpose.
-        openbao.api("POST", f"database/roles/{name}", {
-            "db_name": name, "creation_statements": "CREATE USER '{{name}}'@'%' IDENTIFIED BY \"{{password}}\";"})
+        openbao.api(
+            "POST",
+            f"database/roles/{name}",
+            {"db_name": name, "creation_statements": "CREATE USER '{{name}}'@'%' IDENTIFIED BY \"{{password}}\";"},
+        )
         issue_login_revoke(openbao, name, login, stored, exists)
         assert count(mark) == 1, "SQL from the username ran"
     finally:

@@ -19,8 +19,13 @@ from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.sql import StatementTemplate
 
 PG_RULES = QuotingRules(
-    identifier_quotes=('"',), string_quotes=("'",), backslash_escapes=False, dollar_quoting=True,
-    escape_string_prefix=True, preferred_identifier_quote='"', max_identifier_length=63,
+    identifier_quotes=('"',),
+    string_quotes=("'",),
+    backslash_escapes=False,
+    dollar_quoting=True,
+    escape_string_prefix=True,
+    preferred_identifier_quote='"',
+    max_identifier_length=63,
 )
 
 

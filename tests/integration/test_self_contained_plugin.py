@@ -86,21 +86,39 @@ def test_the_host_without_python_issues_and_revokes_credentials(
         bao.cli("secrets", "enable", "database")
         url = f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg_cluster.port}/postgres"
         for name, manifest in (("shipped", "postgresql"), ("from-dir", "pg-sets")):
-            bao.api("POST", f"database/config/{name}", {
-                "plugin_name": "yamldb", "plugin_version": f"v{yamldb.__version__}", "manifest": manifest,
-                "connection_url": url, "username": pg_cluster.superuser, "password": pg_cluster.password,
-                "allowed_roles": "*"})
+            bao.api(
+                "POST",
+                f"database/config/{name}",
+                {
+                    "plugin_name": "yamldb",
+                    "plugin_version": f"v{yamldb.__version__}",
+                    "manifest": manifest,
+                    "connection_url": url,
+                    "username": pg_cluster.superuser,
+                    "password": pg_cluster.password,
+                    "allowed_roles": "*",
+                },
+            )
         bao.api("POST", "database/roles/plain", {"db_name": "shipped", "default_ttl": "1h"})
-        bao.api("POST", "database/roles/ro", {"db_name": "from-dir",
-                                              "creation_statements": f"yamldb:readonly schema={schema}"})
+        bao.api(
+            "POST",
+            "database/roles/ro",
+            {"db_name": "from-dir", "creation_statements": f"yamldb:readonly schema={schema}"},
+        )
         leases = [bao.api("GET", f"database/creds/{role}") for role in ("plain", "ro")]
         for lease in leases:
             user, password = lease["data"]["username"], lease["data"]["password"]
-            with psycopg.connect(host="127.0.0.1", port=pg_cluster.port, user=user, password=password,
-                                 dbname="postgres") as conn:
+            with psycopg.connect(
+                host="127.0.0.1", port=pg_cluster.port, user=user, password=password, dbname="postgres"
+            ) as conn:
                 assert conn.execute("SELECT current_user").fetchone()[0] == user
-        with psycopg.connect(host="127.0.0.1", port=pg_cluster.port, user=leases[1]["data"]["username"],
-                             password=leases[1]["data"]["password"], dbname="postgres") as conn:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=pg_cluster.port,
+            user=leases[1]["data"]["username"],
+            password=leases[1]["data"]["password"],
+            dbname="postgres",
+        ) as conn:
             assert conn.execute(f"SELECT count(*) FROM {schema}.t").fetchone()[0] == 1
         for lease in leases:
             bao.cli("lease", "revoke", "-sync", lease["lease_id"])
@@ -119,8 +137,16 @@ def test_the_host_without_python_issues_and_revokes_credentials(
 def test_the_first_start_unpacks_once_and_concurrent_starts_share_it(built_plugin: BuiltPlugin, tmp_path: Path):
     path = built_plugin.directory / PLUGIN
     cache = private_dir(tmp_path / "cache")
-    starts = [subprocess.Popen([str(path), "--version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={"PATH": "/usr/bin:/bin", "YAMLDB_PLUGIN_CACHE": str(cache)}) for _ in range(4)]
+    starts = [
+        subprocess.Popen(
+            [str(path), "--version"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "YAMLDB_PLUGIN_CACHE": str(cache)},
+        )
+        for _ in range(4)
+    ]
     outputs = [p.communicate(timeout=120) for p in starts]
     assert [p.returncode for p in starts] == [0] * 4, outputs
     (build,) = [p for p in cache.iterdir()]  # one directory per build; losers of the race removed theirs
@@ -149,7 +175,7 @@ def test_a_cache_others_can_write_is_never_used(built_plugin: BuiltPlugin, tmp_p
 def test_a_damaged_file_says_so_and_leaves_no_cache(built_plugin: BuiltPlugin, tmp_path: Path):
     data = bytearray((built_plugin.directory / PLUGIN).read_bytes())
     middle = len(data) // 2
-    data[middle:middle + 4096] = bytes(4096)  # inside a compressed entry of the payload
+    data[middle : middle + 4096] = bytes(4096)  # inside a compressed entry of the payload
     damaged = tmp_path / PLUGIN
     damaged.write_bytes(bytes(data))
     damaged.chmod(0o755)
@@ -166,20 +192,29 @@ def test_a_damaged_file_says_so_and_leaves_no_cache(built_plugin: BuiltPlugin, t
 
 
 def test_two_builds_from_the_same_sources_are_identical(built_plugin: BuiltPlugin, tmp_path: Path):
-    result = subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(tmp_path),
-                             *BUILD_EXTRAS], capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(tmp_path), *BUILD_EXTRAS],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert result.returncode == 0, result.stderr
     assert hashlib.sha256((tmp_path / PLUGIN).read_bytes()).hexdigest() == built_plugin.sha256
 
 
 def test_the_zipapp_format_is_still_available(tmp_path: Path):
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--format", "zipapp",
-                             "--output", str(out)], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--format", "zipapp", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     assert [p.name for p in out.iterdir()] == [PLUGIN]
     assert (out / PLUGIN).read_bytes().startswith(f"#!/usr/bin/env python{sys.version_info[0]}.".encode())
     python_dir = str(Path(sys.executable).parent)
-    result = run_plugin(out / PLUGIN, "--version", cache=private_dir(tmp_path / "cache"),
-                        PATH=f"{python_dir}:/usr/bin:/bin")
+    result = run_plugin(
+        out / PLUGIN, "--version", cache=private_dir(tmp_path / "cache"), PATH=f"{python_dir}:/usr/bin:/bin"
+    )
     assert (result.returncode, result.stdout) == (0, f"yamldb {yamldb.__version__}\n"), result.stderr

@@ -23,12 +23,20 @@ from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.sql import StatementTemplate
 
 PG_RULES = QuotingRules(
-    identifier_quotes=('"',), string_quotes=("'",), backslash_escapes=False, dollar_quoting=True,
-    escape_string_prefix=True, preferred_identifier_quote='"', max_identifier_length=63,
+    identifier_quotes=('"',),
+    string_quotes=("'",),
+    backslash_escapes=False,
+    dollar_quoting=True,
+    escape_string_prefix=True,
+    preferred_identifier_quote='"',
+    max_identifier_length=63,
 )
 MYSQL_RULES = QuotingRules(
-    identifier_quotes=("`",), string_quotes=("'", '"'), backslash_escapes=True,
-    preferred_identifier_quote="`", max_identifier_length=80,
+    identifier_quotes=("`",),
+    string_quotes=("'", '"'),
+    backslash_escapes=True,
+    preferred_identifier_quote="`",
+    max_identifier_length=80,
 )
 
 pytestmark = pytest.mark.integration
@@ -66,7 +74,7 @@ HOSTILE_NAMES = [
 HOSTILE_PASSWORDS = [
     "plain-pass-1",
     "p'a\"s`s\\w;--rd",
-    f"'; DROP ROLE \"{CANARY}\"; --",
+    f'\'; DROP ROLE "{CANARY}"; --',
     "\\'; DROP USER x; -- \\",
     "$$ $yamldb_1$ /* */ #",
     "ünïcødé 🔑 \u2028",
@@ -81,8 +89,7 @@ def _ids(values: list[str]) -> list[str]:
 # --- PostgreSQL --------------------------------------------------------------------------------
 
 PG_CREATE = StatementTemplate.parse(
-    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}';\n"
-    "COMMENT ON ROLE \"{{name}}\" IS '{{password}}';",
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}';\nCOMMENT ON ROLE \"{{name}}\" IS '{{password}}';",
     PG_RULES,
 )
 PG_DROP = StatementTemplate.parse('DROP ROLE IF EXISTS "{{name}}"', PG_RULES)
@@ -92,8 +99,9 @@ PG_DROP = StatementTemplate.parse('DROP ROLE IF EXISTS "{{name}}"', PG_RULES)
 def pg() -> Iterator[object]:
     psycopg = pytest.importorskip("psycopg")
     try:
-        conn = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5",
-                               autocommit=True)
+        conn = psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5", autocommit=True
+        )
     except psycopg.OperationalError as exc:
         _unavailable(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
     from psycopg import sql
@@ -147,8 +155,9 @@ def test_postgresql_create_role(pg: object, tail: str, password: str) -> None:
             ).fetchone()[0]
             if stored.startswith("SCRAM-SHA-256$"):
                 iterations, salt = stored.split("$")[1].split(":")
-                assert stored == scram_sha256_verifier(password, salt=base64.b64decode(salt),
-                                                       iterations=int(iterations))
+                assert stored == scram_sha256_verifier(
+                    password, salt=base64.b64decode(salt), iterations=int(iterations)
+                )
     finally:
         _pg_execute(pg, PG_DROP.render({"name": name}))
     assert _pg_roles(pg, name) == []
@@ -162,7 +171,7 @@ def test_postgresql_other_contexts(pg: object, tail: str) -> None:
     template = StatementTemplate.parse(
         "DO $$ BEGIN\n"
         "  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{{name}}') THEN\n"
-        "    CREATE ROLE \"{{name}}\" LOGIN;\n"
+        '    CREATE ROLE "{{name}}" LOGIN;\n'
         "  END IF;\n"
         "END $$;\n"
         "ALTER ROLE {{name}} PASSWORD {{password | scram_sha256 | literal}};\n"
@@ -208,8 +217,9 @@ MYSQL_NAMES = [n for n in HOSTILE_NAMES if all(ord(c) < 0x10000 for c in n)]
 def my() -> Iterator[object]:
     pymysql = pytest.importorskip("pymysql")
     try:
-        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", charset="utf8mb4",
-                               autocommit=True, connect_timeout=5)
+        conn = pymysql.connect(
+            host="127.0.0.1", port=3306, user="root", password="", charset="utf8mb4", autocommit=True, connect_timeout=5
+        )
     except pymysql.MySQLError as exc:
         _unavailable(f"MariaDB/MySQL on 127.0.0.1:3306 is not reachable: {exc}")
     try:
@@ -306,14 +316,20 @@ def test_mariadb_other_sql_modes_cannot_break_out(my: object, mode: str) -> None
         _my_sweep(my, RUN + "m")
 
 
-
 # --- SQLite (in-process, always available) -------------------------------------------------------
 
 SQLITE_RULES = QuotingRules(identifier_quotes=('"', "`", "["), string_quotes=("'",), preferred_identifier_quote='"')
 
 
-@pytest.mark.parametrize("template", ['CREATE TABLE "{{name}}" (v TEXT)', "CREATE TABLE `{{name}}` (v TEXT)",
-                                      "CREATE TABLE {{name}} (v TEXT)", "CREATE TABLE [{{name}}] (v TEXT)"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        'CREATE TABLE "{{name}}" (v TEXT)',
+        "CREATE TABLE `{{name}}` (v TEXT)",
+        "CREATE TABLE {{name}} (v TEXT)",
+        "CREATE TABLE [{{name}}] (v TEXT)",
+    ],
+)
 @pytest.mark.parametrize("name", [*HOSTILE_NAMES, "🔑", "x" * 10_000], ids=_ids([*HOSTILE_NAMES, "🔑", "long"]))
 def test_sqlite_create_table(template: str, name: str) -> None:
     import sqlite3

@@ -21,8 +21,9 @@ from tests.polling import wait_until
 @pytest.fixture
 def bao(openbao_factory, built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path) -> OpenBaoDevServer:
     server = openbao_factory(built_plugin.directory)
-    register(server, built_plugin, {"YAMLDB_PLUGIN_CACHE": str(plugin_cache),
-                                    "YAMLDB_MANIFEST_DIRS": str(manifest_dir)})
+    register(
+        server, built_plugin, {"YAMLDB_PLUGIN_CACHE": str(plugin_cache), "YAMLDB_MANIFEST_DIRS": str(manifest_dir)}
+    )
     return server
 
 
@@ -45,15 +46,31 @@ def sweep_lines(bao: OpenBaoDevServer) -> list[str]:
 
 
 def test_postgresql_periodic_sweep_trusts_valid_until_and_keeps_renewed_users(bao, pg_cluster):
-    bao.api("POST", "database/config/pg", {
-        "plugin_name": "yamldb", "manifest": "postgresql", "connection_url": pg_cluster.template_url(),
-        "username": pg_cluster.superuser, "password": pg_cluster.password, "allowed_roles": "*",
-        "sweep_interval": "1s", "sweep_grace": "1s"})
+    bao.api(
+        "POST",
+        "database/config/pg",
+        {
+            "plugin_name": "yamldb",
+            "manifest": "postgresql",
+            "connection_url": pg_cluster.template_url(),
+            "username": pg_cluster.superuser,
+            "password": pg_cluster.password,
+            "allowed_roles": "*",
+            "sweep_interval": "1s",
+            "sweep_grace": "1s",
+        },
+    )
     bao.api("POST", "database/roles/short", {"db_name": "pg", "default_ttl": 3, "max_ttl": 600})
-    bao.api("POST", "database/roles/brittle", {"db_name": "pg", "default_ttl": 3, "max_ttl": 600,
-                                               "revocation_statements": "SELECT no_such_function();"})
-    bao.api("POST", "database/roles/norenew", {"db_name": "pg", "default_ttl": 600, "max_ttl": 600,
-                                               "renew_statements": "SELECT 1;"})
+    bao.api(
+        "POST",
+        "database/roles/brittle",
+        {"db_name": "pg", "default_ttl": 3, "max_ttl": 600, "revocation_statements": "SELECT no_such_function();"},
+    )
+    bao.api(
+        "POST",
+        "database/roles/norenew",
+        {"db_name": "pg", "default_ttl": 600, "max_ttl": 600, "renew_statements": "SELECT 1;"},
+    )
 
     def roles() -> set[str]:
         with pg_cluster.connect() as conn:
@@ -88,11 +105,16 @@ def test_mariadb_periodic_sweep_needs_and_enforces_sweep_max_ttl(bao, mariadb_ad
     prefix = f"v-{tag}-"
     mariadb_admin.track_prefix(prefix)
     config = {
-        "plugin_name": "yamldb", "manifest": "mariadb", "allowed_roles": "*",
+        "plugin_name": "yamldb",
+        "manifest": "mariadb",
+        "allowed_roles": "*",
         "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({mariadb_admin.host}:{mariadb_admin.port})/",
-        "username": mariadb_admin.user, "password": mariadb_admin.password,
+        "username": mariadb_admin.user,
+        "password": mariadb_admin.password,
         "username_template": '{{ printf "v-' + tag + '-%s-%s" (.RoleName | truncate 6) (random 20) | truncate 32 }}',
-        "sweep_interval": "1s", "sweep_grace": "1s"}
+        "sweep_interval": "1s",
+        "sweep_grace": "1s",
+    }
     # Without a bound on leases the sweep could not know when a MariaDB user's lease ended.
     with pytest.raises(OpenBaoAPIError) as refused:
         bao.api("POST", "database/config/my", config)
@@ -101,8 +123,11 @@ def test_mariadb_periodic_sweep_needs_and_enforces_sweep_max_ttl(bao, mariadb_ad
     bao.api("POST", "database/roles/r", {"db_name": "my", "default_ttl": 20, "max_ttl": 20})
     bao.api("POST", "database/roles/wide", {"db_name": "my", "default_ttl": 5, "max_ttl": 120})
     bao.api("POST", "database/roles/long", {"db_name": "my", "default_ttl": 60, "max_ttl": 120})
-    bao.api("POST", "database/roles/brittle", {"db_name": "my", "default_ttl": 5, "max_ttl": 20,
-                                               "revocation_statements": "DROP USER '{{name}}'@'nowhere';"})
+    bao.api(
+        "POST",
+        "database/roles/brittle",
+        {"db_name": "my", "default_ttl": 5, "max_ttl": 20, "revocation_statements": "DROP USER '{{name}}'@'nowhere';"},
+    )
 
     def users() -> set[str]:
         return {u for u, _ in mariadb_admin.users_with_prefix(prefix)}

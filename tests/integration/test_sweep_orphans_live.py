@@ -38,7 +38,6 @@ SHORT_TTL = 6  # the roles whose users become orphans
 MAX_TTL = 30  # every role's max_ttl on the MariaDB connection (the bound the sweep reads from OpenBao)
 
 
-
 def sleep_until(when: float) -> None:
     time.sleep(max(0.0, when - time.time()))
 
@@ -61,7 +60,6 @@ class Target:
     admin_password: str
     cli_args: list[str]
     roles: dict[str, dict] = field(default_factory=dict)
-
 
 
 def start_bao(openbao_factory, built_plugin: BuiltPlugin, plugin_cache: Path, manifest_dir: Path) -> OpenBaoDevServer:
@@ -123,9 +121,25 @@ def sigkill_under_load(bao: OpenBaoDevServer, role: str, seconds: float = 1.5) -
 
 def run_sweep(target: Target, bao: OpenBaoDevServer, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "ADMIN_PW": target.admin_password, "BAO_ADDR": bao.address, "BAO_TOKEN": bao.token}
-    return subprocess.run([sys.executable, "-m", "yamldb.cli", "sweep", str(target.manifest), *target.cli_args,
-                           "--password-env", "ADMIN_PW", "--grace", f"{GRACE}s", *extra],
-                          capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "yamldb.cli",
+            "sweep",
+            str(target.manifest),
+            *target.cli_args,
+            "--password-env",
+            "ADMIN_PW",
+            "--grace",
+            f"{GRACE}s",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 # ----------------------------------------------------------------------------- targets ----
@@ -140,25 +154,41 @@ def pg_target(pg_cluster: PostgresCluster, manifest_dir: Path) -> Target:
         "yamldb: 1\ndialect: postgresql\nsets:\n  slow:\n    create:\n"
         "      - sql: CREATE ROLE \"{{username}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';\n"
         "        transaction: false\n"
-        "      - sql: SELECT pg_sleep(1);\n        transaction: false\n")
+        "      - sql: SELECT pg_sleep(1);\n        transaction: false\n"
+    )
 
     def users() -> set[str]:
         with pg_cluster.connect() as conn:
             return {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%'")}
 
-    brittle_create = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
-                      "GRANT CREATE ON SCHEMA public TO \"{{name}}\";")
+    brittle_create = (
+        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
+        'GRANT CREATE ON SCHEMA public TO "{{name}}";'
+    )
     return Target(
-        kind="postgresql", manifest=manifest, admin_password=pg_cluster.password, users=users,
-        config={"plugin_name": "yamldb", "manifest": "sweep-pg", "connection_url": pg_cluster.template_url(),
-                "username": pg_cluster.superuser, "password": pg_cluster.password, "allowed_roles": "*"},
+        kind="postgresql",
+        manifest=manifest,
+        admin_password=pg_cluster.password,
+        users=users,
+        config={
+            "plugin_name": "yamldb",
+            "manifest": "sweep-pg",
+            "connection_url": pg_cluster.template_url(),
+            "username": pg_cluster.superuser,
+            "password": pg_cluster.password,
+            "allowed_roles": "*",
+        },
         cli_args=["--connection-url", pg_cluster.template_url(), "--username", pg_cluster.superuser],
         roles={
             "load": {"default_ttl": SHORT_TTL, "max_ttl": 600},
             "slow": {"creation_statements": "yamldb:slow", "default_ttl": SHORT_TTL, "max_ttl": 600},
             # Vault's documented plain revocation: fails while the user owns something.
-            "brittle": {"creation_statements": brittle_create, "revocation_statements": 'DROP ROLE "{{name}}";',
-                        "default_ttl": SHORT_TTL, "max_ttl": 600},
+            "brittle": {
+                "creation_statements": brittle_create,
+                "revocation_statements": 'DROP ROLE "{{name}}";',
+                "default_ttl": SHORT_TTL,
+                "max_ttl": 600,
+            },
             "live": {"default_ttl": 600, "max_ttl": 600},
         },
     )
@@ -170,8 +200,7 @@ def maria_target(mariadb_admin: MariaDBAdmin, manifest_dir: Path) -> Target:
     prefix = f"v-{tag}-"
     mariadb_admin.track_prefix(prefix)  # whatever a failure leaves is dropped at the end of the session
     # Vault's MySQL template with this run's tag: on the shared server nothing else can match it.
-    template = ('{{ printf "v-' + tag + '-%s-%s-%s" (.RoleName | truncate 6) (random 20) (unix_time) '
-                "| truncate 32 }}")
+    template = '{{ printf "v-' + tag + '-%s-%s-%s" (.RoleName | truncate 6) (random 20) (unix_time) | truncate 32 }}'
     dsn = f"{{{{username}}}}:{{{{password}}}}@tcp({mariadb_admin.host}:{mariadb_admin.port})/"
 
     def users() -> set[str]:
@@ -179,18 +208,30 @@ def maria_target(mariadb_admin: MariaDBAdmin, manifest_dir: Path) -> Target:
 
     slow_create = "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'; DO SLEEP(1);"
     return Target(
-        kind="mariadb", manifest=Path("mariadb"), admin_password=mariadb_admin.password, users=users,
-        config={"plugin_name": "yamldb", "manifest": "mariadb", "connection_url": dsn,
-                "username": mariadb_admin.user, "password": mariadb_admin.password, "allowed_roles": "*",
-                "username_template": template},
+        kind="mariadb",
+        manifest=Path("mariadb"),
+        admin_password=mariadb_admin.password,
+        users=users,
+        config={
+            "plugin_name": "yamldb",
+            "manifest": "mariadb",
+            "connection_url": dsn,
+            "username": mariadb_admin.user,
+            "password": mariadb_admin.password,
+            "allowed_roles": "*",
+            "username_template": template,
+        },
         # No --max-ttl and no --username-template: both are read from OpenBao.
         cli_args=["--connection-url", dsn, "--username", mariadb_admin.user, "--vault-connection", "c"],
         roles={
             "load": {"default_ttl": SHORT_TTL, "max_ttl": MAX_TTL},
             "slow": {"creation_statements": slow_create, "default_ttl": SHORT_TTL, "max_ttl": MAX_TTL},
             # Vault issue #1260's trap: revocation for the wrong host fails.
-            "brittle": {"revocation_statements": "DROP USER '{{name}}'@'localhost';",
-                        "default_ttl": SHORT_TTL, "max_ttl": MAX_TTL},
+            "brittle": {
+                "revocation_statements": "DROP USER '{{name}}'@'localhost';",
+                "default_ttl": SHORT_TTL,
+                "max_ttl": MAX_TTL,
+            },
             "live": {"default_ttl": MAX_TTL, "max_ttl": MAX_TTL},
         },
     )
@@ -205,8 +246,9 @@ def own_a_table(target: Target, lease: Lease, pg_cluster: PostgresCluster) -> No
 
 
 @pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
-def test_sweep_removes_every_orphan_and_no_live_user(kind, request, openbao_factory, built_plugin, plugin_cache,
-                                                      manifest_dir):
+def test_sweep_removes_every_orphan_and_no_live_user(
+    kind, request, openbao_factory, built_plugin, plugin_cache, manifest_dir
+):
     target: Target = request.getfixturevalue("pg_target" if kind == "postgresql" else "maria_target")
     before = target.users()
 
@@ -274,7 +316,8 @@ def test_sweep_removes_every_orphan_and_no_live_user(kind, request, openbao_fact
     # No user the template made is left without a live lease (OpenBao revokes what expires meanwhile itself).
     assert alive(bao, leases) <= target.users(), alive(bao, leases) - target.users()
     assert wait_until(lambda: target.users() - before == alive(bao, leases), 15), (
-        target.users() - before - alive(bao, leases))
+        target.users() - before - alive(bao, leases)
+    )
     for lease in [renewed, *fresh]:
         bao.api("PUT", "sys/leases/revoke", {"lease_id": lease.lease_id})
     assert target.users() - before == set()

@@ -75,21 +75,30 @@ def refusal_lines(text: str) -> list[str]:
 
 
 def test_strangers_leave_one_warn_line_each_in_openbaos_log(openbao, pg_cluster):
-    openbao.api("POST", "database/config/knock", {
-        "plugin_name": PLUGIN_NAME, "manifest": "postgresql", "connection_url": pg_cluster.template_url(),
-        "username": pg_cluster.superuser, "password": pg_cluster.password, "allowed_roles": "*"})
+    openbao.api(
+        "POST",
+        "database/config/knock",
+        {
+            "plugin_name": PLUGIN_NAME,
+            "manifest": "postgresql",
+            "connection_url": pg_cluster.template_url(),
+            "username": pg_cluster.superuser,
+            "password": pg_cluster.password,
+            "allowed_roles": "*",
+        },
+    )
     pids = openbao.plugin_pids("yamldb-database-plugin")
     assert len(pids) == 1
     before = len(refusal_lines(openbao.log_text()))
     knock(plugin_socket(pids[0]))
-    lines = wait_until(lambda: (found := refusal_lines(openbao.log_text())[before:]) and len(found) >= 3 and found,
-                       30)
+    lines = wait_until(lambda: (found := refusal_lines(openbao.log_text())[before:]) and len(found) >= 3 and found, 30)
     assert len(lines) == 3, lines
-    for line, reason in zip(lines, ("no client certificate", "client certificate is not the host's",
-                                    "not TLS (plain HTTP)"), strict=True):
+    for line, reason in zip(
+        lines, ("no client certificate", "client certificate is not the host's", "not TLS (plain HTTP)"), strict=True
+    ):
         assert "[WARN]" in line, line
         assert f'peer="pid {os.getpid()} (' in line and f'uid {os.getuid()}"' in line, line
-        assert f"reason=\"{reason}" in line, line
+        assert f'reason="{reason}' in line, line
     assert SECRET_LOOKING not in openbao.log_text()
     # The host itself is not disturbed.
     openbao.api("POST", "database/roles/knock", {"db_name": "knock"})
@@ -107,10 +116,13 @@ def test_a_stranger_that_never_starts_the_handshake_is_refused_after_the_timeout
     assert '"@level": "warn"' in lines[0]
 
 
-@pytest.mark.parametrize(("exc", "reason"), [
-    (TimeoutError(), "no TLS handshake within 10 s"),
-    (ConnectionResetError(), "the client closed the connection during the TLS handshake"),
-    (ValueError("x"), "TLS handshake failed (ValueError)"),
-])
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (TimeoutError(), "no TLS handshake within 10 s"),
+        (ConnectionResetError(), "the client closed the connection during the TLS handshake"),
+        (ValueError("x"), "TLS handshake failed (ValueError)"),
+    ],
+)
 def test_refusal_reason_in_words(exc: BaseException, reason: str):
     assert refusal_reason(exc) == reason

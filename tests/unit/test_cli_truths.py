@@ -12,7 +12,9 @@ from pathlib import Path
 from yamldb.cli.main import parser
 
 HEAD = "yamldb: 1\ndialect: postgresql\n"
-ANCHORED = HEAD + """\
+ANCHORED = (
+    HEAD
+    + """\
 sets:
   readonly: &ro
     create:
@@ -20,18 +22,29 @@ sets:
   reporting: *ro
   audit: *ro
 """
+)
 
 
 def yamldb(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yamldb.cli", *args], capture_output=True, text=True, timeout=60,
-                          input=stdin, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "yamldb.cli", *args], capture_output=True, text=True, timeout=60, input=stdin, env=env
+    )
 
 
 def test_password_env_naming_an_unset_variable_is_a_usage_error():
     # Were the empty password used, the connection attempt to this closed port would fail with exit 1.
     env = {k: v for k, v in __import__("os").environ.items() if k != "YAMLDB_TEST_UNSET_PASSWORD"}
-    result = yamldb("check", "postgresql", "--connection-url", "postgresql://{{username}}:{{password}}@127.0.0.1:1/x",
-                    "--username", "admin", "--password-env", "YAMLDB_TEST_UNSET_PASSWORD", env=env)
+    result = yamldb(
+        "check",
+        "postgresql",
+        "--connection-url",
+        "postgresql://{{username}}:{{password}}@127.0.0.1:1/x",
+        "--username",
+        "admin",
+        "--password-env",
+        "YAMLDB_TEST_UNSET_PASSWORD",
+        env=env,
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--password-env YAMLDB_TEST_UNSET_PASSWORD: the environment variable is not set" in result.stderr
     assert result.stdout == ""

@@ -125,8 +125,9 @@ def _golden_path(name: str, operation: str, set_name: str | None) -> Path:
     return GOLDEN / name / (f"{set_name}.{operation}.sql" if set_name else f"{operation}.sql")
 
 
-@pytest.mark.parametrize(("name", "operation", "set_name"), CASES,
-                         ids=[f"{n}-{s + '.' if s else ''}{o}" for n, o, s in CASES])
+@pytest.mark.parametrize(
+    ("name", "operation", "set_name"), CASES, ids=[f"{n}-{s + '.' if s else ''}{o}" for n, o, s in CASES]
+)
 def test_rendering_matches_golden(name: str, operation: str, set_name: str | None) -> None:
     manifest = ManifestLibrary().load(name)
     text = _render(manifest, operation, set_name)
@@ -189,7 +190,8 @@ def test_dialect_declares_every_operation(name: str) -> None:
             continue
         has_statements = bool(manifest.statements.get(operation))
         assert has_statements or operation in manifest.dialect.unsupported, (
-            f"{name}: {operation} has neither default statements nor an `unsupported` reason")
+            f"{name}: {operation} has neither default statements nor an `unsupported` reason"
+        )
 
 
 def test_db2_manifest_can_bring_its_own_statements(tmp_path: Path) -> None:
@@ -202,6 +204,7 @@ def test_db2_manifest_can_bring_its_own_statements(tmp_path: Path) -> None:
         "  create: [\"CALL rdsadmin.add_user('{{username}}', '{{password}}', 'MYGROUP')\"]\n"
         "  rotate: [\"CALL rdsadmin.change_password('{{username}}', '{{password}}')\"]\n"
         "  revoke: [\"CALL rdsadmin.remove_user('{{username}}')\"]\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     findings, _files, usage = collect([str(manifest)])
     assert not usage and not findings, [f.message for f in findings]

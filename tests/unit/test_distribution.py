@@ -18,8 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    code = ("import sys; from hatchling.build import build_sdist, build_wheel; "
-            "print(build_sdist(sys.argv[1])); print(build_wheel(sys.argv[1]))")
+    code = (
+        "import sys; from hatchling.build import build_sdist, build_wheel; "
+        "print(build_sdist(sys.argv[1])); print(build_wheel(sys.argv[1]))"
+    )
     subprocess.run([sys.executable, "-c", code, str(out)], cwd=ROOT, check=True, capture_output=True, timeout=300)
     return out
 
@@ -28,7 +30,7 @@ def test_the_repository_holds_the_mpl_2_0_text():
     text = (ROOT / "LICENSE").read_text()
     assert text.startswith("Mozilla Public License Version 2.0\n")
     assert "Exhibit A - Source Code Form License Notice" in text
-    assert "Exhibit B - \"Incompatible With Secondary Licenses\" Notice" in text
+    assert 'Exhibit B - "Incompatible With Secondary Licenses" Notice' in text
 
 
 def test_the_wheel_ships_the_license_and_declares_it(dist: Path):

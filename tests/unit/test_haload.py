@@ -44,8 +44,9 @@ def test_until_leaves_out_requests_of_the_next_event() -> None:
 def test_error_texts_group_equal_answers() -> None:
     body = {"errors": ["unable to create user v-root-app-AbC-1795 at 127.0.0.1:41234"]}
     assert _error_text(500, body, "", {}) == "HTTP 500: unable to create user * at *"
-    assert _error_text(307, {}, "http://127.0.0.1:18200/v1/database/creds/app", {18200: "n1"}) == \
-        "HTTP 307 redirect to n1"
+    assert (
+        _error_text(307, {}, "http://127.0.0.1:18200/v1/database/creds/app", {18200: "n1"}) == "HTTP 307 redirect to n1"
+    )
 
 
 def test_a_route_moves_on_only_when_allowed() -> None:

@@ -25,8 +25,20 @@ def library(tmp_path: Path) -> ManifestLibrary:
     return ManifestLibrary([operator])
 
 
-@pytest.mark.parametrize("name", ["../outside/secret", "/etc/passwd", "..", "a/b", "mine.yaml/..", "",
-                                  "../../../../etc/hostname", "mine\x00", " mine"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../outside/secret",
+        "/etc/passwd",
+        "..",
+        "a/b",
+        "mine.yaml/..",
+        "",
+        "../../../../etc/hostname",
+        "mine\x00",
+        " mine",
+    ],
+)
 def test_names_that_are_paths_are_refused(library, name):
     with pytest.raises(ManifestNotFound):
         library.path_of(name)
@@ -65,8 +77,9 @@ def test_inline_and_file_manifests_build_on_a_manifest_that_names_a_dialect(tmp_
     (tmp_path / "base-app.yaml").write_text("yamldb: 1\ndialect: postgresql\nusername:\n  max_length: 40\n")
     (tmp_path / "child.yaml").write_text("yamldb: 1\ndialect: base-app\n")
     library = ManifestLibrary([tmp_path])
-    inline, findings = check_text("yamldb: 1\ndialect: base-app\n", "manifest_inline", library.dialect_path,
-                                  prevalidated=library.is_shipped)
+    inline, findings = check_text(
+        "yamldb: 1\ndialect: base-app\n", "manifest_inline", library.dialect_path, prevalidated=library.is_shipped
+    )
     assert findings == []
     from_file = library.load("child")
     for manifest in (inline, from_file):

@@ -49,8 +49,10 @@ def test_a_12_mb_inline_manifest_is_refused_for_its_size_not_blamed_on_aliases()
     manifest, findings = check_text(text, "manifest_inline", library.dialect_path)
     assert manifest is None
     message = str(findings[0])
-    assert message.startswith(f"manifest_inline: the manifest is {len(text)} bytes (11.4 MiB), over the limit of "
-                              f"{DEFAULT_MAX_BYTES} bytes (1.0 MiB); it was not parsed")
+    assert message.startswith(
+        f"manifest_inline: the manifest is {len(text)} bytes (11.4 MiB), over the limit of "
+        f"{DEFAULT_MAX_BYTES} bytes (1.0 MiB); it was not parsed"
+    )
     assert "--max-manifest-bytes" in message and "alias" not in message
 
 
@@ -98,8 +100,9 @@ def test_alias_expansion_is_refused_before_it_is_expanded():
     # 9 levels would be 10**10 values; the refusal comes from counting the 31 nodes as written
     # (the root, 10 keys, 10 lists, 10 "x"; an alias is no node of its own).
     message = error_of(bomb(9))
-    assert message.startswith(f"m.yaml:1:1: aliases expand the manifest to more than {DEFAULT_MAX_NODES} values "
-                              "(it has 31 nodes as written)")
+    assert message.startswith(
+        f"m.yaml:1:1: aliases expand the manifest to more than {DEFAULT_MAX_NODES} values (it has 31 nodes as written)"
+    )
     assert load_yaml(bomb(2), "m.yaml").data["l2"][0][0] == ["x"] * 10  # 1,111 values: fine
 
 
@@ -123,8 +126,9 @@ def test_limits_come_from_the_environment(monkeypatch):
         ManifestLimits.from_environment()
 
 
-@pytest.mark.parametrize(("text", "expected"), [("1048576", 1 << 20), ("1MiB", 1 << 20), (" 64 KiB ", 65536),
-                                                ("2GiB", 2 << 30), ("10B", 10)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("1048576", 1 << 20), ("1MiB", 1 << 20), (" 64 KiB ", 65536), ("2GiB", 2 << 30), ("10B", 10)]
+)
 def test_parse_size(text: str, expected: int):
     assert parse_size(text) == expected
 
@@ -143,9 +147,11 @@ def test_plugin_launch_fails_loudly_on_a_bad_limit():
 
 
 def test_plugin_args_set_the_limits():
-    probe = ("import os; from yamldb.transport.entry import _apply_args; "
-             "_apply_args(['--max-manifest-bytes', '2MiB', '--max-manifest-nodes=500']); "
-             "print(os.environ['YAMLDB_MAX_MANIFEST_BYTES'], os.environ['YAMLDB_MAX_MANIFEST_NODES'])")
+    probe = (
+        "import os; from yamldb.transport.entry import _apply_args; "
+        "_apply_args(['--max-manifest-bytes', '2MiB', '--max-manifest-nodes=500']); "
+        "print(os.environ['YAMLDB_MAX_MANIFEST_BYTES'], os.environ['YAMLDB_MAX_MANIFEST_NODES'])"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["2MiB", "500"], result.stderr
 

@@ -38,20 +38,25 @@ def test_whole_value_must_match():
     assert fullmatch(r"\p{L}+", "Grüße")  # Unicode classes are still there
 
 
-@pytest.mark.parametrize(("pattern", "reason"), [
-    (r"(a)\1", r"invalid escape sequence: \1"),
-    ("(?=a)a", "invalid perl operator: (?="),
-    ("(?<!a)b", "invalid perl operator: (?<!"),
-    ("a{1001}", "invalid repetition size: {1001}"),
-    ("(unclosed", "missing ): (unclosed"),
-])
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        (r"(a)\1", r"invalid escape sequence: \1"),
+        ("(?=a)a", "invalid perl operator: (?="),
+        ("(?<!a)b", "invalid perl operator: (?<!"),
+        ("a{1001}", "invalid repetition size: {1001}"),
+        ("(unclosed", "missing ): (unclosed"),
+    ],
+)
 def test_patterns_re2_cannot_run_are_refused_with_file_line_col(pattern: str, reason: str, tmp_path: Path):
     path = tmp_path / "m.yaml"
     path.write_text(manifest_with_pattern(pattern))
     manifest, findings = check_file(path, LIBRARY.dialect_path, "m.yaml")
     assert manifest is None
-    assert str(findings[0]) == (f"m.yaml:6:14: parameters.schema.pattern: {reason}; patterns use RE2 syntax, "
-                                "which matches in linear time and has no backreferences or look-around")
+    assert str(findings[0]) == (
+        f"m.yaml:6:14: parameters.schema.pattern: {reason}; patterns use RE2 syntax, "
+        "which matches in linear time and has no backreferences or look-around"
+    )
 
 
 def test_inline_manifest_patterns_are_checked_too():

@@ -9,8 +9,12 @@ from pathlib import Path
 
 
 def build(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(tmp_path), *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_an_unknown_extra_is_refused(tmp_path):
@@ -35,7 +39,12 @@ def test_python_is_a_usage_error_for_the_self_contained_file(tmp_path):
 
 
 def test_without_a_c_compiler_the_build_says_what_to_install(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "CC": "no-such-cc"})
+    result = subprocess.run(
+        [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CC": "no-such-cc"},
+    )
     assert result.returncode == 1 and "apt-get install gcc libc6-dev zlib1g-dev" in result.stderr
     assert "Traceback" not in result.stderr and not any(tmp_path.iterdir())

@@ -23,9 +23,9 @@ def unpack(payload: bytes) -> list[tuple[str, str, int, bytes]]:
     while pos < len(payload):
         kind, mode, name_len, stored, raw = _HEADER.unpack_from(payload, pos)
         pos += _HEADER.size
-        name = payload[pos:pos + name_len].decode()
+        name = payload[pos : pos + name_len].decode()
         pos += name_len
-        data = payload[pos:pos + stored]
+        data = payload[pos : pos + stored]
         pos += stored
         if chr(kind) == "f":
             data = zlib.decompress(data)
@@ -42,7 +42,12 @@ def test_the_payload_lists_parents_first_in_sorted_order_with_fixed_modes(tmp_pa
     (tmp_path / "a" / "lib.so").symlink_to("b/run")
     entries = unpack(pack_tree(tmp_path))
     assert [(k, n, m) for k, n, m, _ in entries] == [
-        ("d", "a", 0o755), ("f", "a-b", 0o644), ("d", "a/b", 0o755), ("f", "a/b/run", 0o755), ("l", "a/lib.so", 0o777)]
+        ("d", "a", 0o755),
+        ("f", "a-b", 0o644),
+        ("d", "a/b", 0o755),
+        ("f", "a/b/run", 0o755),
+        ("l", "a/lib.so", 0o777),
+    ]
     assert entries[1][3] == b"x" * 1000 and entries[4][3] == b"b/run"
     assert pack_tree(tmp_path) == pack_tree(tmp_path)  # same tree, same bytes
 

@@ -157,8 +157,7 @@ def test_invalid_property_name_points_at_the_key() -> None:
 def test_bad_enum_names_the_key_and_suggests() -> None:
     text = "dialect: postgress\nstatements: {create: []}\n"
     assert only(text) == (
-        'm.yaml:1:10: dialect: "postgress" is not one of: postgresql, mysql, mariadb'
-        ' (did you mean "postgresql"?)'
+        'm.yaml:1:10: dialect: "postgress" is not one of: postgresql, mysql, mariadb (did you mean "postgresql"?)'
     )
 
 
@@ -190,12 +189,7 @@ def test_pattern() -> None:
 
 
 def test_maximum_and_max_length() -> None:
-    text = (
-        "dialect: mysql\n"
-        "statements: {create: []}\n"
-        "port: 70000\n"
-        "description: a description that is far too long\n"
-    )
+    text = "dialect: mysql\nstatements: {create: []}\nport: 70000\ndescription: a description that is far too long\n"
     assert findings(text) == [
         "m.yaml:3:7: port: must be at most 65535, got 70000",
         "m.yaml:4:14: description: is too long (34 characters, at most 20)",
@@ -218,9 +212,7 @@ def test_min_items_and_duplicate_items() -> None:
 
 def test_item_type_names_the_list_and_index() -> None:
     text = "dialect: mysql\nstatements: {create: []}\ntags: [a, 2, c]\n"
-    assert only(text) == (
-        'm.yaml:3:11: tags[1]: expected a string, got an integer; quote it ("2") to make it a string'
-    )
+    assert only(text) == ('m.yaml:3:11: tags[1]: expected a string, got an integer; quote it ("2") to make it a string')
 
 
 # -- required ------------------------------------------------------------------
@@ -274,9 +266,7 @@ def test_one_of_reports_every_error_of_the_chosen_branch() -> None:
 
 
 def test_one_of_with_no_matching_type_lists_the_alternatives() -> None:
-    assert only(_steps("- [CREATE ROLE x]")) == (
-        "m.yaml:4:7: create[0]: expected a string or a mapping, got a list"
-    )
+    assert only(_steps("- [CREATE ROLE x]")) == ("m.yaml:4:7: create[0]: expected a string or a mapping, got a list")
 
 
 def test_one_of_discriminated_by_kind() -> None:
@@ -341,9 +331,7 @@ def test_one_of_prefers_the_branch_that_knows_the_keys() -> None:
             },
         ]
     }
-    assert only("sql: SELECT 1\ntimeout: soon\n", schema) == (
-        "m.yaml:2:10: timeout: expected an integer, got a string"
-    )
+    assert only("sql: SELECT 1\ntimeout: soon\n", schema) == ("m.yaml:2:10: timeout: expected an integer, got a string")
 
 
 def test_one_of_constants() -> None:
@@ -373,12 +361,8 @@ def test_nested_one_of_of_types() -> None:
             }
         },
     }
-    assert only("timeout: [1]\n", schema) == (
-        "m.yaml:1:10: timeout: expected an integer, a string or null, got a list"
-    )
-    assert only("timeout: 5x\n", schema) == (
-        'm.yaml:1:10: timeout: "5x" does not match the pattern ^[0-9]+[smh]$'
-    )
+    assert only("timeout: [1]\n", schema) == ("m.yaml:1:10: timeout: expected an integer, a string or null, got a list")
+    assert only("timeout: 5x\n", schema) == ('m.yaml:1:10: timeout: "5x" does not match the pattern ^[0-9]+[smh]$')
     assert only("timeout: -1\n", schema) == "m.yaml:1:10: timeout: must be at least 0, got -1"
 
 
@@ -405,9 +389,7 @@ def test_false_property_inside_a_union_branch() -> None:
             }
         },
     }
-    assert only("step:\n  sql: x\n  sql_file: y.sql\n", schema) == (
-        'm.yaml:3:3: key "sql_file" is not allowed here'
-    )
+    assert only("step:\n  sql: x\n  sql_file: y.sql\n", schema) == ('m.yaml:3:3: key "sql_file" is not allowed here')
 
 
 # -- unevaluatedProperties -----------------------------------------------------
@@ -425,9 +407,7 @@ def test_unevaluated_properties_with_ref_and_all_of() -> None:
         'm.yaml:2:1: unknown key "nmae"',
         'm.yaml:3:1: unknown key "statments" (did you mean "statements"?)',
     ]
-    assert only("statements: {}\nnam: y\n", schema) == (
-        'm.yaml:2:1: unknown key "nam" (did you mean "name"?)'
-    )
+    assert only("statements: {}\nnam: y\n", schema) == ('m.yaml:2:1: unknown key "nam" (did you mean "name"?)')
 
 
 # -- ordering, caching, odd inputs ---------------------------------------------

@@ -20,22 +20,62 @@ from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.sql import FILTERS, Placeholder, StatementTemplate, _closes_at_end
 
 PG = QuotingRules(
-    identifier_quotes=('"',), string_quotes=("'",), backslash_escapes=False, dollar_quoting=True,
-    escape_string_prefix=True, preferred_identifier_quote='"', max_identifier_length=63,
+    identifier_quotes=('"',),
+    string_quotes=("'",),
+    backslash_escapes=False,
+    dollar_quoting=True,
+    escape_string_prefix=True,
+    preferred_identifier_quote='"',
+    max_identifier_length=63,
 )
 MYSQL = QuotingRules(
-    identifier_quotes=("`",), string_quotes=("'", '"'), backslash_escapes=True,
-    preferred_identifier_quote="`", max_identifier_length=80,
+    identifier_quotes=("`",),
+    string_quotes=("'", '"'),
+    backslash_escapes=True,
+    preferred_identifier_quote="`",
+    max_identifier_length=80,
 )
 SQLITE = QuotingRules(identifier_quotes=('"', "`", "["), string_quotes=("'",), preferred_identifier_quote='"')
-MSSQL = QuotingRules(identifier_quotes=('"', "["), string_quotes=("'",), preferred_identifier_quote='"',
-                     max_identifier_length=128)
+MSSQL = QuotingRules(
+    identifier_quotes=('"', "["), string_quotes=("'",), preferred_identifier_quote='"', max_identifier_length=128
+)
 
 HOSTILE = [
-    "'", '"', "`", "]", "[", "\\", "\\'", "'\\", "$$", "$", ";", "--", "/*", "*/", "#", "\n", "\r\n",
-    "'; DROP TABLE users; --", '"; DROP ROLE postgres; --', "`; DROP DATABASE mysql; #",
-    "]; DROP LOGIN sa; --", "$$; DROP ROLE x; $$", "$yamldb_1$", "$fn$", "{{name}}", "E'", "U&'",
-    "é", "名前", "🔑", "\u2028", "\\0", "%s", ":name", "?",
+    "'",
+    '"',
+    "`",
+    "]",
+    "[",
+    "\\",
+    "\\'",
+    "'\\",
+    "$$",
+    "$",
+    ";",
+    "--",
+    "/*",
+    "*/",
+    "#",
+    "\n",
+    "\r\n",
+    "'; DROP TABLE users; --",
+    '"; DROP ROLE postgres; --',
+    "`; DROP DATABASE mysql; #",
+    "]; DROP LOGIN sa; --",
+    "$$; DROP ROLE x; $$",
+    "$yamldb_1$",
+    "$fn$",
+    "{{name}}",
+    "E'",
+    "U&'",
+    "é",
+    "名前",
+    "🔑",
+    "\u2028",
+    "\\0",
+    "%s",
+    ":name",
+    "?",
 ]
 
 
@@ -59,7 +99,10 @@ def test_vault_postgresql_creation_statements() -> None:
         PG,
     )
     assert [(p.name, p.context) for p in tpl.placeholders] == [
-        ("name", "identifier"), ("password", "string"), ("expiration", "string"), ("name", "identifier"),
+        ("name", "identifier"),
+        ("password", "string"),
+        ("expiration", "string"),
+        ("name", "identifier"),
     ]
     assert tpl.statement_count == 2
     assert tpl.render({"name": "v-token-ro-x1", "password": "A1a-pw", "expiration": "2030-01-01 00:00:00+0000"}) == [
@@ -146,8 +189,13 @@ def test_sqlserver_try_catch_and_transactions() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["BEGIN; SELECT 1; COMMIT;", "BEGIN WORK; SELECT 1; COMMIT;", "begin transaction; SELECT 1; END;",
-     "BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT 1; END TRANSACTION;", "BEGIN /* c */ ; SELECT 1; COMMIT"],
+    [
+        "BEGIN; SELECT 1; COMMIT;",
+        "BEGIN WORK; SELECT 1; COMMIT;",
+        "begin transaction; SELECT 1; END;",
+        "BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT 1; END TRANSACTION;",
+        "BEGIN /* c */ ; SELECT 1; COMMIT",
+    ],
 )
 def test_transaction_begin_is_not_a_block(text: str) -> None:
     assert len(render(text, PG)) == 3
@@ -236,7 +284,7 @@ def test_values_cannot_add_statements() -> None:
         (SQLITE, "'{{v}}'", "a'b\\", "'a''b\\'", "string"),
         (MSSQL, "[{{v}}]", "a]]b", "[a]]]]b]", "identifier"),
         (MSSQL, "N'{{v}}'", "a'b", "N'a''b'", "string"),
-        (MSSQL, "{{v}}", "a]b\"", '"a]b"""', "bare"),
+        (MSSQL, "{{v}}", 'a]b"', '"a]b"""', "bare"),
     ],
 )
 def test_context_escaping(rules: QuotingRules, text: str, value: str, expected: str, context: str) -> None:
@@ -253,8 +301,9 @@ def test_bare_uses_preferred_identifier_quote() -> None:
 def test_inconsistent_dialect_rules_are_refused_for_bare_values() -> None:
     # A "preferred" identifier quote that the server reads as a string quote (MySQL's ")
     # would be escaped for the wrong token.
-    rules = QuotingRules(identifier_quotes=("`",), string_quotes=("'", '"'), backslash_escapes=True,
-                         preferred_identifier_quote='"')
+    rules = QuotingRules(
+        identifier_quotes=("`",), string_quotes=("'", '"'), backslash_escapes=True, preferred_identifier_quote='"'
+    )
     assert "preferred_identifier_quote" in parse_error("DROP USER {{v}}", rules).message
     assert render("DROP USER '{{v}}'", rules, v="x") == ["DROP USER 'x'"]
     no_single = QuotingRules(identifier_quotes=('"',), string_quotes=('"',))
@@ -269,7 +318,7 @@ def test_placeholder_metadata() -> None:
         Placeholder("b", ("upper", "lower"), 17, "string"),
         Placeholder("c", (), 40, "identifier"),
     )
-    assert [text[p.position:p.position + 2] for p in tpl.placeholders] == ["{{"] * 3
+    assert [text[p.position : p.position + 2] for p in tpl.placeholders] == ["{{"] * 3
     assert tpl.text.startswith("SELECT")
 
 
@@ -279,9 +328,7 @@ def test_whitespace_inside_braces_is_optional() -> None:
 
 
 def test_dollar_body_contexts() -> None:
-    tpl = StatementTemplate.parse(
-        "DO $$ BEGIN CREATE ROLE \"{{a}}\"; PERFORM '{{b}}', {{c}}, E'{{d}}'; END $$", PG
-    )
+    tpl = StatementTemplate.parse("DO $$ BEGIN CREATE ROLE \"{{a}}\"; PERFORM '{{b}}', {{c}}, E'{{d}}'; END $$", PG)
     assert [p.context for p in tpl.placeholders] == ["identifier", "string", "dollar", "string"]
     assert tpl.render({"a": 'x"', "b": "y'", "c": "z", "d": "\\"}) == [
         "DO $$ BEGIN CREATE ROLE \"x\"\"\"; PERFORM 'y''', \"z\", E'\\\\'; END $$"
@@ -289,10 +336,11 @@ def test_dollar_body_contexts() -> None:
 
 
 def test_dollar_string_is_retagged_when_value_contains_tag() -> None:
-    tpl = StatementTemplate.parse("DO $$ BEGIN CREATE ROLE \"{{name}}\"; END $$; SELECT 1", PG)
+    tpl = StatementTemplate.parse('DO $$ BEGIN CREATE ROLE "{{name}}"; END $$; SELECT 1', PG)
     assert tpl.render({"name": "a$$b"}) == ['DO $yamldb_1$ BEGIN CREATE ROLE "a$$b"; END $yamldb_1$', "SELECT 1"]
     assert tpl.render({"name": "$yamldb_1$$$"}) == [
-        'DO $yamldb_2$ BEGIN CREATE ROLE "$yamldb_1$$$"; END $yamldb_2$', "SELECT 1",
+        'DO $yamldb_2$ BEGIN CREATE ROLE "$yamldb_1$$$"; END $yamldb_2$',
+        "SELECT 1",
     ]
     # No tag in the value: the template's own tag stays.
     assert tpl.render({"name": "a$b"}) == ['DO $$ BEGIN CREATE ROLE "a$b"; END $$', "SELECT 1"]
@@ -304,22 +352,23 @@ def test_named_dollar_tag_is_retagged() -> None:
 
 
 def test_nested_dollar_strings() -> None:
-    text = "DO $outer$ BEGIN EXECUTE $$ CREATE ROLE \"{{v}}\" $$; END $outer$"
+    text = 'DO $outer$ BEGIN EXECUTE $$ CREATE ROLE "{{v}}" $$; END $outer$'
     assert render(text, PG, v="x") == [text.replace("{{v}}", "x")]
     assert render(text, PG, v="$$") == ['DO $outer$ BEGIN EXECUTE $yamldb_1$ CREATE ROLE "$$" $yamldb_1$; END $outer$']
-    assert render(text, PG, v="$outer$") == [
-        'DO $yamldb_1$ BEGIN EXECUTE $$ CREATE ROLE "$outer$" $$; END $yamldb_1$'
-    ]
+    assert render(text, PG, v="$outer$") == ['DO $yamldb_1$ BEGIN EXECUTE $$ CREATE ROLE "$outer$" $$; END $yamldb_1$']
     out = render(text, PG, v="$$$outer$$yamldb_1$")
     assert out == [
         # inner: $$ and $yamldb_1$ occur, so $yamldb_2$; outer: its body now holds both.
         'DO $yamldb_3$ BEGIN EXECUTE $yamldb_2$ CREATE ROLE "$$$outer$$yamldb_1$" $yamldb_2$; END $yamldb_3$'
     ]
-    assert reference_statements(out[0], PG)[0][1] == ("dollar", [
-        ("code", " BEGIN EXECUTE "),
-        ("dollar", [("code", " CREATE ROLE "), ("identifier", "$$$outer$$yamldb_1$"), ("code", " ")]),
-        ("code", "; END "),
-    ])
+    assert reference_statements(out[0], PG)[0][1] == (
+        "dollar",
+        [
+            ("code", " BEGIN EXECUTE "),
+            ("dollar", [("code", " CREATE ROLE "), ("identifier", "$$$outer$$yamldb_1$"), ("code", " ")]),
+            ("code", "; END "),
+        ],
+    )
 
 
 def test_closes_at_end() -> None:
@@ -397,7 +446,7 @@ def test_filter_names() -> None:
 
 def test_case_filters_then_escaping() -> None:
     assert render("SELECT '{{v | upper}}', \"{{v|lower}}\", {{v | upper | ident}}", PG, v="Ab'\"ß") == [
-        "SELECT 'AB''\"SS', \"ab'\"\"ß\", \"AB'\"\"SS\""
+        'SELECT \'AB\'\'"SS\', "ab\'""ß", "AB\'""SS"'
     ]
 
 
@@ -408,8 +457,10 @@ def test_literal_filter() -> None:
 
 
 def test_scram_filter_in_string_and_with_literal() -> None:
-    for text in ("ALTER ROLE r PASSWORD '{{p | scram_sha256}}'",
-                 "ALTER ROLE r PASSWORD {{p | scram_sha256 | literal}}"):
+    for text in (
+        "ALTER ROLE r PASSWORD '{{p | scram_sha256}}'",
+        "ALTER ROLE r PASSWORD {{p | scram_sha256 | literal}}",
+    ):
         (stmt,) = render(text, PG, p="pw'd")
         verifier = re.search(r"'(SCRAM-SHA-256\$[^']+)'", stmt).group(1)
         salt = __import__("base64").b64decode(verifier.split("$")[1].split(":")[1])
@@ -494,7 +545,7 @@ def test_unknown_filter_names_it_and_lists_known() -> None:
         ("SELECT 'a'{{v | literal}}", PG, "preceding", 10),
         ("SELECT {{v | literal}}'a'", PG, "following", 7),
         ("SELECT {{a}}{{b}}", PG, "following", 7),
-        ("SELECT {{a}}\"b\"", PG, "following", 7),
+        ('SELECT {{a}}"b"', PG, "following", 7),
         ("SELECT [x]{{a}}", MSSQL, "preceding", 10),
         ("SELECT q'[{{v}}]'", PG, "alternative quoting", 7),
         ("SELECT Nq'{x}'", MSSQL, "alternative quoting", 7),
@@ -525,8 +576,10 @@ def test_missing_value_is_a_template_error() -> None:
     assert info.value.position == 17
 
 
-@pytest.mark.parametrize("text", ["'{{v}}'", '"{{v}}"', "{{v}}", "{{v|literal}}", "'{{v|scram_sha256}}'",
-                                  "DO $$ BEGIN PERFORM '{{v}}'; END $$"])
+@pytest.mark.parametrize(
+    "text",
+    ["'{{v}}'", '"{{v}}"', "{{v}}", "{{v|literal}}", "'{{v|scram_sha256}}'", "DO $$ BEGIN PERFORM '{{v}}'; END $$"],
+)
 def test_nul_in_value_is_rejected(text: str) -> None:
     tpl = StatementTemplate.parse(text, PG)
     with pytest.raises(TemplateError, match=r"value for \{\{v\}\} contains a NUL character"):
@@ -615,17 +668,72 @@ def test_property_values_never_escape(dialect: str, name: str, password: str) ->
 # Random templates glued from SQL fragments: whenever one parses, the module's lexer and
 # the reference tokenizer must agree on every token, for inert and hostile values alike.
 FRAGMENTS = [
-    "SELECT ", "x", "1", " ", ",", "\n", "\r\n", "\r", ";", "'", '"', "`", "[", "]", "''", '""', "\\", "E", "e",
-    "N", "U&", "$", "$$", "$a$", "$1", "a$", "@", "&", "--", "-- ", "#", "# c\n", "/*", "*/", "/* c */", "-- c\n",
-    "{{v}}", "{{w | literal}}", "{{v | ident}}", "{{w | upper}}", "'{{v}}'", '"{{w}}"', "E'{{v}}'", "`{{v}}`",
-    "[{{w}}]", "N'{{w}}'", "$$ {{v}} $$", "$a$ '{{w}}' $a$",
-    "E'a'\n", "U&'a'\n", "\u00a0", "q'", "-- x\r", "0", "1e", "/*!",
+    "SELECT ",
+    "x",
+    "1",
+    " ",
+    ",",
+    "\n",
+    "\r\n",
+    "\r",
+    ";",
+    "'",
+    '"',
+    "`",
+    "[",
+    "]",
+    "''",
+    '""',
+    "\\",
+    "E",
+    "e",
+    "N",
+    "U&",
+    "$",
+    "$$",
+    "$a$",
+    "$1",
+    "a$",
+    "@",
+    "&",
+    "--",
+    "-- ",
+    "#",
+    "# c\n",
+    "/*",
+    "*/",
+    "/* c */",
+    "-- c\n",
+    "{{v}}",
+    "{{w | literal}}",
+    "{{v | ident}}",
+    "{{w | upper}}",
+    "'{{v}}'",
+    '"{{w}}"',
+    "E'{{v}}'",
+    "`{{v}}`",
+    "[{{w}}]",
+    "N'{{w}}'",
+    "$$ {{v}} $$",
+    "$a$ '{{w}}' $a$",
+    "E'a'\n",
+    "U&'a'\n",
+    "\u00a0",
+    "q'",
+    "-- x\r",
+    "0",
+    "1e",
+    "/*!",
 ]
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
-@given(dialect=st.sampled_from(sorted(CASES)), fragments=st.lists(st.sampled_from(FRAGMENTS), max_size=20),
-       v=value_strategy, w=value_strategy)
+@given(
+    dialect=st.sampled_from(sorted(CASES)),
+    fragments=st.lists(st.sampled_from(FRAGMENTS), max_size=20),
+    v=value_strategy,
+    w=value_strategy,
+)
 def test_property_random_templates_agree_with_reference(dialect: str, fragments: list[str], v: str, w: str) -> None:
     rules = CASES[dialect].rules
     text = "".join(fragments)
@@ -741,7 +849,7 @@ def _tokens(sql: str, rules: QuotingRules, top: bool) -> list:
             j = sql.index("*/", i + 2) + 2
             emit("comment", sql[i:j])
             i = j
-        elif rules.escape_string_prefix and c in "eE" and sql[i + 1:i + 2] == "'":
+        elif rules.escape_string_prefix and c in "eE" and sql[i + 1 : i + 2] == "'":
             value, i = _read_quoted(sql, i + 1, "'", backslash=True)
             # PostgreSQL: E'a'<newline>'b' is one E-string. (It needs the newline; without
             # one the server rejects the syntax, so treating that as a continuation is harmless.)
@@ -758,7 +866,7 @@ def _tokens(sql: str, rules: QuotingRules, top: bool) -> list:
         elif rules.dollar_quoting and c == "$" and (m := _TAG.match(sql, i)):
             tag = m.group()
             close = sql.index(tag, m.end())
-            emit("dollar", _tokens(sql[m.end():close], rules, top=False))
+            emit("dollar", _tokens(sql[m.end() : close], rules, top=False))
             i = close + len(tag)
         elif rules.dollar_quoting and (m := re.match(r"\$[0-9]+", sql[i:])):
             code.append(m.group())  # $1 parameter
@@ -791,7 +899,7 @@ def _read_quoted(sql: str, i: int, closer: str, backslash: bool) -> tuple[str, i
             out.append(_MYSQL_ESCAPES.get(nxt, nxt))
             j += 2
         elif c == closer:
-            if sql[j + 1:j + 2] == closer:
+            if sql[j + 1 : j + 2] == closer:
                 out.append(closer)
                 j += 2
             else:
@@ -803,15 +911,20 @@ def _read_quoted(sql: str, i: int, closer: str, backslash: bool) -> tuple[str, i
 
 # -- dialect flags added for Oracle PL/SQL and Snowflake/Redshift comments --------------------------------
 
+
 def test_plsql_blocks_keep_their_final_semicolon_only_when_the_dialect_asks():
     from yamldb.manifest.quoting import QuotingRules
 
-    text = ("BEGIN EXECUTE IMMEDIATE 'DROP USER \"{{name}}\" CASCADE'; EXCEPTION WHEN OTHERS THEN NULL; END;\n"
-            "SELECT 1 FROM DUAL;")
+    text = (
+        "BEGIN EXECUTE IMMEDIATE 'DROP USER \"{{name}}\" CASCADE'; EXCEPTION WHEN OTHERS THEN NULL; END;\n"
+        "SELECT 1 FROM DUAL;"
+    )
     oracle = QuotingRules(identifier_quotes=('"',), string_quotes=("'",), block_terminator=True)
     rendered = StatementTemplate.parse(text, oracle).render({"name": "u"})
-    assert rendered == ["BEGIN EXECUTE IMMEDIATE 'DROP USER \"u\" CASCADE'; EXCEPTION WHEN OTHERS THEN NULL; END;",
-                        "SELECT 1 FROM DUAL"]
+    assert rendered == [
+        "BEGIN EXECUTE IMMEDIATE 'DROP USER \"u\" CASCADE'; EXCEPTION WHEN OTHERS THEN NULL; END;",
+        "SELECT 1 FROM DUAL",
+    ]
     plain = QuotingRules(identifier_quotes=('"',), string_quotes=("'",))
     assert StatementTemplate.parse(text, plain).render({"name": "u"})[0].endswith("END")
 
@@ -819,9 +932,11 @@ def test_plsql_blocks_keep_their_final_semicolon_only_when_the_dialect_asks():
 def test_backslash_escapes_without_mysql_comments():
     from yamldb.manifest.quoting import QuotingRules
 
-    snowflake = QuotingRules(identifier_quotes=('"',), string_quotes=("'",), backslash_escapes=True,
-                             mysql_comments=False)
+    snowflake = QuotingRules(
+        identifier_quotes=('"',), string_quotes=("'",), backslash_escapes=True, mysql_comments=False
+    )
     # '#' is an ordinary character and '--x' a comment, unlike MySQL.
-    assert StatementTemplate.parse("SELECT '{{v}}' # not a comment", snowflake).render({"v": "a\\b"}) == \
-        ["SELECT 'a\\\\b' # not a comment"]
+    assert StatementTemplate.parse("SELECT '{{v}}' # not a comment", snowflake).render({"v": "a\\b"}) == [
+        "SELECT 'a\\\\b' # not a comment"
+    ]
     assert StatementTemplate.parse("SELECT 1 --x\n", snowflake).render({}) == ["SELECT 1 --x"]

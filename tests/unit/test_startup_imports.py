@@ -25,15 +25,23 @@ def modules_after(code: str) -> set[str]:
 
 def test_the_handshake_path_imports_no_engine_manifest_or_crypto_code():
     loaded = modules_after("import yamldb.transport.entry, yamldb.transport.server")
-    for heavy in ("sqlalchemy", "jsonschema", "cryptography", "yaml", "yamldb.lifecycle.database",
-                  "yamldb.manifest.loader"):
+    for heavy in (
+        "sqlalchemy",
+        "jsonschema",
+        "cryptography",
+        "yaml",
+        "yamldb.lifecycle.database",
+        "yamldb.manifest.loader",
+    ):
         assert heavy not in loaded, f"{heavy} is imported before the handshake line"
 
 
 def test_loading_shipped_manifests_does_not_import_jsonschema():
-    loaded = modules_after("from yamldb.manifest.library import ManifestLibrary\n"
-                           "lib = ManifestLibrary()\n"
-                           "for name in ('postgresql', 'mysql', 'sqlite', 'postgresql-readonly'): lib.load(name)")
+    loaded = modules_after(
+        "from yamldb.manifest.library import ManifestLibrary\n"
+        "lib = ManifestLibrary()\n"
+        "for name in ('postgresql', 'mysql', 'sqlite', 'postgresql-readonly'): lib.load(name)"
+    )
     assert "jsonschema" not in loaded
 
 

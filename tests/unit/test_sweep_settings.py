@@ -23,12 +23,15 @@ def test_durations_as_vault_sends_them():
     assert SweepSettings.from_config({"sweep_interval": 60}).grace == DEFAULT_GRACE
 
 
-@pytest.mark.parametrize("raw, message", [
-    ({"sweep_interval": "soon"}, "sweep_interval: not a duration"),
-    ({"sweep_interval": "0.5s"}, "at least 1s"),
-    ({"sweep_grace": "1h"}, "sweep_interval is not"),
-    ({"sweep_interval": "1m", "sweep_max_ttl": "x"}, "sweep_max_ttl: not a duration"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"sweep_interval": "soon"}, "sweep_interval: not a duration"),
+        ({"sweep_interval": "0.5s"}, "at least 1s"),
+        ({"sweep_grace": "1h"}, "sweep_interval is not"),
+        ({"sweep_interval": "1m", "sweep_max_ttl": "x"}, "sweep_max_ttl: not a duration"),
+    ],
+)
 def test_bad_settings_name_the_key(raw, message):
     with pytest.raises(ConfigError) as info:
         SweepSettings.from_config(raw)
@@ -49,10 +52,13 @@ def test_postgresql_trusts_valid_until():
     SweepSettings(60.0).check(manifest, UsernameTemplate.parse(manifest.username.template))
 
 
-@pytest.mark.parametrize("manifest, template, message", [
-    ("postgresql", "{{ .RoleName }}", "no random part"),
-    ("oracle", '{{ printf "V_%s" (random 20) }}', "no list_users query"),
-])
+@pytest.mark.parametrize(
+    "manifest, template, message",
+    [
+        ("postgresql", "{{ .RoleName }}", "no random part"),
+        ("oracle", '{{ printf "V_%s" (random 20) }}', "no list_users query"),
+    ],
+)
 def test_a_sweep_it_cannot_do_safely_is_refused(manifest, template, message):
     with pytest.raises(ConfigError) as info:
         SweepSettings(60.0, max_ttl=60.0).check(LIBRARY.load(manifest), UsernameTemplate.parse(template))

@@ -39,15 +39,23 @@ FORMS = [
 def test_any_username_and_password_land_whole_in_every_form(template, driver, formats):
     # issue 11 §1: the values are set on the parsed URL, never pasted into its text and re-parsed.
     url = target(template, "ad min@x:y/é", HOSTILE, driver, formats)
-    assert (url.username, url.password, url.host, url.port, url.database) == \
-        ("ad min@x:y/é", HOSTILE, "127.0.0.1", 5433, "db")
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "ad min@x:y/é",
+        HOSTILE,
+        "127.0.0.1",
+        5433,
+        "db",
+    )
 
 
-@pytest.mark.parametrize(("password", "expected"), [
-    ("At@Pass-word1", "At@Pass-word1"),  # pgx splits the user information at the LAST '@'
-    ("p%40ss", "p@ss"),  # written pre-escaped: decoded, as pgx does
-    ("sp ace", "sp ace"),
-])
+@pytest.mark.parametrize(
+    ("password", "expected"),
+    [
+        ("At@Pass-word1", "At@Pass-word1"),  # pgx splits the user information at the LAST '@'
+        ("p%40ss", "p@ss"),  # written pre-escaped: decoded, as pgx does
+        ("sp ace", "sp ace"),
+    ],
+)
 def test_disable_escaping_pastes_the_password_raw_and_parses_it_as_pgx(password, expected):
     assert target(FORMS[0][0], "admin", password, disable_escaping=True).password == expected
 
@@ -70,15 +78,18 @@ def test_a_literal_password_in_the_url_is_split_at_the_last_at_sign():
     assert (url.username, url.password, url.host) == ("admin", "At@Pass-word1", "127.0.0.1")
 
 
-@pytest.mark.parametrize(("template", "driver", "formats", "message"), [
-    ("postgresql://u:p@h/db", "mysql+pymysql", MY, "is a postgresql:// URL"),
-    ("mysql://u:p@h/db", "postgresql+psycopg", PG, "is a mysql:// URL"),
-    ("u:p@tcp(h:3306)/", "postgresql+psycopg", PG, "is a Go MySQL DSN"),
-    ("u:p@tcp(h:3306)/", "sqlite+pysqlite", ("sqlite_path", "sqlalchemy"), "is a Go MySQL DSN"),
-    ("host=h user=u dbname=d", "mysql+pymysql", MY, "is a PostgreSQL key=value DSN"),
-    ("host=h user=u dbname=d", "sqlite+pysqlite", ("sqlite_path", "sqlalchemy"), "is a PostgreSQL key=value DSN"),
-    ("mssql+pymssql://u:p@h/db", "oracle+oracledb", ("sqlalchemy",), "is a mssql:// URL"),
-])
+@pytest.mark.parametrize(
+    ("template", "driver", "formats", "message"),
+    [
+        ("postgresql://u:p@h/db", "mysql+pymysql", MY, "is a postgresql:// URL"),
+        ("mysql://u:p@h/db", "postgresql+psycopg", PG, "is a mysql:// URL"),
+        ("u:p@tcp(h:3306)/", "postgresql+psycopg", PG, "is a Go MySQL DSN"),
+        ("u:p@tcp(h:3306)/", "sqlite+pysqlite", ("sqlite_path", "sqlalchemy"), "is a Go MySQL DSN"),
+        ("host=h user=u dbname=d", "mysql+pymysql", MY, "is a PostgreSQL key=value DSN"),
+        ("host=h user=u dbname=d", "sqlite+pysqlite", ("sqlite_path", "sqlalchemy"), "is a PostgreSQL key=value DSN"),
+        ("mssql+pymssql://u:p@h/db", "oracle+oracledb", ("sqlalchemy",), "is a mssql:// URL"),
+    ],
+)
 def test_a_url_for_another_database_is_refused(template, driver, formats, message):
     # issue 11 §8: refused when the config is written, not at the first credential.
     with pytest.raises(ConfigError, match=message):
@@ -102,23 +113,28 @@ def test_values_may_not_smuggle_placeholders():
 
 def test_postgresql_url_forms():
     url = to_sqlalchemy_url("postgres://u:p%2Fw@h:5433/db?sslmode=require", "postgresql+psycopg", PG)
-    assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == \
-        ("postgresql+psycopg", "u", "p/w", "h", 5433, "db")
+    assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == (
+        "postgresql+psycopg",
+        "u",
+        "p/w",
+        "h",
+        5433,
+        "db",
+    )
     assert url.query["sslmode"] == "require"
 
 
 def test_postgresql_key_value_dsn():
-    url = to_sqlalchemy_url("host=h port=5433 user=u password='p w' dbname=db sslmode=disable",
-                            "postgresql+psycopg", PG)
+    url = to_sqlalchemy_url(
+        "host=h port=5433 user=u password='p w' dbname=db sslmode=disable", "postgresql+psycopg", PG
+    )
     assert (url.username, url.password, url.host, url.port, url.database) == ("u", "p w", "h", 5433, "db")
     assert url.query["sslmode"] == "disable"
 
 
 def test_go_mysql_dsn_with_raw_password():
-    url = to_sqlalchemy_url("u:p@ss:w/rd@tcp(10.0.0.1:3307)/app?charset=utf8mb4&parseTime=true",
-                            "mysql+pymysql", MY)
-    assert (url.username, url.password, url.host, url.port, url.database) == \
-        ("u", "p@ss:w/rd", "10.0.0.1", 3307, "app")
+    url = to_sqlalchemy_url("u:p@ss:w/rd@tcp(10.0.0.1:3307)/app?charset=utf8mb4&parseTime=true", "mysql+pymysql", MY)
+    assert (url.username, url.password, url.host, url.port, url.database) == ("u", "p@ss:w/rd", "10.0.0.1", 3307, "app")
     assert dict(url.query) == {"charset": "utf8mb4"}  # parseTime is Go-only
 
 
@@ -139,22 +155,35 @@ def test_unusable_urls_are_clear_errors(text):
 
 
 def test_config_values_arrive_as_strings_from_the_cli():
-    config = ConnectionConfig.parse({
-        "connection_url": "x", "max_open_connections": "5", "max_idle_connections": "2",
-        "max_connection_lifetime": "1m30s", "disable_escaping": "true", "parameters": '{"schema": "app"}'})
-    assert config.pool_overrides == {"max_open_connections": 5, "max_idle_connections": 2,
-                                     "max_connection_lifetime": 90.0}
+    config = ConnectionConfig.parse(
+        {
+            "connection_url": "x",
+            "max_open_connections": "5",
+            "max_idle_connections": "2",
+            "max_connection_lifetime": "1m30s",
+            "disable_escaping": "true",
+            "parameters": '{"schema": "app"}',
+        }
+    )
+    assert config.pool_overrides == {
+        "max_open_connections": 5,
+        "max_idle_connections": 2,
+        "max_connection_lifetime": 90.0,
+    }
     assert config.disable_escaping is True and config.parameters == {"schema": "app"}
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("max_open_connections", "five", "expected a whole number"),
-    ("max_open_connections", "0", "at least 1"),
-    ("disable_escaping", "maybe", "expected true or false"),
-    ("max_connection_lifetime", "soon", "not a duration"),
-    ("parameters", "[1]", "expected a mapping"),
-    ("password_authentication", "md5", "not a valid password authentication type"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("max_open_connections", "five", "expected a whole number"),
+        ("max_open_connections", "0", "at least 1"),
+        ("disable_escaping", "maybe", "expected true or false"),
+        ("max_connection_lifetime", "soon", "not a duration"),
+        ("parameters", "[1]", "expected a mapping"),
+        ("password_authentication", "md5", "not a valid password authentication type"),
+    ],
+)
 def test_bad_config_values_name_the_key(key, value, message):
     with pytest.raises(ConfigError, match=message) as err:
         ConnectionConfig.parse({"connection_url": "x", key: value})
@@ -162,13 +191,27 @@ def test_bad_config_values_name_the_key(key, value, message):
 
 
 def test_every_key_is_read_once_tls_keys_and_secrets_included():
-    config = ConnectionConfig.parse({
-        "connection_url": "x", "password": "pw-123", "tls_ca": "CA", "tls_certificate": "CERT",
-        "private_key": "KEY-PEM", "tls_certificate_key": "BUNDLE-PEM", "tls_server_name": "db.internal",
-        "tls_skip_verify": "true"})
+    config = ConnectionConfig.parse(
+        {
+            "connection_url": "x",
+            "password": "pw-123",
+            "tls_ca": "CA",
+            "tls_certificate": "CERT",
+            "private_key": "KEY-PEM",
+            "tls_certificate_key": "BUNDLE-PEM",
+            "tls_server_name": "db.internal",
+            "tls_skip_verify": "true",
+        }
+    )
     tls = config.tls
-    assert (tls.ca, tls.certificate, tls.private_key, tls.certificate_key, tls.server_name, tls.skip_verify) == \
-        ("CA", "CERT", "KEY-PEM", "BUNDLE-PEM", "db.internal", True)
+    assert (tls.ca, tls.certificate, tls.private_key, tls.certificate_key, tls.server_name, tls.skip_verify) == (
+        "CA",
+        "CERT",
+        "KEY-PEM",
+        "BUNDLE-PEM",
+        "db.internal",
+        True,
+    )
     assert set(config.secrets) == {"pw-123", "KEY-PEM", "BUNDLE-PEM"}
     assert config.pool_overrides == {}  # unset pool keys leave the manifest's values alone
 

@@ -18,12 +18,18 @@ from yamldb.templates.username_rules import generate_username
 
 NOW = datetime(2026, 3, 5, 7, 8, 9, tzinfo=UTC)
 NOW_UNIX = int(NOW.timestamp())
-POSTGRES = ('{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) (random 20) '
-            "(unix_time) | truncate 63 }}")
-MYSQL = ('{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 10) (.RoleName | truncate 10) (random 20) '
-         "(unix_time) | truncate 32 }}")
-ORACLE = ('{{ printf "V_%s_%s_%s_%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) (random 20) '
-          '(unix_time) | truncate 30 | uppercase | replace "-" "_" | replace "." "_" }}')
+POSTGRES = (
+    '{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) (random 20) '
+    "(unix_time) | truncate 63 }}"
+)
+MYSQL = (
+    '{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 10) (.RoleName | truncate 10) (random 20) '
+    "(unix_time) | truncate 32 }}"
+)
+ORACLE = (
+    '{{ printf "V_%s_%s_%s_%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) (random 20) '
+    '(unix_time) | truncate 30 | uppercase | replace "-" "_" | replace "." "_" }}'
+)
 LIBRARY = ManifestLibrary()
 SHIPPED = sorted(LIBRARY.names())
 
@@ -42,18 +48,24 @@ def test_postgres_default_reads_the_clock():
     assert m.describe() == "v-{.DisplayName:0..8}-{.RoleName:0..8}-{base62:20}-{unix_time}"
 
 
-@pytest.mark.parametrize("name", [
-    "postgres", "root", "app_user", "v-token-readonly",
-    "v-token-readonly-ABCDEFGHIJKLMNOPQRS-1772694489",  # 19 random characters
-    "v-token-readonly-ABCDEFGHIJKLMNOPQRST-177269448",  # 9 clock digits
-    "v-token-readonly-ABCDEFGHIJKLM_OPQRST-1772694489",  # '_' is not base62
-    "v-token-readonly-ABCDEFGHIJKLMNOPQRST-1772694489x",  # trailing text
-    "x-token-readonly-ABCDEFGHIJKLMNOPQRST-1772694489",  # wrong literal
-    "v-tokentoken-readonly-ABCDEFGHIJKLMNOPQRST-1772694489",  # display name longer than 8
-    "v-token-readonly-ABCDEFGHIJKLMNOPQRST-0000000123",  # a clock reading from 1970
-    "v-token-readonly-ABCDEFGHIJKLMNOPQRST-9999999999",  # a clock reading from the future
-    "v-tökén-readonly-ABCDEFGHIJKLMNOPQRST-1772694489",  # non-ASCII: never swept
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "postgres",
+        "root",
+        "app_user",
+        "v-token-readonly",
+        "v-token-readonly-ABCDEFGHIJKLMNOPQRS-1772694489",  # 19 random characters
+        "v-token-readonly-ABCDEFGHIJKLMNOPQRST-177269448",  # 9 clock digits
+        "v-token-readonly-ABCDEFGHIJKLM_OPQRST-1772694489",  # '_' is not base62
+        "v-token-readonly-ABCDEFGHIJKLMNOPQRST-1772694489x",  # trailing text
+        "x-token-readonly-ABCDEFGHIJKLMNOPQRST-1772694489",  # wrong literal
+        "v-tokentoken-readonly-ABCDEFGHIJKLMNOPQRST-1772694489",  # display name longer than 8
+        "v-token-readonly-ABCDEFGHIJKLMNOPQRST-0000000123",  # a clock reading from 1970
+        "v-token-readonly-ABCDEFGHIJKLMNOPQRST-9999999999",  # a clock reading from the future
+        "v-tökén-readonly-ABCDEFGHIJKLMNOPQRST-1772694489",  # non-ASCII: never swept
+    ],
+)
 def test_names_the_postgres_template_cannot_produce(name):
     assert matcher(POSTGRES).match(name, now=NOW_UNIX) is None
 
@@ -88,8 +100,9 @@ def test_every_shipped_manifest_template_matches_its_own_names(manifest):
     loaded = LIBRARY.load(manifest)
     rules = loaded.username
     tpl = UsernameTemplate.parse(rules.template)
-    m = UsernameMatcher.parse(tpl, max_length=rules.max_length, case=rules.case,
-                              allowed_characters=rules.allowed_characters)
+    m = UsernameMatcher.parse(
+        tpl, max_length=rules.max_length, case=rules.case, allowed_characters=rules.allowed_characters
+    )
     for display, role in (("token", "readonly"), ("oidc-alice.smith", "app-writer-long-name"), ("", "")):
         name = generate_username(rules, tpl, display, role)
         assert m.match(name) is not None, (manifest, name, m.describe())
@@ -126,18 +139,21 @@ def test_a_reading_without_the_clock_makes_the_time_unknown():
     assert found is not None and found.created is None
 
 
-@pytest.mark.parametrize("source, why", [
-    ("{{.RoleName}}-{{unix_time}}", "no random part"),
-    ('{{ printf "v-%s" (random 4) }}', "no random part"),
-    ('{{ if eq .RoleName "x" }}a{{ end }}{{ random 20 }}', "{{if}}/{{with}}"),
-    ('{{ printf "v-%s-%s" (timestamp "2006") (random 20) }}', "`timestamp`"),
-    ('{{ printf "v-%s-%s" (.RoleName | base64) (random 20) }}', "`base64`"),
-    ('{{ printf "v-%s-%s" (.RoleName | replace "ab" "c") (random 20) }}', "one character by one character"),
-    ('{{ printf "v-%5s-%s" .RoleName (random 20) }}', "only %s, %d, %v"),
-    ('{{ printf "v-%d-%s" .RoleName (random 20) }}', "wrong type"),
-    ('{{ printf "v-%s" .RoleName (random 20) }}', "with 2 arguments"),
-    ("{{ . }}{{ random 20 }}", "`.`"),
-])
+@pytest.mark.parametrize(
+    "source, why",
+    [
+        ("{{.RoleName}}-{{unix_time}}", "no random part"),
+        ('{{ printf "v-%s" (random 4) }}', "no random part"),
+        ('{{ if eq .RoleName "x" }}a{{ end }}{{ random 20 }}', "{{if}}/{{with}}"),
+        ('{{ printf "v-%s-%s" (timestamp "2006") (random 20) }}', "`timestamp`"),
+        ('{{ printf "v-%s-%s" (.RoleName | base64) (random 20) }}', "`base64`"),
+        ('{{ printf "v-%s-%s" (.RoleName | replace "ab" "c") (random 20) }}', "one character by one character"),
+        ('{{ printf "v-%5s-%s" .RoleName (random 20) }}', "only %s, %d, %v"),
+        ('{{ printf "v-%d-%s" .RoleName (random 20) }}', "wrong type"),
+        ('{{ printf "v-%s" .RoleName (random 20) }}', "with 2 arguments"),
+        ("{{ . }}{{ random 20 }}", "`.`"),
+    ],
+)
 def test_templates_it_cannot_bound_are_refused(source, why):
     with pytest.raises(TemplateError) as info:
         matcher(source)

@@ -243,12 +243,8 @@ def test_string_functions(source: str, expected: str) -> None:
 
 def test_sha256_and_base64_match_stdlib() -> None:
     display = "user@example.com/é"
-    assert render("{{ .DisplayName | sha256 }}", display) == hashlib.sha256(
-        display.encode()
-    ).hexdigest()
-    assert render("{{ .DisplayName | base64 }}", display) == base64.b64encode(
-        display.encode()
-    ).decode()
+    assert render("{{ .DisplayName | sha256 }}", display) == hashlib.sha256(display.encode()).hexdigest()
+    assert render("{{ .DisplayName | base64 }}", display) == base64.b64encode(display.encode()).decode()
     assert render('{{ "a" | base64 }}') == "YQ=="
 
 
@@ -291,9 +287,7 @@ def test_decode_errors(source: str, message: str) -> None:
 def test_glob(pattern: str, value: str, expected: bool) -> None:
     src = f'{{{{ glob "{pattern}" .DisplayName }}}}'
     assert render(src, value) == ("true" if expected else "false")
-    assert render(f'{{{{ if glob "{pattern}" .DisplayName }}}}y{{{{ end }}}}', value) == (
-        "y" if expected else ""
-    )
+    assert render(f'{{{{ if glob "{pattern}" .DisplayName }}}}y{{{{ end }}}}', value) == ("y" if expected else "")
 
 
 def test_unix_time_and_millis_use_frozen_now() -> None:
@@ -435,9 +429,7 @@ def test_printf_matches_go_fmt(args: str, expected: str) -> None:
 def test_printf_of_the_data_object() -> None:
     assert render('{{ printf "%v|%s" . . }}') == "{dn rn}|{dn rn}"
     assert render('{{ printf "%+v" . }}') == "{DisplayName:dn RoleName:rn}"
-    assert render('{{ printf "%#v" . }}') == (
-        'dbplugin.UsernameMetadata{DisplayName:"dn", RoleName:"rn"}'
-    )
+    assert render('{{ printf "%#v" . }}') == ('dbplugin.UsernameMetadata{DisplayName:"dn", RoleName:"rn"}')
     assert render('{{ printf "%d" . }}') == "{%!d(string=dn) %!d(string=rn)}"
     assert render('{{ printf "%T" . }}') == "dbplugin.UsernameMetadata"
     assert render("{{ . }}") == "{dn rn}"
@@ -549,7 +541,7 @@ def test_literals(literal: str, expected: str) -> None:
         ("{{ if false }}t{{ else }}f{{ end }}", "", "f"),
         ("{{ if . }}t{{ end }}", "", "t"),
         ("{{ if .RoleName | len | eq 3 }}three{{ end }}", "abc", "three"),
-        ("{{ if .RoleName }}{{ if eq .RoleName \"x\" }}X{{ end }}!{{ end }}", "x", "X!"),
+        ('{{ if .RoleName }}{{ if eq .RoleName "x" }}X{{ end }}!{{ end }}', "x", "X!"),
         ("{{- if .RoleName -}}\n  {{ .RoleName }}\n{{- end -}}\n", "r", "r"),
         ("{{ with .RoleName }}[{{ . }}]{{ else }}none{{ end }}", "ro", "[ro]"),
         ("{{ with .RoleName }}[{{ . }}]{{ else }}none{{ end }}", "", "none"),
@@ -702,9 +694,7 @@ def test_parse_errors(source: str, message: str, position: int | None) -> None:
 
 
 def test_template_size_limit() -> None:
-    assert UsernameTemplate.parse("x" * (MAX_TEMPLATE_SIZE - 1)).render("a", "b") == "x" * (
-        MAX_TEMPLATE_SIZE - 1
-    )
+    assert UsernameTemplate.parse("x" * (MAX_TEMPLATE_SIZE - 1)).render("a", "b") == "x" * (MAX_TEMPLATE_SIZE - 1)
     assert "template too large" in parse_error("x" * MAX_TEMPLATE_SIZE).message
 
 
@@ -767,9 +757,12 @@ _NEST8 = '(printf "%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s" '
         ("{{ printf " + _NEST8 * 7 + '(printf "%1000s" "")))))))) }}', "", "error calling printf: result is too"),
         ("{{ " + "hex (" * 25 + ".DisplayName" + ")" * 25 + " }}", "abc", "error calling hex: result is too large"),
         ("{{ " + "base64 (" * 60 + ".DisplayName" + ")" * 60 + " }}", "abc", "error calling base64: result is too"),
-        ('{{ replace "a" "aaaaaaaa" (replace "a" "aaaaaaaa" (replace "a" "aaaaaaaa" '
-         '(replace "a" "aaaaaaaa" (replace "a" "aaaaaaaa" (replace "a" "aaaaaaaa" .DisplayName))))) }}',
-         "aaaa", "error calling replace: result is too large"),
+        (
+            '{{ replace "a" "aaaaaaaa" (replace "a" "aaaaaaaa" (replace "a" "aaaaaaaa" '
+            '(replace "a" "aaaaaaaa" (replace "a" "aaaaaaaa" (replace "a" "aaaaaaaa" .DisplayName))))) }}',
+            "aaaa",
+            "error calling replace: result is too large",
+        ),
         ("{{ print" + " (random 65536)" * 20 + " }}", "", "result is too large"),
         ('{{ timestamp (printf "%600000s" "") }}', "", "error calling timestamp: result is too large"),
         ("{{ .DisplayName }}{{ .DisplayName }}{{ .DisplayName }}", "x" * 400_000, "output is too large"),
@@ -791,16 +784,20 @@ def test_budget_leaves_room_for_large_but_sane_templates() -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.recursive(
-    st.sampled_from([".DisplayName", '"ab"', "(random 9000)", '(printf "%90000s" "")']),
-    lambda inner: st.one_of(
-        st.tuples(st.sampled_from(["hex", "base64", "uppercase", "sha256"]), inner).map(lambda a: f"({a[0]} {a[1]})"),
-        st.tuples(inner, inner).map(lambda a: f'(replace "a" {a[0]} {a[1]})'),
-        st.tuples(inner, inner).map(lambda a: f'(printf "%[1]s%[2]s%[1]s%[2]s" {a[0]} {a[1]})'),
-        st.tuples(inner, inner).map(lambda a: f"(print {a[0]} {a[1]} {a[0]})"),
-    ),
-    max_leaves=12,
-))
+@given(
+    st.recursive(
+        st.sampled_from([".DisplayName", '"ab"', "(random 9000)", '(printf "%90000s" "")']),
+        lambda inner: st.one_of(
+            st.tuples(st.sampled_from(["hex", "base64", "uppercase", "sha256"]), inner).map(
+                lambda a: f"({a[0]} {a[1]})"
+            ),
+            st.tuples(inner, inner).map(lambda a: f'(replace "a" {a[0]} {a[1]})'),
+            st.tuples(inner, inner).map(lambda a: f'(printf "%[1]s%[2]s%[1]s%[2]s" {a[0]} {a[1]})'),
+            st.tuples(inner, inner).map(lambda a: f"(print {a[0]} {a[1]} {a[0]})"),
+        ),
+        max_leaves=12,
+    )
+)
 def test_any_composition_stays_within_the_budget(expr: str) -> None:
     try:
         out = UsernameTemplate.parse("{{ " + expr + " }}").render("aaaa", "r", now=NOW)
@@ -813,12 +810,62 @@ def test_any_composition_stays_within_the_budget(expr: str) -> None:
 # ---------------------------------------------------------- properties ----
 
 _FRAGMENTS = [
-    "{{", "}}", "{{- ", " -}}", " ", "|", "(", ")", ".DisplayName", ".RoleName", ".",
-    '"%s"', '"%d-%q%"', '"%[2]*.3x"', "`x`", "8", "-1", "0", "63", "'a'", "true", "printf",
-    "truncate", "truncate_sha256", "random", "eq", "lt", "and", "or", "not", "len", "if",
-    "else", "end", "with", "uppercase", "replace", "glob", "timestamp", '"2006 Jan .000"',
-    "unix_time", "uuid", "base64", "decode_hex", "decode_base64", "hex", "print", "/*", "*/",
-    "x", "\n", "$", "nil", '"\\x', "1.5", "=",
+    "{{",
+    "}}",
+    "{{- ",
+    " -}}",
+    " ",
+    "|",
+    "(",
+    ")",
+    ".DisplayName",
+    ".RoleName",
+    ".",
+    '"%s"',
+    '"%d-%q%"',
+    '"%[2]*.3x"',
+    "`x`",
+    "8",
+    "-1",
+    "0",
+    "63",
+    "'a'",
+    "true",
+    "printf",
+    "truncate",
+    "truncate_sha256",
+    "random",
+    "eq",
+    "lt",
+    "and",
+    "or",
+    "not",
+    "len",
+    "if",
+    "else",
+    "end",
+    "with",
+    "uppercase",
+    "replace",
+    "glob",
+    "timestamp",
+    '"2006 Jan .000"',
+    "unix_time",
+    "uuid",
+    "base64",
+    "decode_hex",
+    "decode_base64",
+    "hex",
+    "print",
+    "/*",
+    "*/",
+    "x",
+    "\n",
+    "$",
+    "nil",
+    '"\\x',
+    "1.5",
+    "=",
 ]
 
 
@@ -837,9 +884,7 @@ def test_parse_arbitrary_text_raises_only_template_error(source: str) -> None:
     st.text(max_size=30),
     st.text(max_size=30),
 )
-def test_token_soup_parses_and_renders_or_raises_template_error(
-    source: str, display: str, role: str
-) -> None:
+def test_token_soup_parses_and_renders_or_raises_template_error(source: str, display: str, role: str) -> None:
     try:
         tpl = UsernameTemplate.parse(source)
     except TemplateError:

@@ -89,9 +89,15 @@ def test_non_string_entry_is_rejected() -> None:
 
 
 def test_decoded_statements_split_sql_aware_later() -> None:
-    rules = QuotingRules(identifier_quotes=('"',), string_quotes=("'",), dollar_quoting=True,
-                         escape_string_prefix=True, preferred_identifier_quote='"')
+    rules = QuotingRules(
+        identifier_quotes=('"',),
+        string_quotes=("'",),
+        dollar_quoting=True,
+        escape_string_prefix=True,
+        preferred_identifier_quote='"',
+    )
     texts = decode_vault_statements([b64([PG_CREATE, DO_BLOCK])])
-    counts = [len(StatementTemplate.parse(t, rules).render(
-        {"name": "n", "password": "p", "expiration": "e"})) for t in texts]
+    counts = [
+        len(StatementTemplate.parse(t, rules).render({"name": "n", "password": "p", "expiration": "e"})) for t in texts
+    ]
     assert counts == [2, 1]

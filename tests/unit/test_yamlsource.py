@@ -266,9 +266,7 @@ def test_duplicate_key() -> None:
 
 
 def test_duplicate_key_nested_and_in_flow_mapping() -> None:
-    assert error_of("a:\n  b: 1\n  c: 2\n  b: 3\n") == (
-        'm.yaml:4:3: duplicate key "b" (first defined at line 2)'
-    )
+    assert error_of("a:\n  b: 1\n  c: 2\n  b: 3\n") == ('m.yaml:4:3: duplicate key "b" (first defined at line 2)')
     assert error_of("a: {x: 1, x: 2}\n") == 'm.yaml:1:11: duplicate key "x" (first defined at line 1)'
 
 
@@ -334,9 +332,7 @@ def test_unclosed_flow_list() -> None:
 
 
 def test_reserved_indicator() -> None:
-    assert error_of("a: @admin\n") == (
-        "m.yaml:1:4: a plain value cannot start with '@'; put the value in quotes"
-    )
+    assert error_of("a: @admin\n") == ("m.yaml:1:4: a plain value cannot start with '@'; put the value in quotes")
 
 
 def test_unknown_alias() -> None:
@@ -384,9 +380,7 @@ def test_bad_merge_value() -> None:
 
 
 def test_control_character_is_located() -> None:
-    assert error_of("a: 1\nb: x\x00y\n") == (
-        "m.yaml:2:5: character U+0000 is not allowed in YAML text; remove it"
-    )
+    assert error_of("a: 1\nb: x\x00y\n") == ("m.yaml:2:5: character U+0000 is not allowed in YAML text; remove it")
 
 
 # ---------------------------------------------------------------------------

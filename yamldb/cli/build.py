@@ -47,12 +47,16 @@ class BuildResult:
     runs_on: str = ""  # what the host needs, in a few words
 
     def register_command(self, cli: str = "bao") -> str:
-        return (f"{cli} plugin register -sha256={self.sha256} -version=v{yamldb.__version__} "
-                f"-command={self.path.name} database yamldb")
+        return (
+            f"{cli} plugin register -sha256={self.sha256} -version=v{yamldb.__version__} "
+            f"-command={self.path.name} database yamldb"
+        )
 
     def declarative_block(self) -> str:
-        return (f'plugin "database" "yamldb" {{\n  command   = "{self.path.name}"\n'
-                f'  version   = "v{yamldb.__version__}"\n  sha256sum = "{self.sha256}"\n}}')
+        return (
+            f'plugin "database" "yamldb" {{\n  command   = "{self.path.name}"\n'
+            f'  version   = "v{yamldb.__version__}"\n  sha256sum = "{self.sha256}"\n}}'
+        )
 
 
 def _wanted(marker: str | None, extras: set[str]) -> bool:
@@ -100,8 +104,10 @@ def check_extras(extras: tuple[str, ...]) -> None:
             try:
                 metadata.distribution(name)
             except metadata.PackageNotFoundError:
-                raise BuildError(f"extra {extra!r} needs {name}, which is not installed: "
-                                 f"pip install '{yamldb.DISTRIBUTION}[{extra}]' first") from None
+                raise BuildError(
+                    f"extra {extra!r} needs {name}, which is not installed: "
+                    f"pip install '{yamldb.DISTRIBUTION}[{extra}]' first"
+                ) from None
 
 
 def write_plugin_file(output_dir: Path, chunks: list[bytes]) -> tuple[Path, str, int]:
@@ -121,13 +127,16 @@ def write_plugin_file(output_dir: Path, chunks: list[bytes]) -> tuple[Path, str,
     return target, digest.hexdigest(), size
 
 
-def build(output_dir: Path, extras: tuple[str, ...] = DEFAULT_EXTRAS, python: str | None = None,
-          fmt: str = "self-contained") -> BuildResult:
+def build(
+    output_dir: Path, extras: tuple[str, ...] = DEFAULT_EXTRAS, python: str | None = None, fmt: str = "self-contained"
+) -> BuildResult:
     if fmt not in FORMATS:
         raise BuildError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     if python and fmt != "zipapp":
-        raise BuildError("--python sets the zipapp's interpreter; the self-contained file carries its own "
-                         "(add --format zipapp, or drop --python)")
+        raise BuildError(
+            "--python sets the zipapp's interpreter; the self-contained file carries its own "
+            "(add --format zipapp, or drop --python)"
+        )
     check_extras(extras)
     if fmt == "zipapp":
         from yamldb.cli.build_zipapp import build_zipapp

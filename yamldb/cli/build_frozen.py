@@ -46,8 +46,16 @@ _HEADER = struct.Struct("<B3xII4xQQ")  # kind | mode | path length | stored leng
 _HERE = Path(__file__).resolve().parent
 # Fixed so that two builds of the same inputs are identical (PyInstaller: "Creating a Reproducible Build").
 _HASH_SEED = "0"
-_DATA_EXCLUDES = ["**/*.pyi", "**/*.pyx", "**/*.pxd", "**/*.c", "**/*.h", "**/*.cpp", "**/tests/**",
-                  "**/__pycache__/**"]
+_DATA_EXCLUDES = [
+    "**/*.pyi",
+    "**/*.pyx",
+    "**/*.pxd",
+    "**/*.c",
+    "**/*.h",
+    "**/*.cpp",
+    "**/tests/**",
+    "**/__pycache__/**",
+]
 _INSTALL_HINT = "apt-get install gcc libc6-dev zlib1g-dev; on Alpine: apk add build-base zlib-static"
 
 
@@ -89,9 +97,14 @@ def _freeze_config(work: Path, dists: list[metadata.Distribution]) -> dict:
     bundled = {d.metadata["Name"].lower().replace("_", "-") for d in dists} | {yamldb.DISTRIBUTION}
     # Everything else installed here (pytest, PyInstaller, build tools...) stays out, even if some module
     # would import it optionally: the file bundles the same distributions as the zipapp.
-    excludes = sorted(top for top, owners in metadata.packages_distributions().items()
-                      if top.isidentifier() and top not in packages and top != "yamldb"
-                      and not any(o.lower().replace("_", "-") in bundled for o in owners))
+    excludes = sorted(
+        top
+        for top, owners in metadata.packages_distributions().items()
+        if top.isidentifier()
+        and top not in packages
+        and top != "yamldb"
+        and not any(o.lower().replace("_", "-") in bundled for o in owners)
+    )
     return {
         "name": PLUGIN_FILE,
         "entry": str(_HERE / "frozen_main.py"),
@@ -111,19 +124,36 @@ def _run_pyinstaller(work: Path, config: dict) -> Path:
     try:
         import PyInstaller  # noqa: F401 - only to say what to install
     except ImportError:
-        raise BuildError(f"the self-contained format needs PyInstaller: pip install '{yamldb.DISTRIBUTION}[build]' "
-                         "(or build the Python-dependent file with --format zipapp)") from None
+        raise BuildError(
+            f"the self-contained format needs PyInstaller: pip install '{yamldb.DISTRIBUTION}[build]' "
+            "(or build the Python-dependent file with --format zipapp)"
+        ) from None
     config_path = work / "freeze.json"
     config_path.write_text(json.dumps(config, indent=1), encoding="utf-8")
-    env = {**os.environ, "YAMLDB_FREEZE_CONFIG": str(config_path), "PYTHONHASHSEED": _HASH_SEED,
-           # a private cache: nothing from an earlier build (or another PyInstaller version) leaks in
-           "PYINSTALLER_CONFIG_DIR": str(work / "pyinstaller-cache"),
-           # Store PyInstaller's module archive uncompressed: the payload compresses it anyway (the file gets
-           # smaller), and every later start skips inflating each module it imports (~25 ms less CPU to the
-           # handshake here, for ~70 ms more on the first start, which unpacks 14 MB more).
-           "PYINSTALLER_ZLIB_COMPRESSION_LEVEL": "0"}
-    command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-               "--distpath", str(work / "dist"), "--workpath", str(work / "build"), str(_HERE / "frozen.spec")]
+    env = {
+        **os.environ,
+        "YAMLDB_FREEZE_CONFIG": str(config_path),
+        "PYTHONHASHSEED": _HASH_SEED,
+        # a private cache: nothing from an earlier build (or another PyInstaller version) leaks in
+        "PYINSTALLER_CONFIG_DIR": str(work / "pyinstaller-cache"),
+        # Store PyInstaller's module archive uncompressed: the payload compresses it anyway (the file gets
+        # smaller), and every later start skips inflating each module it imports (~25 ms less CPU to the
+        # handshake here, for ~70 ms more on the first start, which unpacks 14 MB more).
+        "PYINSTALLER_ZLIB_COMPRESSION_LEVEL": "0",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(work / "dist"),
+        "--workpath",
+        str(work / "build"),
+        str(_HERE / "frozen.spec"),
+    ]
     result = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=3600)
     app = work / "dist" / PLUGIN_FILE
     if result.returncode != 0 or not (app / PLUGIN_FILE).is_file():
@@ -135,15 +165,19 @@ def _run_pyinstaller(work: Path, config: dict) -> Path:
 def _compile_launcher(work: Path) -> bytes:
     compiler = os.environ.get("CC", "cc")
     if not shutil.which(compiler.split()[0]):
-        raise BuildError(f"the self-contained format compiles a small static launcher and needs a C compiler "
-                         f"({compiler} not found): {_INSTALL_HINT}")
+        raise BuildError(
+            f"the self-contained format compiles a small static launcher and needs a C compiler "
+            f"({compiler} not found): {_INSTALL_HINT}"
+        )
     out = work / "launcher"
     command = [*compiler.split(), "-static", "-O2", "-s", "-o", str(out), str(_HERE / "launcher.c"), "-lz"]
     result = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         tail = "\n".join(result.stderr.splitlines()[-10:])
-        raise BuildError(f"compiling the launcher failed ({' '.join(command)}):\n{tail}\n"
-                         f"a static C library and static zlib are needed: {_INSTALL_HINT}")
+        raise BuildError(
+            f"compiling the launcher failed ({' '.join(command)}):\n{tail}\n"
+            f"a static C library and static zlib are needed: {_INSTALL_HINT}"
+        )
     return out.read_bytes()
 
 
@@ -177,7 +211,7 @@ def pack_tree(root: Path) -> bytes:
 
 def read_trailer(data: bytes) -> tuple[int, int, str]:
     """(payload offset, payload length, build id) of a self-contained plugin file's content."""
-    magic, offset, length, build_id = _TRAILER.unpack(data[-_TRAILER.size:])
+    magic, offset, length, build_id = _TRAILER.unpack(data[-_TRAILER.size :])
     if magic != PAYLOAD_MAGIC:
         raise ValueError("not a self-contained yamldb plugin file")
     return offset, length, build_id.rstrip(b"\0").decode()
@@ -194,8 +228,14 @@ def build_frozen(output_dir: Path, extras: tuple[str, ...]) -> BuildResult:
     build_id = hashlib.sha256(payload).hexdigest()[:24]
     trailer = _TRAILER.pack(PAYLOAD_MAGIC, len(launcher), len(payload), build_id.encode())
     path, sha256, size = write_plugin_file(output_dir, [launcher, payload, trailer])
-    return BuildResult(path, sha256, size, tuple(f"{d.metadata['Name']} {d.version}" for d in dists),
-                       format="self-contained", runs_on=runs_on)
+    return BuildResult(
+        path,
+        sha256,
+        size,
+        tuple(f"{d.metadata['Name']} {d.version}" for d in dists),
+        format="self-contained",
+        runs_on=runs_on,
+    )
 
 
 def _runs_on(app: Path) -> str:

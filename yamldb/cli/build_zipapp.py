@@ -28,7 +28,7 @@ __all__ = ["build_zipapp"]
 
 _SKIP_PARTS = {"__pycache__"}
 
-BOOTSTRAP = '''\
+BOOTSTRAP = """\
 # yamldb plugin bootstrap: unpack once into a private cache, then run from there.
 import os, sys, zipfile
 BUILD_ID = {build_id!r}
@@ -94,7 +94,7 @@ sys.path.insert(0, _unpack())
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 from yamldb.transport.entry import main
 main()
-'''
+"""
 
 
 def _add_tree(zf: zipfile.ZipFile, source: Path, arcroot: str) -> None:
@@ -129,8 +129,13 @@ def _compile(path: Path, arcname: str) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "out.pyc"
         try:
-            py_compile.compile(str(path), cfile=str(target), dfile=arcname.removeprefix("site/"), doraise=True,
-                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            py_compile.compile(
+                str(path),
+                cfile=str(target),
+                dfile=arcname.removeprefix("site/"),
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
         except py_compile.PyCompileError:
             return b""  # e.g. a test file with Python-2 syntax inside a dependency: never imported
         return target.read_bytes()
@@ -141,8 +146,12 @@ def _check_python(python: str) -> None:
     wanted = f"{sys.version_info.major}.{sys.version_info.minor}"
     executable = python.split()[-1] if python.startswith("/usr/bin/env ") else python
     try:
-        found = subprocess.run([executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                               capture_output=True, text=True, timeout=30).stdout.strip()
+        found = subprocess.run(
+            [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
     except OSError:
         found = ""
     if not found:
@@ -177,5 +186,11 @@ def build_zipapp(output_dir: Path, extras: tuple[str, ...] = DEFAULT_EXTRAS, pyt
         info.compress_type = zipfile.ZIP_DEFLATED
         zf.writestr(info, BOOTSTRAP.replace("{build_id!r}", repr(build_id)))
     path, sha256, size = write_plugin_file(output_dir, [f"#!{interpreter}\n".encode(), payload.getvalue()])
-    return BuildResult(path, sha256, size, tuple(f"{d.metadata['Name']} {d.version}" for d in dists),
-                       format="zipapp", runs_on=f"a host with {interpreter.split()[-1]}")
+    return BuildResult(
+        path,
+        sha256,
+        size,
+        tuple(f"{d.metadata['Name']} {d.version}" for d in dists),
+        format="zipapp",
+        runs_on=f"a host with {interpreter.split()[-1]}",
+    )

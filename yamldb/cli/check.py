@@ -28,11 +28,11 @@ def _print(step: CheckStep) -> None:
         print(f"           error: {step.detail}")
 
 
-def run_check(manifest_ref: str, connection_url: str, username: str, password: str, role: str | None,
-              params: dict[str, str]) -> int:
+def run_check(
+    manifest_ref: str, connection_url: str, username: str, password: str, role: str | None, params: dict[str, str]
+) -> int:
     library = ManifestLibrary.from_environment()  # the same YAMLDB_MANIFEST_DIRS the plugin is given
-    config = {"connection_url": connection_url, "username": username, "password": password,
-              "parameters": params}
+    config = {"connection_url": connection_url, "username": username, "password": password, "parameters": params}
     try:
         path = Path(manifest_ref)
         if path.suffix in (".yaml", ".yml"):

@@ -28,7 +28,7 @@ def glibc_versions_needed(data: bytes) -> set[str]:
 def _versions_needed(data: bytes) -> set[str]:
     if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         return set()
-    shoff, = struct.unpack_from("<Q", data, 0x28)
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
     if not shoff or shentsize < 64 or shoff + shnum * shentsize > len(data):
         return set()
@@ -45,7 +45,7 @@ def _versions_needed(data: bytes) -> set[str]:
             for _ in range(aux_count):
                 _hash, _vflags, _other, name, aux_next = struct.unpack_from("<IHHII", data, at)
                 end = data.index(b"\0", strtab + name)
-                found.add(data[strtab + name:end].decode(errors="replace"))
+                found.add(data[strtab + name : end].decode(errors="replace"))
                 at += aux_next
             entry += following
     return {v for v in found if _GLIBC.match(v)}
@@ -56,14 +56,14 @@ def program_interpreter(data: bytes) -> str | None:
     /lib64/ld-linux-x86-64.so.2 or musl's /lib/ld-musl-x86_64.so.1; None if static or not such an ELF."""
     if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         return None
-    phoff, = struct.unpack_from("<Q", data, 0x20)
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     for i in range(phnum):
         if phoff + (i + 1) * phentsize > len(data):
             return None
         kind, _flags, offset, _vaddr, _paddr, size = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
         if kind == 3:  # PT_INTERP
-            return data[offset:offset + size].rstrip(b"\0").decode(errors="replace")
+            return data[offset : offset + size].rstrip(b"\0").decode(errors="replace")
     return None
 
 

@@ -71,22 +71,33 @@ def run_sweep(opts: SweepOptions) -> int:
     template_source = "--username-template" if template else "the manifest"
     if opts.vault_connection:
         if not opts.vault_addr or not opts.vault_token:
-            return _fail(2, "--vault-connection needs --vault-addr (or BAO_ADDR/VAULT_ADDR) and a token "
-                            "(--vault-token-env, or BAO_TOKEN/VAULT_TOKEN)")
+            return _fail(
+                2,
+                "--vault-connection needs --vault-addr (or BAO_ADDR/VAULT_ADDR) and a token "
+                "(--vault-token-env, or BAO_TOKEN/VAULT_TOKEN)",
+            )
         try:
             limits = read_limits(opts.vault_addr, opts.vault_token, opts.vault_mount, opts.vault_connection)
         except VaultError as exc:
             return _fail(1, str(exc))
         if max_ttl is None:
-            max_ttl, max_ttl_source = limits.max_ttl, f"OpenBao {opts.vault_mount}/{opts.vault_connection}: " \
-                                                      f"{limits.describe()}"
+            max_ttl, max_ttl_source = (
+                limits.max_ttl,
+                f"OpenBao {opts.vault_mount}/{opts.vault_connection}: {limits.describe()}",
+            )
         if not template and limits.username_template:
-            template, template_source = limits.username_template, f"OpenBao {opts.vault_mount}/config/" \
-                                                                  f"{opts.vault_connection}"
+            template, template_source = (
+                limits.username_template,
+                f"OpenBao {opts.vault_mount}/config/{opts.vault_connection}",
+            )
 
     library = ManifestLibrary.from_environment()
-    config: dict[str, Any] = {"connection_url": opts.connection_url, "username": opts.username,
-                              "password": opts.password, "parameters": opts.params or {}}
+    config: dict[str, Any] = {
+        "connection_url": opts.connection_url,
+        "username": opts.username,
+        "password": opts.password,
+        "parameters": opts.params or {},
+    }
     if template:
         config["username_template"] = template
     try:
@@ -128,8 +139,9 @@ def run_sweep(opts: SweepOptions) -> int:
 
 
 class _Report:
-    def __init__(self, opts: SweepOptions, sweep: Sweep, plan: SweepPlan, max_ttl_source: str,
-                 template_source: str) -> None:
+    def __init__(
+        self, opts: SweepOptions, sweep: Sweep, plan: SweepPlan, max_ttl_source: str, template_source: str
+    ) -> None:
         self.opts = opts
         self.template_source = template_source
         self.sweep = sweep
@@ -154,8 +166,10 @@ class _Report:
         if plan.users:
             print(f"  {'STATUS':<8} {'EXPIRES':<20}  {'BASIS':<18} USER")
             for user in plan.users:
-                print(f"  {user.status:<8} {_when(user):<20}  {user.basis if user.expires is not None else '-':<18} "
-                      f"{user.username}" + ("" if user.expires is not None else f"  ({user.basis})"))
+                print(
+                    f"  {user.status:<8} {_when(user):<20}  {user.basis if user.expires is not None else '-':<18} "
+                    f"{user.username}" + ("" if user.expires is not None else f"  ({user.basis})")
+                )
 
     def result(self, user: SweptUser) -> None:
         if not self.text:
@@ -169,20 +183,35 @@ class _Report:
         counts = self.plan.counts()
         if not self.text:
             policy = self.plan.policy
-            print(json.dumps({
-                "manifest": self.opts.manifest, "template": self.plan.template,
-                "template_source": self.template_source, "shape": self.plan.shape,
-                "grace_seconds": policy.grace, "max_ttl_seconds": policy.max_ttl,
-                "max_ttl_source": self.max_ttl_source or None, "database_expiry": self.sweep.trust_valid_until,
-                "applied": self.opts.apply, "counts": counts, "users": [u.as_dict() for u in self.plan.users],
-            }, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "manifest": self.opts.manifest,
+                        "template": self.plan.template,
+                        "template_source": self.template_source,
+                        "shape": self.plan.shape,
+                        "grace_seconds": policy.grace,
+                        "max_ttl_seconds": policy.max_ttl,
+                        "max_ttl_source": self.max_ttl_source or None,
+                        "database_expiry": self.sweep.trust_valid_until,
+                        "applied": self.opts.apply,
+                        "counts": counts,
+                        "users": [u.as_dict() for u in self.plan.users],
+                    },
+                    indent=2,
+                )
+            )
             return
-        print(f"listed {counts['listed']} users; {counts['matched']} match the template: {counts[EXPIRED]} expired, "
-              f"{counts['alive']} alive, {counts['unknown']} with an unknown expiry (never touched)")
+        print(
+            f"listed {counts['listed']} users; {counts['matched']} match the template: {counts[EXPIRED]} expired, "
+            f"{counts['alive']} alive, {counts['unknown']} with an unknown expiry (never touched)"
+        )
         expired = f"{counts[EXPIRED]} expired user{'' if counts[EXPIRED] == 1 else 's'}"
         if self.opts.apply:
-            print(f"dropped {counts['dropped']} of {expired}"
-                  + (f", {counts['failed']} FAILED" if counts["failed"] else ""))
+            print(
+                f"dropped {counts['dropped']} of {expired}"
+                + (f", {counts['failed']} FAILED" if counts["failed"] else "")
+            )
         elif counts[EXPIRED]:
             print(f"dry run, nothing changed; --apply drops the {expired}")
         else:
@@ -192,4 +221,3 @@ class _Report:
 def _when(user: SweptUser) -> str:
     value = user.as_dict()["expires"]
     return value or "-"
-

@@ -70,8 +70,10 @@ def _once(findings: list[Finding]) -> list[Finding]:
             kept[key], also[key] = finding, []
         elif path and path not in also[key]:
             also[key].append(path)
-    return [replace(f, message=f"{f.message} (also reached as {', '.join(also[k])} through a YAML alias)")
-            if also[k] else f for k, f in kept.items()]
+    return [
+        replace(f, message=f"{f.message} (also reached as {', '.join(also[k])} through a YAML alias)") if also[k] else f
+        for k, f in kept.items()
+    ]
 
 
 def collect(paths: list[str], stdin: BinaryIO | None = None) -> tuple[list[Finding], list[str], list[str]]:
@@ -118,13 +120,28 @@ def run_validate(paths: list[str], fmt: str) -> int:
     if usage:
         return 2
     if fmt == "json":
-        print(json.dumps({"files": files, "findings": [
-            {"file": f.location.file, "line": f.location.line, "column": f.location.column, "message": f.message}
-            for f in findings]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "files": files,
+                    "findings": [
+                        {
+                            "file": f.location.file,
+                            "line": f.location.line,
+                            "column": f.location.column,
+                            "message": f.message,
+                        }
+                        for f in findings
+                    ],
+                },
+                indent=2,
+            )
+        )
     elif fmt == "github":
         for f in findings:
-            print(f"::error file={f.location.file},line={f.location.line or 1},col={f.location.column or 1}::"
-                  f"{f.message}")
+            print(
+                f"::error file={f.location.file},line={f.location.line or 1},col={f.location.column or 1}::{f.message}"
+            )
     else:
         for f in findings:
             print(f"{f.location}: {f.message}")

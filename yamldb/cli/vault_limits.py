@@ -58,8 +58,9 @@ class _Client:
         self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def get(self, path: str, method: str = "GET", missing_ok: bool = False) -> dict[str, Any] | None:
-        request = urllib.request.Request(f"{self.address}/v1/{path}", method=method,
-                                         headers={"X-Vault-Token": self.token})
+        request = urllib.request.Request(
+            f"{self.address}/v1/{path}", method=method, headers={"X-Vault-Token": self.token}
+        )
         try:
             with self.opener.open(request, timeout=_TIMEOUT) as response:
                 body = response.read(10_000_000)
@@ -117,5 +118,4 @@ def read_limits(address: str, token: str, mount: str, connection: str) -> VaultL
             continue
         own = _seconds(role.get("max_ttl"))
         roles[str(name)] = min(own, mount_max) if own > 0 else mount_max
-    return VaultLimits(max(roles.values(), default=mount_max), mount_max, roles,
-                       str(template) if template else None)
+    return VaultLimits(max(roles.values(), default=mount_max), mount_max, roles, str(template) if template else None)

@@ -71,8 +71,10 @@ class SqlEngine:
         self._disconnected_at = 0.0
         # run() always commits or rolls back its own transaction, so the pool's extra ROLLBACK on every
         # check-in is a wasted round trip (one of four per MySQL operation). Pre-ping is ours (_checkout).
-        kwargs: dict[str, Any] = {"connect_args": self.adapter.connect_args(connect_args, tls, pool),
-                                  "pool_reset_on_return": None}
+        kwargs: dict[str, Any] = {
+            "connect_args": self.adapter.connect_args(connect_args, tls, pool),
+            "pool_reset_on_return": None,
+        }
         if self.adapter.pooled:
             idle = max(pool.idle, 1)
             kwargs.update(
@@ -108,8 +110,9 @@ class SqlEngine:
 
     def login(self, username: str, password: str, query: str) -> None:
         """Log in as another user with the same URL and run `query`; raise DatabaseError if refused."""
-        self.connect_as(self.url.set(username=username, password=password), query, [password],
-                        f"login as {username} failed")
+        self.connect_as(
+            self.url.set(username=username, password=password), query, [password], f"login as {username} failed"
+        )
 
     def connect_as(self, url: URL, query: str, secrets: Sequence[str], what: str) -> None:
         """Open one connection to `url` (this engine's connect arguments and session settings) and run `query`;
@@ -141,8 +144,13 @@ class SqlEngine:
         except SQLAlchemyError as exc:
             raise self._fail("query failed", exc) from None
 
-    def run(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber | None = None,
-            deadline: float | None = None) -> None:
+    def run(
+        self,
+        steps: Sequence[RenderedStep],
+        operation: str,
+        scrub: Scrubber | None = None,
+        deadline: float | None = None,
+    ) -> None:
         """Execute the steps; raise StepFailed (already scrubbed) on the first aborting error.
 
         `deadline` is a time.monotonic() value (the host's gRPC deadline): a statement still
@@ -160,17 +168,26 @@ class SqlEngine:
         # transactions queue in the database one at a time; what comes before (CREATE ROLE hashing the
         # password) and every other operation stays concurrent.
         lock = self.adapter.privilege_lock if self.adapter.privilege_lock and _changes_privileges(steps) else None
-        if self._direct and all(step.transaction and step.on_error == "abort" and not step.execute_results
-                                for step in steps):
+        if self._direct and all(
+            step.transaction and step.on_error == "abort" and not step.execute_results for step in steps
+        ):
             count = self._run_direct(steps, operation, scrub, deadline, lock)
         else:
             count = self._run_steps(steps, operation, scrub, deadline, lock)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug(f"{operation} ran", extra={"fields": {"statements": count,
-                                                            "ms": round((time.monotonic() - started) * 1000, 2)}})
+            log.debug(
+                f"{operation} ran",
+                extra={"fields": {"statements": count, "ms": round((time.monotonic() - started) * 1000, 2)}},
+            )
 
-    def _run_direct(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber,
-                    deadline: float | None, lock: str | None = None) -> int:
+    def _run_direct(
+        self,
+        steps: Sequence[RenderedStep],
+        operation: str,
+        scrub: Scrubber,
+        deadline: float | None,
+        lock: str | None = None,
+    ) -> int:
         """The common case (one transaction, abort on error) on the pooled DBAPI connection.
 
         SQLAlchemy's Connection, Transaction and execution context per statement cost more CPU than the
@@ -222,8 +239,9 @@ class SqlEngine:
                     with contextlib.suppress(Exception):
                         dbapi.rollback()
                 if watchdog is not None and watchdog.fired:
-                    raise DatabaseError(f"{operation} was cancelled: the request's deadline passed "
-                                        "(the host gave up waiting)") from None
+                    raise DatabaseError(
+                        f"{operation} was cancelled: the request's deadline passed (the host gave up waiting)"
+                    ) from None
                 if disconnected and unpinged and not reconnected:
                     # Not pinged because recently used, yet dead (the server restarted): nothing ran, retry.
                     reconnected = True
@@ -268,8 +286,14 @@ class SqlEngine:
         if alive is False:
             raise DisconnectionError("ping failed")
 
-    def _run_steps(self, steps: Sequence[RenderedStep], operation: str, scrub: Scrubber,
-                   deadline: float | None, lock: str | None = None) -> int:
+    def _run_steps(
+        self,
+        steps: Sequence[RenderedStep],
+        operation: str,
+        scrub: Scrubber,
+        deadline: float | None,
+        lock: str | None = None,
+    ) -> int:
         """Step by step through SQLAlchemy: autocommit steps, savepoints for on_error: continue."""
         try:
             conn = self._engine.connect()
@@ -289,12 +313,21 @@ class SqlEngine:
                 elif not transactional and not autocommit:
                     conn.execution_options(isolation_level="AUTOCOMMIT")
                     autocommit = True
-                self._run_unit(conn, transactional, items, operation, scrub, backoff,
-                               lock if transactional and _changes_privileges(step for _, step, _, _ in items) else None)
+                self._run_unit(
+                    conn,
+                    transactional,
+                    items,
+                    operation,
+                    scrub,
+                    backoff,
+                    lock if transactional and _changes_privileges(step for _, step, _, _ in items) else None,
+                )
         except StepFailed as exc:
             if watchdog is not None and watchdog.fired:
-                raise DatabaseError(f"{operation} statement {exc.index} was cancelled: the request's deadline "
-                                    "passed (the host gave up waiting)") from None
+                raise DatabaseError(
+                    f"{operation} statement {exc.index} was cancelled: the request's deadline "
+                    "passed (the host gave up waiting)"
+                ) from None
             raise
         except SQLAlchemyError as exc:
             raise self._fail(f"{operation} failed", exc, scrub) from None
@@ -304,8 +337,16 @@ class SqlEngine:
             conn.close()  # rolls back anything uncommitted
         return sum(len(items) for _, items in units)
 
-    def _run_unit(self, conn: Connection, transactional: bool, items: Sequence[_Item], operation: str,
-                  scrub: Scrubber, backoff: _Backoff, lock: str | None = None) -> None:
+    def _run_unit(
+        self,
+        conn: Connection,
+        transactional: bool,
+        items: Sequence[_Item],
+        operation: str,
+        scrub: Scrubber,
+        backoff: _Backoff,
+        lock: str | None = None,
+    ) -> None:
         """One transaction (consecutive transactional steps), or one autocommit statement.
 
         A statement the database rolled back for a concurrency reason is run again: alone if only it was
@@ -356,13 +397,15 @@ class SqlEngine:
                         continue  # only this statement was undone
                     raise _Restart() from None
                 if tolerate:
-                    self._skipped(step, operation, index, scrub(self.adapter.message(exc)),
-                                  scrub(step.display[position]))
+                    self._skipped(
+                        step, operation, index, scrub(self.adapter.message(exc)), scrub(step.display[position])
+                    )
                     return
                 raise self._step_failed(exc, operation, index, step, position, scrub) from None
 
-    def _execute_results(self, conn: Connection, rows: Sequence[Any], item: _Item, operation: str,
-                         scrub: Scrubber) -> None:
+    def _execute_results(
+        self, conn: Connection, rows: Sequence[Any], item: _Item, operation: str, scrub: Scrubber
+    ) -> None:
         """Run the statements a query returned (e.g. one KILL per session of a user); their failures are
         reported together, once, as the step's on_error says."""
         _, step, position, index = item
@@ -383,21 +426,31 @@ class SqlEngine:
                 failures.append(scrub(self.adapter.message(exc)))
         if failures:
             reasons = "; ".join(dict.fromkeys(failures))
-            self._skipped(step, operation, index, f"{len(failures)} of {len(rows)} statements it built failed: "
-                          f"{reasons}", scrub(step.display[position]))
+            self._skipped(
+                step,
+                operation,
+                index,
+                f"{len(failures)} of {len(rows)} statements it built failed: {reasons}",
+                scrub(step.display[position]),
+            )
 
     @staticmethod
     def _skipped(step: RenderedStep, operation: str, index: int, error: str, statement: str) -> None:
         if step.on_error == "warn":
             preview = statement if len(statement) <= 200 else statement[:200] + "…"
-            log.warning(f"{operation}: statement {index} failed and was skipped (on_error: warn): {error}",
-                        extra={"fields": {"statement": preview}})
+            log.warning(
+                f"{operation}: statement {index} failed and was skipped (on_error: warn): {error}",
+                extra={"fields": {"statement": preview}},
+            )
         else:
-            log.info(f"{operation}: statement {index} failed, continuing as the manifest allows",
-                     extra={"fields": {"error": error}})
+            log.info(
+                f"{operation}: statement {index} failed, continuing as the manifest allows",
+                extra={"fields": {"error": error}},
+            )
 
-    def _step_failed(self, exc: BaseException, operation: str, index: int, step: RenderedStep, position: int,
-                     scrub: Scrubber) -> StepFailed:
+    def _step_failed(
+        self, exc: BaseException, operation: str, index: int, step: RenderedStep, position: int, scrub: Scrubber
+    ) -> StepFailed:
         message = scrub(self.adapter.message(exc))
         shown = scrub(step.display[position])
         preview = shown if len(shown) <= 300 else shown[:300] + "…"
@@ -435,12 +488,14 @@ class _Backoff:
         """Sleep before another attempt and return True, or False when the attempts or the time are spent."""
         if self.tries >= RETRIES:
             return False
-        delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** self.tries))
+        delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**self.tries))
         if self.deadline is not None and time.monotonic() + delay >= self.deadline:
             return False
         self.tries += 1
-        log.debug(f"{self.operation}: rolled back for a concurrency reason, trying again",
-                  extra={"fields": {"attempt": self.tries, "error": reason}})
+        log.debug(
+            f"{self.operation}: rolled back for a concurrency reason, trying again",
+            extra={"fields": {"attempt": self.tries, "error": reason}},
+        )
         time.sleep(delay)
         return True
 
@@ -493,8 +548,9 @@ class _Watchdog:
             self._engine.cancel(self._dbapi)
             log.warning("cancelled a statement: the request's deadline passed")
         except Exception as exc:  # the request fails either way; say why the cancel did not happen
-            log.warning("could not cancel a statement after the deadline",
-                        extra={"fields": {"error": type(exc).__name__}})
+            log.warning(
+                "could not cancel a statement after the deadline", extra={"fields": {"error": type(exc).__name__}}
+            )
 
     def disarm(self) -> None:
         self._timer.cancel()

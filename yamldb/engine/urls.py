@@ -21,15 +21,22 @@ if TYPE_CHECKING:
 __all__ = ["ParsedURL", "connection_target", "parse_connection_url", "to_sqlalchemy_url"]
 
 
-def parse_connection_url(text: str, driver: str, formats: tuple[str, ...], tls: TlsConfig | None = None
-                         ) -> ParsedURL:
+def parse_connection_url(text: str, driver: str, formats: tuple[str, ...], tls: TlsConfig | None = None) -> ParsedURL:
     """Parse a connection_url with no placeholders left, with the adapter of `driver`; `tls` (the config's TLS
     keys) is merged over the TLS the URL asks for."""
     return connection_target(text, "", "", driver=driver, formats=formats, tls=tls)
 
 
-def connection_target(template: str, username: str, password: str, *, driver: str, formats: tuple[str, ...],
-                      disable_escaping: bool = False, tls: TlsConfig | None = None) -> ParsedURL:
+def connection_target(
+    template: str,
+    username: str,
+    password: str,
+    *,
+    driver: str,
+    formats: tuple[str, ...],
+    disable_escaping: bool = False,
+    tls: TlsConfig | None = None,
+) -> ParsedURL:
     """Where and as whom to connect, from connection_url and the config's username/password.
 
     Vault's plugins paste url.PathEscape(value) into the text and let the driver decode it again. Here the
@@ -49,12 +56,15 @@ def connection_target(template: str, username: str, password: str, *, driver: st
     parsed = adapter.parse_url(skeleton, driver, formats)
     url = _fill(parsed.url, marks)
     if disable_escaping and skeleton != template:
-        raw = adapter.parse_url(template.replace("{{username}}", username).replace("{{password}}", password),
-                                driver, formats)
+        raw = adapter.parse_url(
+            template.replace("{{username}}", username).replace("{{password}}", password), driver, formats
+        )
         if _shape(raw.url) != _shape(url):
-            raise ConfigError("connection_url: with disable_escaping=true the username or password is pasted into "
-                              "the URL unescaped, and here it changes where the URL's parts end (a '/', '?', '#' "
-                              "or '@' in it?): percent-encode it, or remove disable_escaping")
+            raise ConfigError(
+                "connection_url: with disable_escaping=true the username or password is pasted into "
+                "the URL unescaped, and here it changes where the URL's parts end (a '/', '?', '#' "
+                "or '@' in it?): percent-encode it, or remove disable_escaping"
+            )
         parsed, url = raw, raw.url
     final = adapter_for(url.get_backend_name())()
     final.check_url(url)
@@ -63,6 +73,7 @@ def connection_target(template: str, username: str, password: str, *, driver: st
 
 def _fill(url: URL, marks: dict[str, str]) -> URL:
     """Put the values where their marks landed: user, password, host, database, query values."""
+
     def fill(value: Any) -> Any:
         if isinstance(value, str):
             for mark, real in marks.items():
@@ -72,8 +83,13 @@ def _fill(url: URL, marks: dict[str, str]) -> URL:
             return tuple(fill(v) for v in value)
         return value
 
-    return url.set(username=fill(url.username), password=fill(url.password), host=fill(url.host),
-                   database=fill(url.database), query={k: fill(v) for k, v in url.query.items()})
+    return url.set(
+        username=fill(url.username),
+        password=fill(url.password),
+        host=fill(url.host),
+        database=fill(url.database),
+        query={k: fill(v) for k, v in url.query.items()},
+    )
 
 
 def _shape(url: URL) -> tuple[Any, ...]:

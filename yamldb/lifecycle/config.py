@@ -115,8 +115,10 @@ class ConnectionConfig:
         read = _Reader(raw)
         auth = read.get("password_authentication") or "password"
         if auth not in ("password", "scram-sha-256"):
-            raise ConfigError(f"password_authentication: {auth!r} is not a valid password authentication type "
-                              "(use password or scram-sha-256)")
+            raise ConfigError(
+                f"password_authentication: {auth!r} is not a valid password authentication type "
+                "(use password or scram-sha-256)"
+            )
         pool = {
             "max_open_connections": read.get("max_open_connections", as_int, 1),
             "max_idle_connections": read.get("max_idle_connections", as_int),

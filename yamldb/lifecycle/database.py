@@ -113,29 +113,42 @@ class ManifestDatabase:
             compiled = compile_manifest(manifest)
             if compiled.findings:
                 first, more = compiled.findings[0], len(compiled.findings) - 1
-                raise ManifestError(first.message + (f" (and {more} more; run yamldb validate)" if more else ""),
-                                    first.location)
+                raise ManifestError(
+                    first.message + (f" (and {more} more; run yamldb validate)" if more else ""), first.location
+                )
             username_template = self._username_template(manifest, config)
             sweep_settings = config.sweep
             sweep_matcher = sweep_settings.check(manifest, username_template) if sweep_settings else None
             for key in config.parameters:
                 if key not in manifest.parameters:
-                    raise ConfigError(f"parameters.{key}: manifest {manifest.name!r} has no such parameter; "
-                                      f"it has: {', '.join(manifest.parameters) or 'none'}")
+                    raise ConfigError(
+                        f"parameters.{key}: manifest {manifest.name!r} has no such parameter; "
+                        f"it has: {', '.join(manifest.parameters) or 'none'}"
+                    )
             dialect = manifest.dialect
             parsed = connection_target(
-                config.connection_url or manifest.connection.url or "", config.username, config.password,
-                driver=manifest.connection.driver, formats=dialect.url_formats,
-                disable_escaping=config.disable_escaping, tls=config.tls,
+                config.connection_url or manifest.connection.url or "",
+                config.username,
+                config.password,
+                driver=manifest.connection.driver,
+                formats=dialect.url_formats,
+                disable_escaping=config.disable_escaping,
+                tls=config.tls,
             )
             if parsed.url.password:  # a password written into connection_url itself is a secret too
                 scrub = scrub.extend([parsed.url.password])
             pool = replace(manifest.connection.pool, **config.pool_overrides)
             if parsed.connect_timeout:
                 pool = replace(pool, connect_timeout=parsed.connect_timeout)
-            engine = SqlEngine(parsed.url, pool, manifest.connection.connect_args, scrub,
-                               savepoints=dialect.capabilities.savepoints, tls=parsed.tls,
-                               batch=dialect.capabilities.batch_statements)
+            engine = SqlEngine(
+                parsed.url,
+                pool,
+                manifest.connection.connect_args,
+                scrub,
+                savepoints=dialect.capabilities.savepoints,
+                tls=parsed.tls,
+                batch=dialect.capabilities.batch_statements,
+            )
         except ManifestError as exc:
             raise ConfigError(scrub(f"manifest: {exc}")) from None
         except TemplateError as exc:
@@ -143,9 +156,11 @@ class ManifestDatabase:
         except YamldbError as exc:
             raise type(exc)(scrub(str(exc))) from None
         except ImportError as exc:
-            raise ConfigError(f"the driver for {manifest.connection.driver} is not installed "
-                              f"(pip install 'yamldb-plugin[{manifest.dialect.extra or manifest.dialect.name}]'): "
-                              f"{exc.name}") from None
+            raise ConfigError(
+                f"the driver for {manifest.connection.driver} is not installed "
+                f"(pip install 'yamldb-plugin[{manifest.dialect.extra or manifest.dialect.name}]'): "
+                f"{exc.name}"
+            ) from None
         if verify_connection:
             try:
                 engine.verify(dialect.verify_query)
@@ -157,10 +172,13 @@ class ManifestDatabase:
             old, self._state = self._state, state
         if old is not None:
             old.engine.dispose()
-        self._set_sweeper(PeriodicSweep(self, sweep_settings, sweep_matcher).start()
-                          if sweep_settings and sweep_matcher else None)
-        log.info("initialized", extra={"fields": {"manifest": manifest.name, "dialect": dialect.name,
-                                                  "url": mask_url(parsed.url)}})
+        self._set_sweeper(
+            PeriodicSweep(self, sweep_settings, sweep_matcher).start() if sweep_settings and sweep_matcher else None
+        )
+        log.info(
+            "initialized",
+            extra={"fields": {"manifest": manifest.name, "dialect": dialect.name, "url": mask_url(parsed.url)}},
+        )
         # Vault stores exactly what we return: echo the whole config back.
         return {**config.echo, "supported_credential_types": list(manifest.credential_types)}
 
@@ -178,8 +196,9 @@ class ManifestDatabase:
             try:
                 return check_username_template(manifest, manifest.username.template)
             except TemplateError as exc:
-                raise ManifestError(f"username.template: {exc.message}",
-                                    manifest.locations.get("username.template")) from None
+                raise ManifestError(
+                    f"username.template: {exc.message}", manifest.locations.get("username.template")
+                ) from None
         try:
             return check_username_template(manifest, config.username_template)
         except TemplateError as exc:
@@ -187,12 +206,17 @@ class ManifestDatabase:
 
     def _inline(self, config: ConnectionConfig) -> Manifest:
         if not inline_manifests_allowed():
-            raise ConfigError("manifest_inline: inline manifests are disabled for this plugin by its operator; "
-                              "use manifest=NAME")
+            raise ConfigError(
+                "manifest_inline: inline manifests are disabled for this plugin by its operator; use manifest=NAME"
+            )
         if config.manifest:
             raise ConfigError("set either manifest or manifest_inline, not both")
-        manifest, findings = check_text(config.manifest_inline or "", "manifest_inline", self.library.dialect_path,
-                                        prevalidated=self.library.is_shipped)
+        manifest, findings = check_text(
+            config.manifest_inline or "",
+            "manifest_inline",
+            self.library.dialect_path,
+            prevalidated=self.library.is_shipped,
+        )
         if findings:
             raise findings[0]
         assert manifest is not None
@@ -218,8 +242,10 @@ class ManifestDatabase:
         if len(texts) == 1 and (match := SET_REFERENCE.match(texts[0])):
             set_name = match["name"]
             if set_name not in state.manifest.sets:
-                raise ConfigError(f"statement set {set_name!r} is not in manifest {state.manifest.name!r}; "
-                                  f"it has: {', '.join(state.manifest.sets) or 'none'}")
+                raise ConfigError(
+                    f"statement set {set_name!r} is not in manifest {state.manifest.name!r}; "
+                    f"it has: {', '.join(state.manifest.sets) or 'none'}"
+                )
             try:
                 pairs = shlex.split(match["args"] or "")
                 params = dict(p.split("=", 1) for p in pairs)
@@ -227,29 +253,32 @@ class ManifestDatabase:
                 raise ConfigError(f"{texts[0]!r}: arguments must be key=value pairs") from None
             texts = ()
         if texts:
-            op = _compile_role(tuple(texts), operation, state.manifest.dialect.quoting,
-                               tuple(state.manifest.parameters))
+            op = _compile_role(
+                tuple(texts), operation, state.manifest.dialect.quoting, tuple(state.manifest.parameters)
+            )
         else:
             op = state.compiled.operation(operation, set_name)
         return op, params
 
-    def _values(self, state: _State, username: str, role_params: Mapping[str, str], used: set[str] | None = None,
-                **extra: str) -> dict[str, str]:
+    def _values(
+        self, state: _State, username: str, role_params: Mapping[str, str], used: set[str] | None = None, **extra: str
+    ) -> dict[str, str]:
         values: dict[str, str] = {}
         for name, parameter in state.manifest.parameters.items():
             if used is not None and name not in used:
                 continue  # a parameter only creation needs must not be demanded at revocation
             value = role_params.get(name, state.config.parameters.get(name, parameter.default))
             if value is None:
-                raise ConfigError(f"parameter {name!r} has no value: set it in the role (yamldb:SET {name}=...) "
-                                  "or in the connection's parameters")
+                raise ConfigError(
+                    f"parameter {name!r} has no value: set it in the role (yamldb:SET {name}=...) "
+                    "or in the connection's parameters"
+                )
             if parameter.pattern and not fullmatch(parameter.pattern, value):  # RE2: linear time
                 raise ConfigError(f"parameter {name!r}: {value!r} does not match {parameter.pattern!r}")
             values[name] = value
         unknown = set(role_params) - set(state.manifest.parameters)
         if unknown:
-            raise ConfigError(f"unknown parameter(s) {', '.join(sorted(unknown))} for manifest "
-                              f"{state.manifest.name!r}")
+            raise ConfigError(f"unknown parameter(s) {', '.join(sorted(unknown))} for manifest {state.manifest.name!r}")
         values.update(name=username, username=username, database=state.database, **extra)
         return values
 
@@ -257,11 +286,20 @@ class ManifestDatabase:
         when = when or datetime.now(timezone.utc)
         return when.astimezone(timezone.utc).strftime(state.manifest.dialect.expiration_format)
 
-    def _run(self, state: _State, op: Operation, values: dict[str, str], secrets: Sequence[str] = (),
-             deadline: float | None = None) -> None:
+    def _run(
+        self,
+        state: _State,
+        op: Operation,
+        values: dict[str, str],
+        secrets: Sequence[str] = (),
+        deadline: float | None = None,
+    ) -> None:
         scrub = state.scrub.extend(secrets)
-        if ("password" in values and state.config.password_authentication == "scram-sha-256"
-                and "scram_sha256" not in op.filters_of("password")):
+        if (
+            "password" in values
+            and state.config.password_authentication == "scram-sha-256"
+            and "scram_sha256" not in op.filters_of("password")
+        ):
             # As the built-in plugin: {{password}} becomes a verifier, the server never sees the password.
             values = {**values, "password": scram_sha256_verifier(values["password"])}
         try:
@@ -347,17 +385,21 @@ class ManifestDatabase:
             if is_root:
                 self._rotate_root(state, op, params, req.password.new_password, req.deadline)
             else:
-                values = self._values(state, req.username, params, op.placeholders(),
-                                      password=req.password.new_password)
+                values = self._values(
+                    state, req.username, params, op.placeholders(), password=req.password.new_password
+                )
                 self._run(state, op, values, [req.password.new_password], req.deadline)
             log.debug("changed password", extra={"fields": {"username": req.username, "root": is_root}})
         if req.public_key is not None:
             op, params = self._operation(state, "rotate", req.public_key.statements)
             if not op or "public_key" not in op.placeholders():
                 raise ConfigError("no statements that change a public key ({{public_key}}) for this manifest")
-            self._run(state, op, self._values(state, req.username, params, op.placeholders(),
-                                              public_key=req.public_key.new_public_key),
-                      deadline=req.deadline)
+            self._run(
+                state,
+                op,
+                self._values(state, req.username, params, op.placeholders(), public_key=req.public_key.new_public_key),
+                deadline=req.deadline,
+            )
         if req.expiration is not None:
             op, params = self._operation(state, "renew", req.expiration.statements)
             if self._sweeper is not None:
@@ -366,12 +408,18 @@ class ManifestDatabase:
                 # Documented no-op: databases without user expiry (MySQL) rely on revocation.
                 log.debug("renew: no statements, nothing to do", extra={"fields": {"username": req.username}})
                 return
-            values = self._values(state, req.username, params, op.placeholders(),
-                                  expiration=self._expiration(state, req.expiration.new_expiration))
+            values = self._values(
+                state,
+                req.username,
+                params,
+                op.placeholders(),
+                expiration=self._expiration(state, req.expiration.new_expiration),
+            )
             self._run(state, op, values, deadline=req.deadline)
 
-    def _rotate_root(self, state: _State, op: Operation, params: Mapping[str, str], new: str,
-                     deadline: float | None) -> None:
+    def _rotate_root(
+        self, state: _State, op: Operation, params: Mapping[str, str], new: str, deadline: float | None
+    ) -> None:
         """Change the admin's own password, and report success only once the new one is known to connect.
 
         Vault stores the new password and re-initializes with it: a password the connection_url cannot carry,
@@ -384,33 +432,49 @@ class ManifestDatabase:
         scrub = state.scrub.extend([new])
         template = config.connection_url or manifest.connection.url or ""
         if "{{password}}" not in template:
-            raise ConfigError("rotate-root: connection_url has no {{password}} placeholder, so the new password "
-                              "would never be used; nothing was changed (write it as ...{{username}}:{{password}}@...)")
+            raise ConfigError(
+                "rotate-root: connection_url has no {{password}} placeholder, so the new password "
+                "would never be used; nothing was changed (write it as ...{{username}}:{{password}}@...)"
+            )
         try:
-            target = connection_target(template, config.username, new, driver=manifest.connection.driver,
-                                       formats=manifest.dialect.url_formats,
-                                       disable_escaping=config.disable_escaping, tls=config.tls)
+            target = connection_target(
+                template,
+                config.username,
+                new,
+                driver=manifest.connection.driver,
+                formats=manifest.dialect.url_formats,
+                disable_escaping=config.disable_escaping,
+                tls=config.tls,
+            )
         except ConfigError as exc:
-            raise ConfigError(scrub(f"rotate-root: the new password does not fit connection_url, nothing was "
-                                    f"changed: {exc}")) from None
+            raise ConfigError(
+                scrub(f"rotate-root: the new password does not fit connection_url, nothing was changed: {exc}")
+            ) from None
         if target.url.password != new:
-            raise ConfigError("rotate-root: with disable_escaping=true the new password would reach the database "
-                              "altered by URL decoding (it contains '%'); nothing was changed: remove "
-                              "disable_escaping or use a password policy without '%'")
-        self._run(state, op, self._values(state, config.username, params, op.placeholders(), password=new),
-                  [new], deadline)
+            raise ConfigError(
+                "rotate-root: with disable_escaping=true the new password would reach the database "
+                "altered by URL decoding (it contains '%'); nothing was changed: remove "
+                "disable_escaping or use a password policy without '%'"
+            )
+        self._run(
+            state, op, self._values(state, config.username, params, op.placeholders(), password=new), [new], deadline
+        )
         try:
-            state.engine.connect_as(target.url, manifest.dialect.verify_query, [new],
-                                    "the new root password was set but does not connect")
+            state.engine.connect_as(
+                target.url, manifest.dialect.verify_query, [new], "the new root password was set but does not connect"
+            )
         except DatabaseError as exc:
             old = self._values(state, config.username, params, op.placeholders(), password=config.password)
             try:
                 self._run(state, op, old, [new])
             except YamldbError as again:
-                log.error("rotate-root: the new password does not connect and the old one could not be set back",
-                          extra={"fields": {"error": scrub(str(again))}})
-                raise DatabaseError(f"{exc}; setting the old password back failed as well: {scrub(str(again))}"
-                                    ) from None
+                log.error(
+                    "rotate-root: the new password does not connect and the old one could not be set back",
+                    extra={"fields": {"error": scrub(str(again))}},
+                )
+                raise DatabaseError(
+                    f"{exc}; setting the old password back failed as well: {scrub(str(again))}"
+                ) from None
             raise DatabaseError(f"{exc}; the old password was set back, nothing changed") from None
 
     # -- DeleteUser -------------------------------------------------------------------------

@@ -36,8 +36,9 @@ class UnknownInstance(YamldbError):
 class Instances:
     type_name = TYPE_NAME
 
-    def __init__(self, factory: Callable[[], ManifestDatabase] | None = None,
-                 grace: float = RETIRED_GRACE_SECONDS) -> None:
+    def __init__(
+        self, factory: Callable[[], ManifestDatabase] | None = None, grace: float = RETIRED_GRACE_SECONDS
+    ) -> None:
         self._factory = factory or _manifest_database
         self._grace = grace
         self._by_id: dict[str, ManifestDatabase] = {}
@@ -50,8 +51,10 @@ class Instances:
             if instance is None:
                 retired = self._retired.pop(instance_id, None)
                 instance = self._by_id[instance_id] = retired[1] if retired else self._factory()
-                log.debug("new connection instance", extra={"fields": {"multiplex_id": instance_id,
-                                                                       "instances": len(self._by_id)}})
+                log.debug(
+                    "new connection instance",
+                    extra={"fields": {"multiplex_id": instance_id, "instances": len(self._by_id)}},
+                )
             return instance
 
     def get(self, instance_id: str) -> ManifestDatabase:
@@ -60,13 +63,17 @@ class Instances:
             instance = self._by_id.get(instance_id)
             if instance is None and instance_id in self._retired:
                 instance = self._retired[instance_id][1]
-                log.debug("serving a request the host sent before closing its connection",
-                          extra={"fields": {"multiplex_id": instance_id}})
+                log.debug(
+                    "serving a request the host sent before closing its connection",
+                    extra={"fields": {"multiplex_id": instance_id}},
+                )
         for old in expired:
             old.close()
         if instance is None:
-            log.warning("call for an unknown connection instance", extra={"fields": {
-                "multiplex_id": instance_id, "known": ",".join(self._by_id)}})
+            log.warning(
+                "call for an unknown connection instance",
+                extra={"fields": {"multiplex_id": instance_id, "known": ",".join(self._by_id)}},
+            )
             raise UnknownInstance("no database instance found (the host must call Initialize first)")
         return instance
 
@@ -75,8 +82,9 @@ class Instances:
             instance = self._by_id.pop(instance_id, None)
             if instance is not None:
                 self._retired[instance_id] = (time.monotonic(), instance)
-        log.debug("connection instance closed", extra={"fields": {"multiplex_id": instance_id,
-                                                                  "known": instance is not None}})
+        log.debug(
+            "connection instance closed", extra={"fields": {"multiplex_id": instance_id, "known": instance is not None}}
+        )
         if instance is not None:
             instance.release()
         for old in self._sweep():

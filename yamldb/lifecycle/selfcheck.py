@@ -35,14 +35,23 @@ def vault_like_password(length: int = 20) -> str:
     alphabet = string.ascii_letters + string.digits + "-"
     while True:
         value = "".join(secrets.choice(alphabet) for _ in range(length))
-        if (any(c.islower() for c in value) and any(c.isupper() for c in value)
-                and any(c.isdigit() for c in value) and "-" in value):
+        if (
+            any(c.islower() for c in value)
+            and any(c.isupper() for c in value)
+            and any(c.isdigit() for c in value)
+            and "-" in value
+        ):
             return value
 
 
 class SelfCheck:
-    def __init__(self, db: ManifestDatabase, config: Mapping[str, Any], role: str | None = None,
-                 on_step: Callable[[CheckStep], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: ManifestDatabase,
+        config: Mapping[str, Any],
+        role: str | None = None,
+        on_step: Callable[[CheckStep], None] | None = None,
+    ) -> None:
         self.db = db
         self.config = dict(config)
         self.role = role
@@ -59,8 +68,9 @@ class SelfCheck:
         except _Skip as skip:
             step = CheckStep(name, "skipped", 0.0, str(skip))
         except YamldbError as exc:
-            step = CheckStep(name, "failed", (time.monotonic() - started) * 1000, str(exc),
-                             getattr(exc, "statement", ""))
+            step = CheckStep(
+                name, "failed", (time.monotonic() - started) * 1000, str(exc), getattr(exc, "statement", "")
+            )
         self.steps.append(step)
         self.on_step(step)
         return step.status != "failed"
@@ -93,10 +103,15 @@ class SelfCheck:
         return f"manifest {manifest.name}, dialect {manifest.dialect.name}"
 
     def _create(self, password: str, statements: tuple[str, ...]) -> str:
-        self.username = self.db.new_user(rq.NewUser(
-            display_name="check", role_name=self.role or "check",
-            expiration=datetime.now(timezone.utc) + timedelta(hours=1),
-            statements=statements, password=password))
+        self.username = self.db.new_user(
+            rq.NewUser(
+                display_name="check",
+                role_name=self.role or "check",
+                expiration=datetime.now(timezone.utc) + timedelta(hours=1),
+                statements=statements,
+                password=password,
+            )
+        )
         return self.username
 
     def _login(self, password: str, old_password: str | None = None) -> str:
@@ -109,8 +124,10 @@ class SelfCheck:
                 self.db.login(self.username, old_password)
             except DatabaseError:
                 return "the old password is refused"
-            raise DatabaseError("the old password still works after the rotation "
-                                "(does the server check passwords at all, e.g. trust authentication?)")
+            raise DatabaseError(
+                "the old password still works after the rotation "
+                "(does the server check passwords at all, e.g. trust authentication?)"
+            )
         return ""
 
     def _renew(self, statements: tuple[str, ...]) -> str:
@@ -118,8 +135,12 @@ class SelfCheck:
         if not manifest.steps("renew", self.role):
             raise _Skip(manifest.dialect.unsupported.get("renew", "the manifest has no renew statements"))
         assert self.username is not None
-        self.db.update_user(rq.UpdateUser(self.username, expiration=rq.ExpirationChange(
-            datetime.now(timezone.utc) + timedelta(hours=2), statements)))
+        self.db.update_user(
+            rq.UpdateUser(
+                self.username,
+                expiration=rq.ExpirationChange(datetime.now(timezone.utc) + timedelta(hours=2), statements),
+            )
+        )
         return ""
 
     def _rotate(self, new_password: str) -> str:

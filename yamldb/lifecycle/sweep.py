@@ -50,13 +50,16 @@ HOST_BUFFER = 5.0
 def matcher_for(manifest: Manifest, template: UsernameTemplate) -> UsernameMatcher:
     """The matcher for a connection's template and its manifest's username rules; ConfigError if impossible."""
     if not manifest.dialect.list_users:
-        raise ConfigError(f"dialect {manifest.dialect.name} has no list_users query, so yamldb cannot list its "
-                          "users to sweep them (supported: postgresql, mysql, mariadb, or a manifest that sets "
-                          "list_users)")
+        raise ConfigError(
+            f"dialect {manifest.dialect.name} has no list_users query, so yamldb cannot list its "
+            "users to sweep them (supported: postgresql, mysql, mariadb, or a manifest that sets "
+            "list_users)"
+        )
     rules = manifest.username
     try:
-        return UsernameMatcher.parse(template, max_length=rules.max_length, case=rules.case,
-                                     allowed_characters=rules.allowed_characters)
+        return UsernameMatcher.parse(
+            template, max_length=rules.max_length, case=rules.case, allowed_characters=rules.allowed_characters
+        )
     except TemplateError as exc:
         where = f" (at offset {exc.position})" if exc.position is not None else ""
         raise ConfigError(f"username template {template.source!r}: {exc.message}{where}") from None
@@ -81,10 +84,17 @@ class SweptUser:
     ms: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"username": self.username, "status": self.status, "expires": _iso(self.expires),
-                "basis": self.basis, "valid_until": _iso(self.valid_until), "created": _iso(self.created),
-                "result": self.result or None, "error": self.error or None,
-                "ms": round(self.ms, 1) if self.result else None}
+        return {
+            "username": self.username,
+            "status": self.status,
+            "expires": _iso(self.expires),
+            "basis": self.basis,
+            "valid_until": _iso(self.valid_until),
+            "created": _iso(self.created),
+            "result": self.result or None,
+            "error": self.error or None,
+            "ms": round(self.ms, 1) if self.result else None,
+        }
 
 
 @dataclass
@@ -100,10 +110,15 @@ class SweepPlan:
         return [u for u in self.users if u.status == status]
 
     def counts(self) -> dict[str, int]:
-        return {"listed": self.listed, "matched": len(self.users), EXPIRED: len(self.with_status(EXPIRED)),
-                ALIVE: len(self.with_status(ALIVE)), UNKNOWN: len(self.with_status(UNKNOWN)),
-                "dropped": sum(u.result == "dropped" for u in self.users),
-                "failed": sum(u.result == "failed" for u in self.users)}
+        return {
+            "listed": self.listed,
+            "matched": len(self.users),
+            EXPIRED: len(self.with_status(EXPIRED)),
+            ALIVE: len(self.with_status(ALIVE)),
+            UNKNOWN: len(self.with_status(UNKNOWN)),
+            "dropped": sum(u.result == "dropped" for u in self.users),
+            "failed": sum(u.result == "failed" for u in self.users),
+        }
 
 
 def _iso(when: float | None) -> str | None:
@@ -140,8 +155,14 @@ def _creation(db_created: float | None, name_created: float | None) -> float | N
 class Sweep:
     """One pass over one initialized connection: plan (read only), then apply (revoke one by one)."""
 
-    def __init__(self, db: ManifestDatabase, policy: SweepPolicy, statements: Sequence[str] = (),
-                 matcher: UsernameMatcher | None = None, keep: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        db: ManifestDatabase,
+        policy: SweepPolicy,
+        statements: Sequence[str] = (),
+        matcher: UsernameMatcher | None = None,
+        keep: Collection[str] = (),
+    ) -> None:
         self.db = db
         self.policy = policy
         self.statements = tuple(statements)
@@ -163,13 +184,15 @@ class Sweep:
             match = self.matcher.match(name, now)
             if match is None:
                 continue
-            plan.users.append(self.judge(name, _seconds(row.get("valid_until")), _seconds(row.get("created_at")),
-                                         match.created, now))
+            plan.users.append(
+                self.judge(name, _seconds(row.get("valid_until")), _seconds(row.get("created_at")), match.created, now)
+            )
         plan.users.sort(key=lambda u: u.username)
         return plan
 
-    def judge(self, name: str, valid_until: float | None, db_created: float | None, name_created: float | None,
-              now: float) -> SweptUser:
+    def judge(
+        self, name: str, valid_until: float | None, db_created: float | None, name_created: float | None, now: float
+    ) -> SweptUser:
         bounds: list[tuple[float, str]] = []
         if valid_until is not None and self.trust_valid_until:
             bounds.append((valid_until, "valid until"))
@@ -189,8 +212,9 @@ class Sweep:
             return "no max TTL (give --max-ttl or read it from OpenBao)"
         return "no expiry and no creation time recorded"
 
-    def apply(self, plan: SweepPlan, on_result: Callable[[SweptUser], None] | None = None,
-              stop: threading.Event | None = None) -> None:
+    def apply(
+        self, plan: SweepPlan, on_result: Callable[[SweptUser], None] | None = None, stop: threading.Event | None = None
+    ) -> None:
         """Revoke every expired user of the plan with the manifest's revoke statements, one by one."""
         for user in plan.with_status(EXPIRED):
             if stop is not None and stop.is_set():
@@ -231,8 +255,10 @@ class SweepSettings:
         interval = values["sweep_interval"]
         if not interval:
             if values["sweep_grace"] is not None or values["sweep_max_ttl"]:
-                raise ConfigError("sweep_grace/sweep_max_ttl are set but sweep_interval is not: "
-                                  "set sweep_interval (e.g. 10m) to turn the periodic sweep on")
+                raise ConfigError(
+                    "sweep_grace/sweep_max_ttl are set but sweep_interval is not: "
+                    "set sweep_interval (e.g. 10m) to turn the periodic sweep on"
+                )
             return None
         if interval < MIN_INTERVAL:
             raise ConfigError(f"sweep_interval: at least {MIN_INTERVAL:g}s")
@@ -244,9 +270,11 @@ class SweepSettings:
         matcher = matcher_for(manifest, template)
         renew = {p.name for step in manifest.steps("renew") for p in _placeholders(step.sql, manifest)}
         if self.max_ttl is None and "expiration" not in renew:
-            raise ConfigError(f"sweep_interval: {manifest.dialect.name} keeps no user expiry that renewals move, "
-                              "so the sweep needs sweep_max_ttl: at least the max_ttl of every role on this "
-                              "connection (renewals past it are then refused)")
+            raise ConfigError(
+                f"sweep_interval: {manifest.dialect.name} keeps no user expiry that renewals move, "
+                "so the sweep needs sweep_max_ttl: at least the max_ttl of every role on this "
+                "connection (renewals past it are then refused)"
+            )
         return matcher
 
 
@@ -298,8 +326,9 @@ class PeriodicSweep:
         sweep.apply(plan, stop=self._stop)
         for user in plan.users:
             if user.result == "failed":
-                log.warning("sweep could not drop a user", extra={"fields": {"username": user.username,
-                                                                             "error": user.error}})
+                log.warning(
+                    "sweep could not drop a user", extra={"fields": {"username": user.username, "error": user.error}}
+                )
         log.info("sweep", extra={"fields": plan.counts()})
         return plan
 
@@ -314,21 +343,27 @@ class PeriodicSweep:
         if bound is None or expiration is None:
             return
         if expiration.timestamp() > time.time() + bound:
-            raise ConfigError("the lease would end after sweep_max_ttl + sweep_grace; lower the role's ttl or "
-                              "raise sweep_max_ttl on the connection")
+            raise ConfigError(
+                "the lease would end after sweep_max_ttl + sweep_grace; lower the role's ttl or "
+                "raise sweep_max_ttl on the connection"
+            )
 
     def check_renewal(self, username: str, expiration: datetime, renew_placeholders: Collection[str]) -> None:
         if self.settings.max_ttl is None and "expiration" not in renew_placeholders:
             # The sweep trusts the database's expiry; a renewal that does not move it would be swept.
-            raise ConfigError("these renew statements do not set {{expiration}}, but the periodic sweep on this "
-                              "connection relies on the database's expiry; renewal refused")
+            raise ConfigError(
+                "these renew statements do not set {{expiration}}, but the periodic sweep on this "
+                "connection relies on the database's expiry; renewal refused"
+            )
         bound = self._bound()
         if bound is None:
             return
         created = self._created(username)
         if created is not None and expiration.timestamp() > created + bound:
-            raise ConfigError("renewal past sweep_max_ttl + sweep_grace from the user's creation refused: raise "
-                              "sweep_max_ttl on the connection to at least the role's max_ttl")
+            raise ConfigError(
+                "renewal past sweep_max_ttl + sweep_grace from the user's creation refused: raise "
+                "sweep_max_ttl on the connection to at least the role's max_ttl"
+            )
 
     def _created(self, username: str) -> float | None:
         match = self.matcher.match(username)

@@ -63,8 +63,7 @@ class ManifestLibrary:
     def _find(self, name: str, directories: Sequence[Path], kind: str = "manifest") -> Path:
         if not NAME.match(name) or ".." in name:
             raise ManifestNotFound(
-                f"invalid manifest name {name!r}: use a name such as 'postgresql' (letters, digits, . _ -), "
-                "not a path"
+                f"invalid manifest name {name!r}: use a name such as 'postgresql' (letters, digits, . _ -), not a path"
             )
         for directory in directories:
             candidate = directory / f"{name}.yaml"
@@ -73,8 +72,11 @@ class ManifestLibrary:
                 if not candidate.resolve().is_relative_to(directory.resolve()):
                     continue
                 return candidate
-        available = self.names() if kind == "manifest" else sorted(
-            {p.stem for d in directories if d.is_dir() for p in d.glob("*.yaml") if NAME.match(p.stem)})
+        available = (
+            self.names()
+            if kind == "manifest"
+            else sorted({p.stem for d in directories if d.is_dir() for p in d.glob("*.yaml") if NAME.match(p.stem)})
+        )
         close = difflib.get_close_matches(name, available, n=1)
         hint = f' (did you mean "{close[0]}"?)' if close else ""
         raise ManifestNotFound(f"unknown {kind} {name!r}{hint}; available: {', '.join(available) or 'none'}")

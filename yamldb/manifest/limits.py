@@ -70,24 +70,29 @@ class ManifestLimits:
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ManifestLimits:
         env = os.environ if env is None else env
         size, nodes = env.get(MAX_BYTES_ENV, "").strip(), env.get(MAX_NODES_ENV, "").strip()
-        return cls(parse_size(size) if size else DEFAULT_MAX_BYTES,
-                   parse_count(nodes) if nodes else DEFAULT_MAX_NODES)
+        return cls(parse_size(size) if size else DEFAULT_MAX_BYTES, parse_count(nodes) if nodes else DEFAULT_MAX_NODES)
 
     def too_large(self, size: int, known: bool = True) -> str | None:
         """Why a manifest of `size` bytes is refused, or None; `known=False`: a stream read only up to the limit."""
         if size <= self.max_bytes:
             return None
         measured = f"{size} bytes ({_size_text(size)})" if known else f"more than {self.max_bytes} bytes"
-        return (f"the manifest is {measured}, over the limit of {self.max_bytes} bytes "
-                f"({_size_text(self.max_bytes)}); it was not parsed. The operator can raise the limit at "
-                f"registration (-args=--max-manifest-bytes=N) or with {MAX_BYTES_ENV}")
+        return (
+            f"the manifest is {measured}, over the limit of {self.max_bytes} bytes "
+            f"({_size_text(self.max_bytes)}); it was not parsed. The operator can raise the limit at "
+            f"registration (-args=--max-manifest-bytes=N) or with {MAX_BYTES_ENV}"
+        )
 
     def too_many_nodes(self) -> str:
-        return (f"the manifest has more than {self.max_nodes} YAML nodes (keys, values and list items); "
-                f"parsing stopped here. The operator can raise the limit at registration "
-                f"(-args=--max-manifest-nodes=N) or with {MAX_NODES_ENV}")
+        return (
+            f"the manifest has more than {self.max_nodes} YAML nodes (keys, values and list items); "
+            f"parsing stopped here. The operator can raise the limit at registration "
+            f"(-args=--max-manifest-nodes=N) or with {MAX_NODES_ENV}"
+        )
 
     def expands_too_far(self, written: int) -> str:
-        return (f"aliases expand the manifest to more than {self.max_nodes} values (it has {written} nodes as "
-                f"written); refused before expanding it. The limit is set at registration "
-                f"(-args=--max-manifest-nodes=N) or with {MAX_NODES_ENV}")
+        return (
+            f"aliases expand the manifest to more than {self.max_nodes} values (it has {written} nodes as "
+            f"written); refused before expanding it. The limit is set at registration "
+            f"(-args=--max-manifest-nodes=N) or with {MAX_NODES_ENV}"
+        )

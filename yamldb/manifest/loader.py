@@ -58,19 +58,26 @@ def _steps(document: Document, path: tuple, value: Any) -> tuple[Step, ...]:
     for index, item in enumerate(items):
         item_path = path if isinstance(value, str) else (*path, index)
         if isinstance(item, str):
-            steps.append(Step(sql=item, location=document.value_location(item_path),
-                              locate=partial(document.scalar_offset_location, item_path)))
+            steps.append(
+                Step(
+                    sql=item,
+                    location=document.value_location(item_path),
+                    locate=partial(document.scalar_offset_location, item_path),
+                )
+            )
         else:
             sql_path = (*item_path, "sql")
-            steps.append(Step(
-                sql=item["sql"],
-                transaction=item.get("transaction", True),
-                on_error=item.get("on_error", "abort"),
-                split=item.get("split", True),
-                execute_results=item.get("execute_results", False),
-                location=document.value_location(sql_path),
-                locate=partial(document.scalar_offset_location, sql_path),
-            ))
+            steps.append(
+                Step(
+                    sql=item["sql"],
+                    transaction=item.get("transaction", True),
+                    on_error=item.get("on_error", "abort"),
+                    split=item.get("split", True),
+                    execute_results=item.get("execute_results", False),
+                    location=document.value_location(sql_path),
+                    locate=partial(document.scalar_offset_location, sql_path),
+                )
+            )
     return tuple(steps)
 
 
@@ -78,8 +85,9 @@ def _statement_set(document: Document, path: tuple, data: Mapping[str, Any]) -> 
     return {op: _steps(document, (*path, op), data[op]) for op in OPERATIONS if op in data}
 
 
-def _read(path: Path, display: str | None, prevalidated: Prevalidated = None
-          ) -> tuple[_Partial | None, list[ManifestError]]:
+def _read(
+    path: Path, display: str | None, prevalidated: Prevalidated = None
+) -> tuple[_Partial | None, list[ManifestError]]:
     # yamldb's own dialects and examples are part of the installation: an operator's lower limit
     # (meant for the manifests people write) must not refuse them; the default limits still hold.
     limits = ManifestLimits() if _is_shipped(path) else None
@@ -103,8 +111,11 @@ def _is_shipped(path: Path) -> bool:
 
 def _parse(document: Document, validate: bool = True) -> tuple[_Partial | None, list[ManifestError]]:
     if document.data is None:
-        return None, [ManifestError("the file is empty; a manifest needs at least `yamldb: 1` and `dialect:`",
-                                    Location(document.file, 1, 1))]
+        return None, [
+            ManifestError(
+                "the file is empty; a manifest needs at least `yamldb: 1` and `dialect:`", Location(document.file, 1, 1)
+            )
+        ]
     findings = schema_findings(document, manifest_schema()) if validate else []
     findings = findings or _pattern_findings(document)
     if findings:
@@ -117,8 +128,11 @@ def _parse(document: Document, validate: bool = True) -> tuple[_Partial | None, 
 def _pattern_findings(document: Document) -> list[ManifestError]:
     """Regular expressions RE2 cannot run (backreferences, look-around), pinned to where they are written."""
     data = document.data
-    patterns = [(("parameters", name, "pattern"), body["pattern"], body["pattern"])
-                for name, body in data.get("parameters", {}).items() if isinstance(body.get("pattern"), str)]
+    patterns = [
+        (("parameters", name, "pattern"), body["pattern"], body["pattern"])
+        for name, body in data.get("parameters", {}).items()
+        if isinstance(body.get("pattern"), str)
+    ]
     allowed = data.get("username", {}).get("allowed_characters")
     if isinstance(allowed, str):  # used as (?:allowed)*: both must compile
         patterns.append((("username", "allowed_characters"), allowed, f"(?:{allowed})*"))
@@ -126,9 +140,13 @@ def _pattern_findings(document: Document) -> list[ManifestError]:
     for path, written, used in patterns:
         problem = pattern_problem(written) or pattern_problem(used)
         if problem:
-            findings.append(ManifestError(
-                f"{'.'.join(map(str, path))}: {problem}; patterns use RE2 syntax, which matches in linear time "
-                "and has no backreferences or look-around", document.value_location(path)))
+            findings.append(
+                ManifestError(
+                    f"{'.'.join(map(str, path))}: {problem}; patterns use RE2 syntax, which matches in linear time "
+                    "and has no backreferences or look-around",
+                    document.value_location(path),
+                )
+            )
     return findings
 
 
@@ -225,33 +243,40 @@ def _build(chain: list[_Partial], name: str, source: str) -> Manifest:
             connect_args=MappingProxyType(dict(connection.get("connect_args", {}))),
         ),
         username=UsernameRules(
-            template=username.get("template", '{{ printf "v-%s-%s-%s" (.RoleName | truncate 8) (random 20) '
-                                              '(unix_time) | truncate 63 }}'),
+            template=username.get(
+                "template", '{{ printf "v-%s-%s-%s" (.RoleName | truncate 8) (random 20) (unix_time) | truncate 63 }}'
+            ),
             max_length=username.get("max_length", dialect.quoting.max_identifier_length),
             case=username.get("case", "preserve"),
             allowed_characters=username.get("allowed_characters"),
         ),
         statements=MappingProxyType(statements),
         sets=MappingProxyType({k: MappingProxyType(v) for k, v in sets.items()}),
-        parameters=MappingProxyType({
-            pname: Parameter(
-                name=pname,
-                default=None if p.get("default") is None else str(p["default"]).lower()
-                if isinstance(p.get("default"), bool) else str(p["default"]),
-                pattern=p.get("pattern"),
-                required=p.get("required", False),
-                description=p.get("description", ""),
-            )
-            for pname, p in data.get("parameters", {}).items()
-        }),
+        parameters=MappingProxyType(
+            {
+                pname: Parameter(
+                    name=pname,
+                    default=None
+                    if p.get("default") is None
+                    else str(p["default"]).lower()
+                    if isinstance(p.get("default"), bool)
+                    else str(p["default"]),
+                    pattern=p.get("pattern"),
+                    required=p.get("required", False),
+                    description=p.get("description", ""),
+                )
+                for pname, p in data.get("parameters", {}).items()
+            }
+        ),
         credential_types=tuple(data.get("credential_types", ("password",))),
         login_check=LoginCheck(**data.get("login_check", {})),
         locations=MappingProxyType(locations),
     )
 
 
-def _resolve(part: _Partial, find_dialect: LibraryLookup, seen: tuple[Path, ...], prevalidated: Prevalidated,
-             origin: Path | None) -> tuple[list[_Partial] | None, list[ManifestError]]:
+def _resolve(
+    part: _Partial, find_dialect: LibraryLookup, seen: tuple[Path, ...], prevalidated: Prevalidated, origin: Path | None
+) -> tuple[list[_Partial] | None, list[ManifestError]]:
     """Follow `dialect:` references from `part` down to the file that defines the dialect.
 
     Returns the chain [dialect file, ..., part]. `origin` is the file `part` came from; None for text from a
@@ -265,8 +290,13 @@ def _resolve(part: _Partial, find_dialect: LibraryLookup, seen: tuple[Path, ...]
         try:
             if ref.endswith((".yaml", ".yml")):
                 if origin is None and current is part:
-                    return None, [ManifestError("a manifest given as text (inline, or on standard input) names "
-                                                "its dialect, not a file (e.g. dialect: postgresql)", where)]
+                    return None, [
+                        ManifestError(
+                            "a manifest given as text (inline, or on standard input) names "
+                            "its dialect, not a file (e.g. dialect: postgresql)",
+                            where,
+                        )
+                    ]
                 base_path = Path(current.document.file).parent / ref if not Path(ref).is_absolute() else Path(ref)
                 if not base_path.exists() and origin is not None:
                     base_path = origin.parent / ref  # relative to the manifest that started the chain
@@ -288,7 +318,10 @@ def _resolve(part: _Partial, find_dialect: LibraryLookup, seen: tuple[Path, ...]
 
 
 def check_file(
-    path: Path, find_dialect: LibraryLookup, display: str | None = None, _seen: tuple[Path, ...] = (),
+    path: Path,
+    find_dialect: LibraryLookup,
+    display: str | None = None,
+    _seen: tuple[Path, ...] = (),
     prevalidated: Prevalidated = None,
 ) -> tuple[Manifest | None, list[ManifestError]]:
     """Load a manifest and every file it builds on; return it with all findings.
@@ -305,8 +338,12 @@ def check_file(
     return _build(chain, name, part.document.file), []
 
 
-def check_text(text: str, display: str, find_dialect: LibraryLookup, prevalidated: Prevalidated = None,
-               ) -> tuple[Manifest | None, list[ManifestError]]:
+def check_text(
+    text: str,
+    display: str,
+    find_dialect: LibraryLookup,
+    prevalidated: Prevalidated = None,
+) -> tuple[Manifest | None, list[ManifestError]]:
     """A manifest given as text (inline in a connection config), resolved like a file (its own dialect must
     be a name: text from a config must never make the plugin open a file path)."""
     try:
@@ -321,8 +358,9 @@ def check_text(text: str, display: str, find_dialect: LibraryLookup, prevalidate
     return _build(chain, part.data.get("name") or display, display), []
 
 
-def load_file(path: Path, find_dialect: LibraryLookup, display: str | None = None,
-              prevalidated: Prevalidated = None) -> Manifest:
+def load_file(
+    path: Path, find_dialect: LibraryLookup, display: str | None = None, prevalidated: Prevalidated = None
+) -> Manifest:
     manifest, findings = check_file(path, find_dialect, display, prevalidated=prevalidated)
     if findings:
         raise findings[0]

@@ -88,9 +88,7 @@ _STRUCTURE_KEYWORDS = frozenset(
         "else",
     }
 )
-_MESSAGE_KEYWORDS = frozenset(
-    {"minProperties", "maxProperties", "not", "contains", "propertyNames"}
-)
+_MESSAGE_KEYWORDS = frozenset({"minProperties", "maxProperties", "not", "contains", "propertyNames"})
 _HANDLER_KEYWORDS = frozenset(
     {
         "additionalProperties",
@@ -105,9 +103,7 @@ _HANDLER_KEYWORDS = frozenset(
     }
 )
 # What a schema may use and still get located, specific findings.
-HANDLED_KEYWORDS = (
-    _VALUE_KEYWORDS | _STRUCTURE_KEYWORDS | _MESSAGE_KEYWORDS | _HANDLER_KEYWORDS
-)
+HANDLED_KEYWORDS = _VALUE_KEYWORDS | _STRUCTURE_KEYWORDS | _MESSAGE_KEYWORDS | _HANDLER_KEYWORDS
 _TYPE_WORDS = {
     "string": "a string",
     "object": "a mapping",
@@ -158,9 +154,7 @@ def _validator_for(schema: dict[str, Any]) -> Draft202012Validator:
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise ManifestError(f"invalid JSON Schema at {where}: {exc.message}") from None
-    validator = Draft202012Validator(
-        schema, format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     _VALIDATORS[id(schema)] = (schema, validator)
     return validator
 
@@ -184,9 +178,7 @@ class _Renderer:
             message = self.describe(error, path, prefix="")
             # "invalid key "X": does not match", not "... "X" does not match".
             message = message.removeprefix(_show(key) + " ")
-            return [
-                (self.doc.key_location((*path, key)), f'invalid key "{key}": {message}')
-            ]
+            return [(self.doc.key_location((*path, key)), f'invalid key "{key}": {message}')]
         handler = getattr(self, f"on_{error.validator}", None)
         if handler is not None:
             found: list[Finding] | None = handler(error, path)
@@ -201,39 +193,24 @@ class _Renderer:
 
     # -- keywords that point somewhere other than the failing instance -------
 
-    def on_additionalProperties(
-        self, error: ValidationError, path: PathT
-    ) -> list[Finding]:
+    def on_additionalProperties(self, error: ValidationError, path: PathT) -> list[Finding]:
         instance, schema = error.instance, error.schema
         if error.validator_value is not False or not isinstance(instance, dict):
             return []
         known = schema.get("properties", {})
         patterns = schema.get("patternProperties", {})
-        extras = [
-            key
-            for key in instance
-            if key not in known and not any(_search(p, key) for p in patterns)
-        ]
+        extras = [key for key in instance if key not in known and not any(_search(p, key) for p in patterns)]
         return self.unknown_keys(path, extras, known, instance)
 
-    def on_unevaluatedProperties(
-        self, error: ValidationError, path: PathT
-    ) -> list[Finding]:
+    def on_unevaluatedProperties(self, error: ValidationError, path: PathT) -> list[Finding]:
         if not isinstance(error.instance, dict):
             return []
         # The keys no (sub)schema here declares, following $ref and combinators.
         known = _property_names(error.schema, self.root)
         patterns = _pattern_names(error.schema, self.root)
-        extras = [
-            k
-            for k in error.instance
-            if k not in known and not any(_search(p, k) for p in patterns)
-        ]
+        extras = [k for k in error.instance if k not in known and not any(_search(p, k) for p in patterns)]
         if error.validator_value is not False:
-            return [
-                (self.doc.key_location((*path, k)), f'key "{k}" is not allowed here')
-                for k in extras
-            ]
+            return [(self.doc.key_location((*path, k)), f'key "{k}" is not allowed here') for k in extras]
         return self.unknown_keys(path, extras, known, error.instance)
 
     def unknown_keys(
@@ -258,9 +235,7 @@ class _Renderer:
         missing = [k for k in error.validator_value if k not in error.instance]
         return [(where, f'missing required key "{k}"') for k in missing]
 
-    def on_dependentRequired(
-        self, error: ValidationError, path: PathT
-    ) -> list[Finding]:
+    def on_dependentRequired(self, error: ValidationError, path: PathT) -> list[Finding]:
         if not isinstance(error.instance, dict):
             return []
         found = []
@@ -289,15 +264,10 @@ class _Renderer:
                 falses = [p for p, sub in where.items() if sub is False]
                 keys = [k for k in parent if any(_search(p, k) for p in falses)]
         if keys:
-            return [
-                (self.doc.key_location((*path, k)), f'key "{k}" is not allowed here')
-                for k in keys
-            ]
+            return [(self.doc.key_location((*path, k)), f'key "{k}" is not allowed here') for k in keys]
         if path and isinstance(path[-1], str) and keyword == path[-1]:
             # Should jsonschema start including the key, it is already in the path.
-            return [
-                (self.doc.key_location(path), f'key "{path[-1]}" is not allowed here')
-            ]
+            return [(self.doc.key_location(path), f'key "{path[-1]}" is not allowed here')]
         return [(self.doc.location(path), f"{_prefix(path)}no value is allowed here")]
 
     def on_uniqueItems(self, error: ValidationError, path: PathT) -> list[Finding]:
@@ -362,19 +332,14 @@ class _Renderer:
             keys = {_discriminator(branches[i]) for i in candidates}
             key = keys.pop() if len(keys) == 1 else None
             per_branch = [
-                _union_values(
-                    [[e for e in branches[i] if tuple(e.relative_path) == (key,)]]
-                )
-                for i in candidates
+                _union_values([[e for e in branches[i] if tuple(e.relative_path) == (key,)]]) for i in candidates
             ]
             # Only a key whose allowed values differ per branch selects a branch.
             if key is not None and len({repr(v) for v in per_branch}) > 1:
                 allowed = [v for values in per_branch for v in values]
                 allowed = [v for n, v in enumerate(allowed) if v not in allowed[:n]]
                 where = self.doc.value_location((*path, key))
-                message = self.not_one_of(
-                    _prefix((*path, key)), instance.get(key), allowed
-                )
+                message = self.not_one_of(_prefix((*path, key)), instance.get(key), allowed)
                 return [(where, message)]
         if len(candidates) == 1 or not matching:
             matching = candidates
@@ -387,9 +352,7 @@ class _Renderer:
 
     # -- messages ------------------------------------------------------------
 
-    def describe(
-        self, error: ValidationError, path: PathT, prefix: str | None = None
-    ) -> str:
+    def describe(self, error: ValidationError, path: PathT, prefix: str | None = None) -> str:
         """A short message for a value-level error, prefixed with the key's name."""
         prefix = _prefix(path) if prefix is None else prefix
         kind, value, instance = error.validator, error.validator_value, error.instance
@@ -400,9 +363,7 @@ class _Renderer:
             got = _kind(instance)
             if instance is None and not path:
                 return f"the document is empty; expected {expected}"
-            return f"{prefix}expected {expected}, got {got}" + self.quote_hint(
-                path, types
-            )
+            return f"{prefix}expected {expected}, got {got}" + self.quote_hint(path, types)
         if kind == "enum":
             return self.not_one_of(prefix, instance, list(value))
         if kind == "const":
@@ -414,9 +375,7 @@ class _Renderer:
         if kind == "minLength":
             if instance == "":
                 return f"{prefix}must not be empty"
-            return (
-                f"{prefix}{shown} is too short (at least {_plural(value, 'character')})"
-            )
+            return f"{prefix}{shown} is too short (at least {_plural(value, 'character')})"
         if kind == "maxLength":
             length = len(instance) if isinstance(instance, str) else "?"
             return f"{prefix}is too long ({length} characters, at most {value})"
@@ -451,9 +410,7 @@ class _Renderer:
             listed += ", …"
         message = f"{prefix}{_show(instance)} is not one of: {listed}"
         if isinstance(instance, str):
-            message += _did_you_mean(
-                instance, [v for v in allowed if isinstance(v, str)]
-            )
+            message += _did_you_mean(instance, [v for v in allowed if isinstance(v, str)])
         return message
 
     def quote_hint(self, path: PathT, expected_types: Iterable[str]) -> str:
@@ -523,11 +480,7 @@ def _union_values(groups: Iterable[Iterable[ValidationError]]) -> list[Any]:
     allowed: list[Any] = []
     for errors in groups:
         for e in errors:
-            new = (
-                [e.validator_value]
-                if e.validator == "const"
-                else list(e.validator_value)
-            )
+            new = [e.validator_value] if e.validator == "const" else list(e.validator_value)
             allowed.extend(v for v in new if v not in allowed)
     return allowed
 
@@ -536,18 +489,12 @@ def _discriminator(errors: list[ValidationError]) -> str | None:
     """The child key whose const/enum rejected this alternative, if any."""
     for e in errors:
         path = tuple(e.relative_path)
-        if (
-            len(path) == 1
-            and isinstance(path[0], str)
-            and e.validator in ("const", "enum")
-        ):
+        if len(path) == 1 and isinstance(path[0], str) and e.validator in ("const", "enum"):
             return path[0]
     return None
 
 
-def _most_relevant_branch(
-    branches: dict[int, list[ValidationError]], allowed: list[int]
-) -> int:
+def _most_relevant_branch(branches: dict[int, list[ValidationError]], allowed: list[int]) -> int:
     """The alternative holding the error jsonschema ranks most relevant inside a union.
 
     ``best_match`` descends into a union's context by ``relevance``, smallest
@@ -630,15 +577,12 @@ def _resolve_local(ref: str, root: dict[str, Any]) -> Any:
 # ---------------------------------------------------------------------------
 # Small helpers
 
+
 def _is_property_name_error(error: ValidationError, data: Any, path: PathT) -> bool:
     if "propertyNames" not in error.absolute_schema_path:
         return False
     parent = _lookup(data, path)
-    return (
-        isinstance(parent, dict)
-        and isinstance(error.instance, str)
-        and error.instance in parent
-    )
+    return isinstance(parent, dict) and isinstance(error.instance, str) and error.instance in parent
 
 
 def _lookup(data: Any, path: PathT) -> Any:
@@ -704,11 +648,7 @@ def _show(value: Any) -> str:
     except (TypeError, ValueError):
         text = repr(value)
     if len(text) > _MAX_TEXT:
-        text = (
-            text[: _MAX_TEXT - 2] + '…"'
-            if text.startswith('"')
-            else text[:_MAX_TEXT] + "…"
-        )
+        text = text[: _MAX_TEXT - 2] + '…"' if text.startswith('"') else text[:_MAX_TEXT] + "…"
     return text
 
 

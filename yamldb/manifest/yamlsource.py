@@ -41,9 +41,7 @@ PathT = tuple[str | int, ...]
 MAX_DEPTH = 200
 
 _TAG = "tag:yaml.org,2002:"
-_STR, _NULL, _BOOL, _INT, _FLOAT = (
-    _TAG + t for t in ("str", "null", "bool", "int", "float")
-)
+_STR, _NULL, _BOOL, _INT, _FLOAT = (_TAG + t for t in ("str", "null", "bool", "int", "float"))
 _MAP, _SEQ, _MERGE = _TAG + "map", _TAG + "seq", _TAG + "merge"
 # Resolved by YAML 1.1 but meaningless in JSON: keep the text as written, so
 # ``expires: 2024-01-01`` is the string a JSON Schema ``format: date`` expects.
@@ -73,12 +71,8 @@ class Document:
 
     data: Any
     file: str
-    _index: Mapping[PathT, _Entry] = field(
-        default_factory=dict, repr=False, compare=False
-    )
-    _text: str | None = field(
-        default=None, repr=False, compare=False
-    )  # None: built by hand
+    _index: Mapping[PathT, _Entry] = field(default_factory=dict, repr=False, compare=False)
+    _text: str | None = field(default=None, repr=False, compare=False)  # None: built by hand
 
     # -- public location API -------------------------------------------------
 
@@ -121,9 +115,7 @@ class Document:
             return self._mark_location(entry.node.start_mark)
         return self.key_location(found)
 
-    def scalar_offset_location(
-        self, path: Iterable[str | int], offset: int
-    ) -> Location:
+    def scalar_offset_location(self, path: Iterable[str | int], offset: int) -> Location:
         """Where character ``offset`` of the string at ``path`` sits in the source.
 
         Works for plain, quoted and block (``|``/``>``) scalars, single- or
@@ -165,9 +157,7 @@ class Document:
 
     def _file_start(self) -> Location:
         # A Document built by hand (no positions) can only name the file.
-        return (
-            Location(self.file, 1, 1) if self._text is not None else Location(self.file)
-        )
+        return Location(self.file, 1, 1) if self._text is not None else Location(self.file)
 
     def _mark_location(self, mark: yaml.Mark) -> Location:
         return Location(self.file, mark.line + 1, mark.column + 1)
@@ -253,9 +243,7 @@ def load_yaml(text: str, file: str, limits: ManifestLimits | None = None) -> Doc
         raise ManifestError("document is nested too deeply", Location(file)) from None
     finally:
         loader.dispose()
-    if root is None or (
-        isinstance(root, ScalarNode) and root.tag == _NULL and not root.value
-    ):
+    if root is None or (isinstance(root, ScalarNode) and root.tag == _NULL and not root.value):
         # Nothing (or only '---'): every location is the start of the file.
         return Document(None, file, {}, text)
     if loader.aliases and _expanded_size(root, limits.max_nodes) > limits.max_nodes:
@@ -315,8 +303,13 @@ def _expanded_size(root: Node, limit: int) -> int:
         key = id(node)
         if key in sizes and sizes[key] >= 0:
             continue
-        children = ([v for _, v in node.value] if isinstance(node, MappingNode)
-                    else node.value if isinstance(node, SequenceNode) else [])
+        children = (
+            [v for _, v in node.value]
+            if isinstance(node, MappingNode)
+            else node.value
+            if isinstance(node, SequenceNode)
+            else []
+        )
         if not children_done:
             if key in sizes:  # on the current path: a recursive alias
                 continue
@@ -334,11 +327,7 @@ def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> Manifes
     pos = exc.position
     line = text.count("\n", 0, pos) + 1
     column = pos - (text.rfind("\n", 0, pos) + 1) + 1
-    char = (
-        exc.character
-        if isinstance(exc.character, int)
-        else ord(str(exc.character)[:1] or "?")
-    )
+    char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
     return ManifestError(
         f"character U+{char:04X} is not allowed in YAML text; remove it",
         Location(file, line, column),
@@ -348,25 +337,17 @@ def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> Manifes
 class _Builder:
     """Turn a composed node graph into plain values, indexing every path."""
 
-    def __init__(
-        self, file: str, constructor: yaml.constructor.SafeConstructor
-    ) -> None:
+    def __init__(self, file: str, constructor: yaml.constructor.SafeConstructor) -> None:
         self.file = file
         self.constructor = constructor  # reused only for its scalar converters
         self.index: dict[PathT, _Entry] = {}
-        self.active: set[int] = (
-            set()
-        )  # container nodes being built: detects recursive aliases
+        self.active: set[int] = set()  # container nodes being built: detects recursive aliases
 
     def loc(self, node_or_mark: Node | yaml.Mark) -> Location:
-        mark = (
-            node_or_mark.start_mark if isinstance(node_or_mark, Node) else node_or_mark
-        )
+        mark = node_or_mark.start_mark if isinstance(node_or_mark, Node) else node_or_mark
         return Location(self.file, mark.line + 1, mark.column + 1)
 
-    def build(
-        self, node: Node, path: PathT, key_mark: yaml.Mark | None, depth: int
-    ) -> Any:
+    def build(self, node: Node, path: PathT, key_mark: yaml.Mark | None, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise ManifestError("document is nested too deeply", self.loc(node))
         self.index[path] = _Entry(key_mark, node)
@@ -375,10 +356,7 @@ class _Builder:
         if isinstance(node, SequenceNode):
             self.check_tag(node, _SEQ)
             with self.entered(node, key_mark):
-                return [
-                    self.build(item, (*path, i), None, depth + 1)
-                    for i, item in enumerate(node.value)
-                ]
+                return [self.build(item, (*path, i), None, depth + 1) for i, item in enumerate(node.value)]
         assert isinstance(node, MappingNode)
         self.check_tag(node, _MAP)
         return self.mapping(node, path, depth, key_mark)
@@ -387,16 +365,12 @@ class _Builder:
         if id(node) in self.active:
             # The alias itself left no trace in the node graph; its key is the
             # closest place we know (else the anchored value).
-            raise ManifestError(
-                "alias refers to a value that contains itself", self.loc(where or node)
-            )
+            raise ManifestError("alias refers to a value that contains itself", self.loc(where or node))
         return _Active(self.active, id(node))
 
     def check_tag(self, node: Node, expected: str) -> None:
         if node.tag != expected:
-            raise ManifestError(
-                f"unsupported YAML tag {_short_tag(node.tag)}", self.loc(node)
-            )
+            raise ManifestError(f"unsupported YAML tag {_short_tag(node.tag)}", self.loc(node))
 
     def scalar(self, node: ScalarNode) -> Any:
         tag = node.tag
@@ -410,17 +384,13 @@ class _Builder:
         }
         convert = converters.get(tag)
         if convert is None:
-            raise ManifestError(
-                f"unsupported YAML tag {_short_tag(tag)}", self.loc(node)
-            )
+            raise ManifestError(f"unsupported YAML tag {_short_tag(tag)}", self.loc(node))
         try:
             return convert(node)
         except Exception:
             # Only reachable with odd plain scalars (``0x_``) or explicit tags
             # (``!!int abc``): say what was expected instead of a traceback.
-            kind = {_NULL: "null", _BOOL: "boolean", _INT: "integer", _FLOAT: "number"}[
-                tag
-            ]
+            kind = {_NULL: "null", _BOOL: "boolean", _INT: "integer", _FLOAT: "number"}[tag]
             raise ManifestError(
                 f"invalid {kind} {node.value!r}; quote it if it is meant as text",
                 self.loc(node),
@@ -430,16 +400,12 @@ class _Builder:
         """A mapping key as a string, or a clear error: JSON Schema needs string keys."""
         if not isinstance(node, ScalarNode):
             kind = "a list" if isinstance(node, SequenceNode) else "a mapping"
-            raise ManifestError(
-                f"mapping keys must be strings, not {kind}", self.loc(node)
-            )
+            raise ManifestError(f"mapping keys must be strings, not {kind}", self.loc(node))
         if node.tag in _TEXT_TAGS:
             return node.value
         text = node.value
         if node.tag == _NULL:
-            raise ManifestError(
-                "empty or null mapping key; keys must be strings", self.loc(node)
-            )
+            raise ManifestError("empty or null mapping key; keys must be strings", self.loc(node))
         if node.tag == _BOOL:
             raise ManifestError(
                 f'key {text} is read as a boolean by YAML; quote it ("{text}") to use it as a name',
@@ -450,13 +416,9 @@ class _Builder:
                 f'key {text} is a number; mapping keys must be strings (quote it: "{text}")',
                 self.loc(node),
             )
-        raise ManifestError(
-            f"mapping keys must be strings, not {_short_tag(node.tag)}", self.loc(node)
-        )
+        raise ManifestError(f"mapping keys must be strings, not {_short_tag(node.tag)}", self.loc(node))
 
-    def mapping(
-        self, node: MappingNode, path: PathT, depth: int, where: yaml.Mark | None
-    ) -> dict[str, Any]:
+    def mapping(self, node: MappingNode, path: PathT, depth: int, where: yaml.Mark | None) -> dict[str, Any]:
         with self.entered(node, where):
             seen: dict[str, Node] = {}
             explicit: list[tuple[str, Node, Node]] = []
@@ -486,9 +448,7 @@ class _Builder:
                 key_node, value_node = merges[0]
                 self.merge(value_node, key_node.start_mark, path, depth, seen, result)
             for name, key_node, value_node in explicit:
-                result[name] = self.build(
-                    value_node, (*path, name), key_node.start_mark, depth + 1
-                )
+                result[name] = self.build(value_node, (*path, name), key_node.start_mark, depth + 1)
             return result
 
     def merge(
@@ -503,9 +463,7 @@ class _Builder:
         """Apply ``<<: *base`` / ``<<: [*a, *b]``: explicit keys win, then earlier sources."""
         if isinstance(value, MappingNode):
             sources = [value]
-        elif isinstance(value, SequenceNode) and all(
-            isinstance(v, MappingNode) for v in value.value
-        ):
+        elif isinstance(value, SequenceNode) and all(isinstance(v, MappingNode) for v in value.value):
             sources = list(value.value)
         else:
             raise ManifestError(
@@ -595,11 +553,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> ManifestEr
     mark = exc.problem_mark or exc.context_mark
 
     def at(m: yaml.Mark | None) -> Location:
-        return (
-            Location(file, m.line + 1, m.column + 1)
-            if m is not None
-            else Location(file)
-        )
+        return Location(file, m.line + 1, m.column + 1) if m is not None else Location(file)
 
     def ctx_line() -> int:
         return exc.context_mark.line + 1 if exc.context_mark is not None else 0
@@ -608,9 +562,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> ManifestEr
         # pyyaml says "found character '\t' that cannot start any token".
         line_start = text.rfind("\n", 0, mark.index) + 1
         if text[line_start : mark.index].strip(" \t") == "":
-            return ManifestError(
-                "tab character used for indentation; YAML requires spaces", at(mark)
-            )
+            return ManifestError("tab character used for indentation; YAML requires spaces", at(mark))
         return ManifestError("tab character is not allowed here; use spaces", at(mark))
     if context == "expected a single document in the stream":
         return ManifestError(
@@ -625,9 +577,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> ManifestEr
         )
     if problem.startswith("found undefined alias"):
         name = problem.split("'")[1] if "'" in problem else "?"
-        return ManifestError(
-            f"unknown alias *{name} (no anchor &{name} defined before it)", at(mark)
-        )
+        return ManifestError(f"unknown alias *{name} (no anchor &{name} defined before it)", at(mark))
     if problem == "mapping values are not allowed here":
         return ManifestError(
             f"{problem} (check the indentation, or quote a value that contains ': ')",
@@ -641,12 +591,8 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> ManifestEr
             at(exc.context_mark),
         )
     quoted = ("while scanning a quoted scalar", "while scanning a double-quoted scalar")
-    if context.startswith(quoted) and (
-        "end of stream" in problem or "separator" in problem
-    ):
-        return ManifestError(
-            "unterminated quoted string (no closing quote)", at(exc.context_mark)
-        )
+    if context.startswith(quoted) and ("end of stream" in problem or "separator" in problem):
+        return ManifestError("unterminated quoted string (no closing quote)", at(exc.context_mark))
     if problem.startswith("found character") and "cannot start any token" in problem:
         char = problem.split("'")[1] if "'" in problem else "?"
         return ManifestError(
@@ -658,11 +604,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> ManifestEr
         message = f"found {found} where it was not expected; check the indentation"
     else:
         message = _plain_tokens(problem) or "invalid YAML"
-    if (
-        context
-        and exc.context_mark is not None
-        and exc.context_mark is not exc.problem_mark
-    ):
+    if context and exc.context_mark is not None and exc.context_mark is not exc.problem_mark:
         where = re.sub(r"^while (parsing|scanning) ", "", context)
         where = _CONTEXT_NAMES.get(where, where)
         message += f" (in {where} that starts at line {ctx_line()})"

@@ -58,18 +58,25 @@ def compile_manifest(manifest: Manifest) -> CompiledManifest:
                 continue
             reason = manifest.dialect.unsupported.get(op)
             if reason and steps:
-                findings.append(ManifestError(
-                    f"{prefix}{op}: dialect {manifest.dialect.name} does not support this operation: {reason}",
-                    steps[0].location))
+                findings.append(
+                    ManifestError(
+                        f"{prefix}{op}: dialect {manifest.dialect.name} does not support this operation: {reason}",
+                        steps[0].location,
+                    )
+                )
 
     creates = [operation for (op, _), operation in operations.items() if op == "create"]
     if creates:  # a role may also bring its own statements, so only judge manifests that define create
         used = set().union(*(operation.placeholders() for operation in creates))
         for kind in manifest.credential_types:
             if _NEEDS[kind] not in used:
-                findings.append(ManifestError(
-                    f"credential_types lists {kind}, but no create statements (default or in a set) "
-                    f"use {{{{{_NEEDS[kind]}}}}}", _where(manifest, "credential_types")))
+                findings.append(
+                    ManifestError(
+                        f"credential_types lists {kind}, but no create statements (default or in a set) "
+                        f"use {{{{{_NEEDS[kind]}}}}}",
+                        _where(manifest, "credential_types"),
+                    )
+                )
 
     user_exists = None
     if manifest.dialect.user_exists:
@@ -88,8 +95,10 @@ def check_username_template(manifest: Manifest, text: str) -> UsernameTemplate:
     longest = template.render(_LONG_NAME, _LONG_NAME)
     limit = manifest.username.max_length
     if limit and len(longest.encode()) > limit:
-        raise TemplateError(f"can produce {len(longest.encode())}-byte usernames; "
-                            f"{manifest.dialect.name} allows {limit}: end it with `| truncate {limit}`")
+        raise TemplateError(
+            f"can produce {len(longest.encode())}-byte usernames; "
+            f"{manifest.dialect.name} allows {limit}: end it with `| truncate {limit}`"
+        )
     template.render("", "")  # Vault renders once with empty names to catch execution errors early
     return template
 

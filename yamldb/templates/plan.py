@@ -97,8 +97,13 @@ class Operation:
     def render(self, values: Mapping[str, str]) -> tuple[RenderedStep, ...]:
         masked = {**values, **{k: v for k, v in MASKED.items() if k in values}}
         return tuple(
-            RenderedStep(_render_step(step, values), step.transaction, step.on_error,
-                         partial(_render_step, step, masked), step.execute_results)
+            RenderedStep(
+                _render_step(step, values),
+                step.transaction,
+                step.on_error,
+                partial(_render_step, step, masked),
+                step.execute_results,
+            )
             for step in self.steps
         )
 
@@ -111,8 +116,9 @@ def _render_step(step: CompiledStep, values: Mapping[str, str]) -> tuple[str, ..
     return tuple(statements)
 
 
-def _check_names(template: StatementTemplate, operation: str, parameters: Iterable[str],
-                 location: Location | None) -> None:
+def _check_names(
+    template: StatementTemplate, operation: str, parameters: Iterable[str], location: Location | None
+) -> None:
     allowed = PLACEHOLDERS[operation] | set(parameters)
     for placeholder in template.placeholders:
         if placeholder.name not in allowed:
@@ -122,12 +128,14 @@ def _check_names(template: StatementTemplate, operation: str, parameters: Iterab
             why += f' (did you mean "{close[0]}"?)' if close and not why else ""
             raise PlanError(
                 f"placeholder {{{{{placeholder.name}}}}} is not available in {operation}{why}; available: {known}",
-                location, placeholder.position,
+                location,
+                placeholder.position,
             )
 
 
-def compile_steps(steps: Sequence[Step], operation: str, rules: QuotingRules,
-                  parameters: Iterable[str] = ()) -> Operation:
+def compile_steps(
+    steps: Sequence[Step], operation: str, rules: QuotingRules, parameters: Iterable[str] = ()
+) -> Operation:
     """Compile manifest steps; errors carry the step's file:line:col."""
     params = tuple(parameters)
     compiled = []
@@ -144,8 +152,14 @@ def compile_steps(steps: Sequence[Step], operation: str, rules: QuotingRules,
     return Operation(operation, compiled)
 
 
-def compile_role_statements(texts: Sequence[str], operation: str, rules: QuotingRules,
-                            parameters: Iterable[str] = (), *, on_error: str = "abort") -> Operation:
+def compile_role_statements(
+    texts: Sequence[str],
+    operation: str,
+    rules: QuotingRules,
+    parameters: Iterable[str] = (),
+    *,
+    on_error: str = "abort",
+) -> Operation:
     """Compile statements carried by a Vault role (already decoded from base64/JSON)."""
     params = tuple(parameters)
     compiled = []

@@ -189,10 +189,22 @@ _PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
 
 # BEGIN followed by one of these (or by ';' / the end) starts a transaction, not a block.
-_BEGIN_NOT_BLOCK = frozenset({
-    "TRANSACTION", "WORK", "TRAN", "DEFERRED", "IMMEDIATE", "EXCLUSIVE",
-    "ISOLATION", "READ", "DEFERRABLE", "DISTRIBUTED", "DIALOG", "CONVERSATION",
-})
+_BEGIN_NOT_BLOCK = frozenset(
+    {
+        "TRANSACTION",
+        "WORK",
+        "TRAN",
+        "DEFERRED",
+        "IMMEDIATE",
+        "EXCLUSIVE",
+        "ISOLATION",
+        "READ",
+        "DEFERRABLE",
+        "DISTRIBUTED",
+        "DIALOG",
+        "CONVERSATION",
+    }
+)
 # END followed by one of these closes an IF/LOOP/... (or a transaction), not a block.
 _END_KEEPS_DEPTH = frozenset({"IF", "LOOP", "WHILE", "REPEAT", "FOR", "TRANSACTION", "WORK"})
 
@@ -270,7 +282,7 @@ class _Lexer:
         stop = text.find("*/", i + 2, end)
         if stop < 0:
             raise TemplateError("unterminated /* comment", i)
-        body = text[i + 2:stop]
+        body = text[i + 2 : stop]
         nested = body.find("/*")
         if nested >= 0:
             # PostgreSQL and SQL Server nest block comments, MySQL and SQLite do not.
@@ -310,7 +322,7 @@ class _Lexer:
         close = text.find("}}", i + 2, end)
         if close < 0:
             raise TemplateError("unterminated {{ (missing }})", i)
-        inner = text[i + 2:close]
+        inner = text[i + 2 : close]
         pieces = [p.strip() for p in inner.split("|")]
         name, filters = pieces[0], tuple(pieces[1:])
         if not _PLACEHOLDER_NAME.match(name) or not all(_PLACEHOLDER_NAME.match(f) for f in filters):
@@ -334,7 +346,7 @@ class _Lexer:
                         f"complete quoted {what}: drop the surrounding quotes",
                         i,
                     )
-            if f == "scram_sha256" and context != "string" and "literal" not in filters[index + 1:]:
+            if f == "scram_sha256" and context != "string" and "literal" not in filters[index + 1 :]:
                 raise TemplateError(
                     f"{{{{{inner}}}}}: a SCRAM verifier is a string; put the placeholder inside '...' "
                     "or end it with | literal",
@@ -383,13 +395,24 @@ class _Lexer:
         if stop < len(text):
             after = text[stop]
             if after in self.quote_chars or after == "{":
-                raise TemplateError(f"{{{{{inner}}}}} must be separated from the following {after!r} (add a space)",
-                                    start)
+                raise TemplateError(
+                    f"{{{{{inner}}}}} must be separated from the following {after!r} (add a space)", start
+                )
 
     # -- quoted tokens ------------------------------------------------------
 
-    def _quoted(self, i: int, end: int, prefix_len: int, closer: str, context: Context, backslash: bool,
-                out: list, what: str, allow_placeholders: bool = True) -> int:
+    def _quoted(
+        self,
+        i: int,
+        end: int,
+        prefix_len: int,
+        closer: str,
+        context: Context,
+        backslash: bool,
+        out: list,
+        what: str,
+        allow_placeholders: bool = True,
+    ) -> int:
         """Lex a quoted token starting at i (prefix such as E or U& included); return the index after it."""
         text = self.text
         j = i + prefix_len + 1
@@ -421,8 +444,7 @@ class _Lexer:
         out.append(text[segment:j])
         return j
 
-    def _continuations(self, i: int, end: int, out: list, backslash: bool, allow_placeholders: bool,
-                       what: str) -> int:
+    def _continuations(self, i: int, end: int, out: list, backslash: bool, allow_placeholders: bool, what: str) -> int:
         """Lex PostgreSQL continuation segments of the string that ended at i.
 
         `E'a'<newline>'b'` is one E-string: the second segment keeps backslash
@@ -504,13 +526,15 @@ class _Lexer:
                 segment = i = stop
             elif c in self.string_quotes:
                 flush(i)
-                segment = i = self._quoted(i, end, 0, c, "string", rules.backslash_escapes, out,
-                                           f"string literal {c}...{c}")
+                segment = i = self._quoted(
+                    i, end, 0, c, "string", rules.backslash_escapes, out, f"string literal {c}...{c}"
+                )
             elif c in self.identifier_quotes:
                 flush(i)
                 closer = _closer(c)
-                segment = i = self._quoted(i, end, 0, closer, "identifier", False, out,
-                                           f"quoted identifier {c}...{closer}")
+                segment = i = self._quoted(
+                    i, end, 0, closer, "identifier", False, out, f"quoted identifier {c}...{closer}"
+                )
             elif c == "$" and rules.dollar_quoting:
                 m = _DOLLAR_TAG.match(text, i, end)
                 if m:
@@ -537,8 +561,9 @@ class _Lexer:
                     flush(i)
                     quote = text[j + 1]
                     kind: Context = "string" if quote == "'" else "identifier"
-                    i = self._quoted(i, end, 2, quote, kind, False, out, f"U&{quote}...{quote} literal",
-                                     allow_placeholders=False)
+                    i = self._quoted(
+                        i, end, 2, quote, kind, False, out, f"U&{quote}...{quote} literal", allow_placeholders=False
+                    )
                     if quote == "'":
                         i = self._continuations(i, end, out, False, False, "U&'...' literal")
                     segment = i
@@ -546,8 +571,11 @@ class _Lexer:
                 if nxt == "'" and word in ("q", "Q", "nq", "nQ", "Nq", "NQ"):
                     # Oracle q'[...]' strings end at a closing bracket plus quote, not at a quote.
                     raise TemplateError(f"{word}'...' alternative quoting is not supported (add a space?)", i)
-                if c.isdigit() and (nxt in self.quote_chars or (rules.dollar_quoting and "$" in word)
-                                    or (rules.escape_string_prefix and nxt == "&")):
+                if c.isdigit() and (
+                    nxt in self.quote_chars
+                    or (rules.dollar_quoting and "$" in word)
+                    or (rules.escape_string_prefix and nxt == "&")
+                ):
                     # PostgreSQL splits e.g. 1E'x' into 1 and E'x' and 1$$x$$ into 1 and $$x$$;
                     # rather than mimic its number lexer, ask for a space.
                     raise TemplateError(f"number {word!r} runs into {nxt or '$'!r} (add a space)", i)
@@ -604,9 +632,7 @@ def _statements(items: list) -> list[tuple[_Part, ...]]:
     current: list = []
 
     def finish() -> None:
-        significant = any(
-            not isinstance(p, str) or (type(p) is str and p.strip(_SQL_SPACE)) for p in current
-        )
+        significant = any(not isinstance(p, str) or (type(p) is str and p.strip(_SQL_SPACE)) for p in current)
         if significant:
             parts = list(_merge(current))
             # Strip template whitespace at the edges; values are never stripped. Only

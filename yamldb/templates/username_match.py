@@ -178,10 +178,12 @@ class _Reader:
         self.random_chars = 0
 
     def refuse(self, what: str, node: object | None = None) -> TemplateError:
-        return TemplateError(f"the sweep cannot tell which names {what} produces, so it would over-match; "
-                             "use a template of literal text, .DisplayName/.RoleName, printf, truncate, random, "
-                             "uuid, sha256, unix_time, uppercase/lowercase and one-character replace",
-                             getattr(node, "pos", None))
+        return TemplateError(
+            f"the sweep cannot tell which names {what} produces, so it would over-match; "
+            "use a template of literal text, .DisplayName/.RoleName, printf, truncate, random, "
+            "uuid, sha256, unix_time, uppercase/lowercase and one-character replace",
+            getattr(node, "pos", None),
+        )
 
     def statements(self, nodes: Iterable[n.Stmt]) -> _Shape:
         parts: list[_Shape] = []
@@ -249,8 +251,9 @@ class _Reader:
         if name == "uuid":
             self.random_chars = max(self.random_chars, 32)
             hexes = [_Chars(_HEX, n, n, "hex") for n in (8, 4, 4, 4, 12)]
-            return _seq([hexes[0], _Lit(b"-"), hexes[1], _Lit(b"-"), hexes[2], _Lit(b"-"), hexes[3], _Lit(b"-"),
-                         hexes[4]])
+            return _seq(
+                [hexes[0], _Lit(b"-"), hexes[1], _Lit(b"-"), hexes[2], _Lit(b"-"), hexes[3], _Lit(b"-"), hexes[4]]
+            )
         if name in ("unix_time", "unix_time_millis"):
             return _Clock("s" if name == "unix_time" else "ms")
         if name == "truncate":
@@ -303,8 +306,9 @@ class _Reader:
 
 def _ascii(text: str, node: object) -> bytes:
     if not text.isascii():
-        raise TemplateError("the sweep only recognises ASCII usernames; the template has non-ASCII text",
-                            getattr(node, "pos", None))
+        raise TemplateError(
+            "the sweep only recognises ASCII usernames; the template has non-ASCII text", getattr(node, "pos", None)
+        )
     return text.encode()
 
 
@@ -336,8 +340,14 @@ _UNKNOWN: Final = -1.0  # a reading in which no clock was seen in full
 class UsernameMatcher:
     """The names one username template (plus the manifest's username rules) can produce."""
 
-    def __init__(self, shape: _Shape, source: str, max_length: int = 0,
-                 allowed_characters: str | None = None, case: str = "preserve") -> None:
+    def __init__(
+        self,
+        shape: _Shape,
+        source: str,
+        max_length: int = 0,
+        allowed_characters: str | None = None,
+        case: str = "preserve",
+    ) -> None:
         self._shape = shape
         self.source = source
         self.max_length = max_length
@@ -347,16 +357,24 @@ class UsernameMatcher:
         self.has_clock = _has_clock(shape)
 
     @classmethod
-    def parse(cls, template: UsernameTemplate | str, *, max_length: int = 0, case: str = "preserve",
-              allowed_characters: str | None = None) -> UsernameMatcher:
+    def parse(
+        cls,
+        template: UsernameTemplate | str,
+        *,
+        max_length: int = 0,
+        case: str = "preserve",
+        allowed_characters: str | None = None,
+    ) -> UsernameMatcher:
         """Build the matcher; TemplateError if the template's names cannot be bounded exactly."""
         if isinstance(template, str):
             template = UsernameTemplate.parse(template)
         reader = _Reader()
         shape = reader.statements(template.nodes)
         if reader.random_chars < _MIN_RANDOM:
-            raise TemplateError(f"the template has no random part of {_MIN_RANDOM} or more characters "
-                                "(random N or uuid): its names cannot be told from names a person chose")
+            raise TemplateError(
+                f"the template has no random part of {_MIN_RANDOM} or more characters "
+                "(random N or uuid): its names cannot be told from names a person chose"
+            )
         if case in ("upper", "lower"):  # generate_username applies the manifest's case after the template
             shape = _map_chars(shape, _case(case == "upper"))
         return cls(shape, template.source, max_length, allowed_characters, case)

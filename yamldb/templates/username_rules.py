@@ -21,11 +21,15 @@ def generate_username(rules: UsernameRules, template: UsernameTemplate, display_
         raise TemplateError("the username template produced an empty username")
     if rules.allowed_characters and not fullmatch(f"(?:{rules.allowed_characters})*", name):
         outside = "".join(dict.fromkeys(c for c in name if not fullmatch(rules.allowed_characters, c)))
-        raise TemplateError(f"generated username has characters outside {rules.allowed_characters} "
-                            f"({outside!r}); adjust the username template (e.g. with replace, or without "
-                            ".DisplayName)")
+        raise TemplateError(
+            f"generated username has characters outside {rules.allowed_characters} "
+            f"({outside!r}); adjust the username template (e.g. with replace, or without "
+            ".DisplayName)"
+        )
     limit = rules.max_length
     if limit and len(name.encode()) > limit:
-        raise TemplateError(f"generated username is {len(name.encode())} bytes, longer than the dialect's "
-                            f"limit of {limit}; add `| truncate {limit}` to the username template")
+        raise TemplateError(
+            f"generated username is {len(name.encode())} bytes, longer than the dialect's "
+            f"limit of {limit}; add `| truncate {limit}` to the username template"
+        )
     return name

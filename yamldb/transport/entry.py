@@ -50,16 +50,20 @@ def _apply_args(argv: list[str]) -> None:
             print(USAGE, end="")
             raise SystemExit(0)
         else:
-            sys.stderr.write(f"yamldb-database-plugin: unknown argument {arg!r} (known: --manifest-dir DIR, "
-                             "--no-inline-manifests, --max-manifest-bytes N, --max-manifest-nodes N, "
-                             "--version, --help)\n")
+            sys.stderr.write(
+                f"yamldb-database-plugin: unknown argument {arg!r} (known: --manifest-dir DIR, "
+                "--no-inline-manifests, --max-manifest-bytes N, --max-manifest-nodes N, "
+                "--version, --help)\n"
+            )
             raise SystemExit(1)
     _check_limits()
     for directory in dirs:
         if not os.path.isdir(directory):
             # Fail the launch loudly: a typo here would otherwise hide the operator's manifests.
-            sys.stderr.write(f"yamldb-database-plugin: manifest directory {directory!r} does not exist "
-                             "(give one -args=--manifest-dir=DIR per directory)\n")
+            sys.stderr.write(
+                f"yamldb-database-plugin: manifest directory {directory!r} does not exist "
+                "(give one -args=--manifest-dir=DIR per directory)\n"
+            )
             raise SystemExit(1)
     if dirs:
         os.environ["YAMLDB_MANIFEST_DIRS"] = os.pathsep.join(dirs)

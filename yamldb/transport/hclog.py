@@ -65,8 +65,14 @@ def level_from_env(env: dict[str, str]) -> int:
     """YAMLDB_LOG_LEVEL (trace/debug/info/warn/error), set at registration; info by default, because
     per-operation lines cost CPU on every request and the host drops what is below its own level."""
     name = env.get("YAMLDB_LOG_LEVEL", "info").strip().lower()
-    return {"trace": 5, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-            "warning": logging.WARNING, "error": logging.ERROR}.get(name, logging.INFO)
+    return {
+        "trace": 5,
+        "debug": logging.DEBUG,
+        "info": logging.INFO,
+        "warn": logging.WARNING,
+        "warning": logging.WARNING,
+        "error": logging.ERROR,
+    }.get(name, logging.INFO)
 
 
 def configure(level: int = logging.INFO, stream: TextIO | None = None) -> None:

@@ -117,8 +117,9 @@ def plugin_version() -> str:
 class PluginProcess:
     """Owns every resource of the running plugin and tears them down once."""
 
-    def __init__(self, launch: LaunchEnvironment, instances: Instances,
-                 identity: PendingIdentity | None = None) -> None:
+    def __init__(
+        self, launch: LaunchEnvironment, instances: Instances, identity: PendingIdentity | None = None
+    ) -> None:
         self.launch = launch
         self.instances = instances
         self.pending_identity = identity
@@ -154,14 +155,16 @@ class PluginProcess:
         self.terminator = Terminator(self.public_socket, self.backend_socket, context)
         self.terminator.start()
         self._apply_socket_group()
-        return "|".join([
-            str(CORE_PROTOCOL_VERSION),
-            str(self.launch.protocol_version),
-            "unix",
-            str(self.public_socket),
-            "grpc",
-            identity.handshake_field,
-        ])
+        return "|".join(
+            [
+                str(CORE_PROTOCOL_VERSION),
+                str(self.launch.protocol_version),
+                "unix",
+                str(self.public_socket),
+                "grpc",
+                identity.handshake_field,
+            ]
+        )
 
     def _apply_socket_group(self) -> None:
         # Container runners ask for group access (go-plugin does chown + 0660 likewise).
@@ -274,12 +277,18 @@ def serve(env: dict[str, str] | None = None, identity: PendingIdentity | None = 
     if not launch.metadata_mode:
         # The host's Initialize follows within milliseconds; import the engine meanwhile, off the handshake path.
         threading.Thread(target=_warm_up, name="yamldb-warmup", daemon=True).start()
-        threading.Thread(target=sweep_stale_socket_dirs, args=(process.private_dir.parent,),
-                         name="yamldb-sweep", daemon=True).start()
+        threading.Thread(
+            target=sweep_stale_socket_dirs, args=(process.private_dir.parent,), name="yamldb-sweep", daemon=True
+        ).start()
     log.debug(
         "plugin started",
-        extra={"fields": {"version": plugin_version(), "protocol": launch.protocol_version,
-                          "metadata_mode": launch.metadata_mode}},
+        extra={
+            "fields": {
+                "version": plugin_version(),
+                "protocol": launch.protocol_version,
+                "metadata_mode": launch.metadata_mode,
+            }
+        },
     )
     process.wait()
     process.stop()

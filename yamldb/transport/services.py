@@ -105,14 +105,17 @@ class DatabaseServicer:
         self.instances = instances
 
     def handler(self) -> grpc.GenericRpcHandler:
-        return grpc.method_handlers_generic_handler(self.SERVICE, {
-            "Initialize": _unary(self.Initialize, db.InitializeRequest, db.InitializeResponse),
-            "NewUser": _unary(self.NewUser, db.NewUserRequest, db.NewUserResponse),
-            "UpdateUser": _unary(self.UpdateUser, db.UpdateUserRequest, db.UpdateUserResponse),
-            "DeleteUser": _unary(self.DeleteUser, db.DeleteUserRequest, db.DeleteUserResponse),
-            "Type": _unary(self.Type, db.Empty, db.TypeResponse),
-            "Close": _unary(self.Close, db.Empty, db.Empty),
-        })
+        return grpc.method_handlers_generic_handler(
+            self.SERVICE,
+            {
+                "Initialize": _unary(self.Initialize, db.InitializeRequest, db.InitializeResponse),
+                "NewUser": _unary(self.NewUser, db.NewUserRequest, db.NewUserResponse),
+                "UpdateUser": _unary(self.UpdateUser, db.UpdateUserRequest, db.UpdateUserResponse),
+                "DeleteUser": _unary(self.DeleteUser, db.DeleteUserRequest, db.DeleteUserResponse),
+                "Type": _unary(self.Type, db.Empty, db.TypeResponse),
+                "Close": _unary(self.Close, db.Empty, db.Empty),
+            },
+        )
 
     @staticmethod
     def _id(context: grpc.ServicerContext) -> str:
@@ -134,18 +137,20 @@ class DatabaseServicer:
             if not request.HasField("username_config"):
                 raise RequestError("missing username config")
             instance = self.instances.get(self._id(context))
-            username = instance.new_user(rq.NewUser(
-                display_name=request.username_config.display_name,
-                role_name=request.username_config.role_name,
-                expiration=_timestamp(request, "expiration"),
-                statements=_statements(request.statements),
-                rollback_statements=_statements(request.rollback_statements),
-                credential_type=rq.CredentialType(request.credential_type),
-                password=request.password,
-                public_key=request.public_key.decode("utf-8", "replace"),
-                subject=request.subject,
-                deadline=_deadline(context),
-            ))
+            username = instance.new_user(
+                rq.NewUser(
+                    display_name=request.username_config.display_name,
+                    role_name=request.username_config.role_name,
+                    expiration=_timestamp(request, "expiration"),
+                    statements=_statements(request.statements),
+                    rollback_statements=_statements(request.rollback_statements),
+                    credential_type=rq.CredentialType(request.credential_type),
+                    password=request.password,
+                    public_key=request.public_key.decode("utf-8", "replace"),
+                    subject=request.subject,
+                    deadline=_deadline(context),
+                )
+            )
             return db.NewUserResponse(username=username)
         except Exception as exc:
             abort(context, exc, "unable to create new user")
@@ -159,14 +164,19 @@ class DatabaseServicer:
                 credential_type=rq.CredentialType(request.credential_type),
                 deadline=_deadline(context),
                 password=rq.PasswordChange(request.password.new_password, _statements(request.password.statements))
-                if request.HasField("password") and request.password.new_password else None,
+                if request.HasField("password") and request.password.new_password
+                else None,
                 public_key=rq.PublicKeyChange(
                     request.public_key.new_public_key.decode("utf-8", "replace"),
                     _statements(request.public_key.statements),
-                ) if request.HasField("public_key") and request.public_key.new_public_key else None,
+                )
+                if request.HasField("public_key") and request.public_key.new_public_key
+                else None,
                 expiration=rq.ExpirationChange(
                     _timestamp(request.expiration, "new_expiration"), _statements(request.expiration.statements)
-                ) if request.HasField("expiration") and request.expiration.HasField("new_expiration") else None,
+                )
+                if request.HasField("expiration") and request.expiration.HasField("new_expiration")
+                else None,
             )
             if change.password is None and change.public_key is None and change.expiration is None:
                 raise RequestError("update user request has no changes")
@@ -179,11 +189,13 @@ class DatabaseServicer:
         try:
             if not request.username:
                 raise RequestError("no username provided")
-            self.instances.get(self._id(context)).delete_user(rq.DeleteUser(
-                username=request.username,
-                statements=_statements(request.statements),
-                deadline=_deadline(context),
-            ))
+            self.instances.get(self._id(context)).delete_user(
+                rq.DeleteUser(
+                    username=request.username,
+                    statements=_statements(request.statements),
+                    deadline=_deadline(context),
+                )
+            )
             return db.DeleteUserResponse()
         except Exception as exc:
             abort(context, exc, "unable to delete user")
@@ -208,34 +220,52 @@ class GoPluginServices:
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
         return [
-            grpc.method_handlers_generic_handler("grpc.health.v1.Health", {
-                "Check": _unary(self.check, health.HealthCheckRequest, health.HealthCheckResponse),
-            }),
-            grpc.method_handlers_generic_handler("plugin.GRPCController", {
-                "Shutdown": _unary(self.shutdown_rpc, gp.Empty, gp.Empty),
-            }),
-            grpc.method_handlers_generic_handler("plugin.GRPCStdio", {
-                "StreamStdio": grpc.unary_stream_rpc_method_handler(
-                    self.stream_stdio,
-                    request_deserializer=empty_pb2.Empty.FromString,
-                    response_serializer=gp.StdioData.SerializeToString,
-                ),
-            }),
-            grpc.method_handlers_generic_handler("plugin.GRPCBroker", {
-                "StartStream": grpc.stream_stream_rpc_method_handler(
-                    self.start_stream,
-                    request_deserializer=gp.ConnInfo.FromString,
-                    response_serializer=gp.ConnInfo.SerializeToString,
-                ),
-            }),
-            grpc.method_handlers_generic_handler("logical.PluginVersion", {
-                "Version": _unary(self.version, version.Empty, version.VersionReply),
-            }),
-            grpc.method_handlers_generic_handler("pluginutil.multiplexing.PluginMultiplexing", {
-                "MultiplexingSupport": _unary(
-                    self.multiplexing, mux.MultiplexingSupportRequest, mux.MultiplexingSupportResponse
-                ),
-            }),
+            grpc.method_handlers_generic_handler(
+                "grpc.health.v1.Health",
+                {
+                    "Check": _unary(self.check, health.HealthCheckRequest, health.HealthCheckResponse),
+                },
+            ),
+            grpc.method_handlers_generic_handler(
+                "plugin.GRPCController",
+                {
+                    "Shutdown": _unary(self.shutdown_rpc, gp.Empty, gp.Empty),
+                },
+            ),
+            grpc.method_handlers_generic_handler(
+                "plugin.GRPCStdio",
+                {
+                    "StreamStdio": grpc.unary_stream_rpc_method_handler(
+                        self.stream_stdio,
+                        request_deserializer=empty_pb2.Empty.FromString,
+                        response_serializer=gp.StdioData.SerializeToString,
+                    ),
+                },
+            ),
+            grpc.method_handlers_generic_handler(
+                "plugin.GRPCBroker",
+                {
+                    "StartStream": grpc.stream_stream_rpc_method_handler(
+                        self.start_stream,
+                        request_deserializer=gp.ConnInfo.FromString,
+                        response_serializer=gp.ConnInfo.SerializeToString,
+                    ),
+                },
+            ),
+            grpc.method_handlers_generic_handler(
+                "logical.PluginVersion",
+                {
+                    "Version": _unary(self.version, version.Empty, version.VersionReply),
+                },
+            ),
+            grpc.method_handlers_generic_handler(
+                "pluginutil.multiplexing.PluginMultiplexing",
+                {
+                    "MultiplexingSupport": _unary(
+                        self.multiplexing, mux.MultiplexingSupportRequest, mux.MultiplexingSupportResponse
+                    ),
+                },
+            ),
         ]
 
     def check(self, request: health.HealthCheckRequest, context: grpc.ServicerContext) -> health.HealthCheckResponse:

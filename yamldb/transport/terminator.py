@@ -186,9 +186,12 @@ class _ClientSide(_Side):
         peer = peer_of(raw)
         try:
             # Our own deadline: asyncio's handshake timeout surfaces as a plain ConnectionAbortedError.
-            tls = await asyncio.wait_for(asyncio.get_running_loop().start_tls(
-                raw, self, self.terminator.context, server_side=True, ssl_handshake_timeout=HANDSHAKE_TIMEOUT + 5),
-                HANDSHAKE_TIMEOUT)
+            tls = await asyncio.wait_for(
+                asyncio.get_running_loop().start_tls(
+                    raw, self, self.terminator.context, server_side=True, ssl_handshake_timeout=HANDSHAKE_TIMEOUT + 5
+                ),
+                HANDSHAKE_TIMEOUT,
+            )
         except (OSError, EOFError, asyncio.TimeoutError) as exc:  # ssl.SSLError is an OSError
             log.warning(REFUSED, extra={"fields": {"peer": peer, "reason": refusal_reason(exc)}})
             raw.close()
@@ -212,8 +215,7 @@ class _ClientSide(_Side):
         backend = _Side()
         backend.peer = self
         try:
-            await asyncio.get_running_loop().create_unix_connection(lambda: backend,
-                                                                     str(self.terminator.backend_path))
+            await asyncio.get_running_loop().create_unix_connection(lambda: backend, str(self.terminator.backend_path))
         except OSError as exc:
             log.error("gRPC backend unreachable", extra={"fields": {"error": str(exc)}})
             self.transport.close()
@@ -226,4 +228,3 @@ class _ClientSide(_Side):
             super().data_received(data)
         self._early.clear()
         self.transport.resume_reading()
-

@@ -48,10 +48,12 @@ def generate_identity() -> ServerIdentity:
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "yamldb"),
-        x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "yamldb"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
+        ]
+    )
     now = dt.datetime.now(dt.timezone.utc)  # aware UTC: a naive local time breaks east of UTC
     cert = (
         x509.CertificateBuilder()
@@ -102,7 +104,7 @@ class PendingIdentity:
                 identity = generate_identity()
                 view = memoryview(identity.cert_pem + identity.key_pem)  # one PEM bundle
                 while view:
-                    view = view[os.write(write_fd, view):]
+                    view = view[os.write(write_fd, view) :]
                 code = 0
             finally:
                 os._exit(code)  # no atexit handlers, no flush of buffers inherited from the parent

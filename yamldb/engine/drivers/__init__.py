@@ -3,5 +3,13 @@
 from yamldb.engine.drivers.base import DriverAdapter, ParsedURL
 from yamldb.engine.drivers.registry import adapter_for, adapters, backend_of, check_fits, infer_manifest, register
 
-__all__ = ["DriverAdapter", "ParsedURL", "adapter_for", "adapters", "backend_of", "check_fits", "infer_manifest",
-           "register"]
+__all__ = [
+    "DriverAdapter",
+    "ParsedURL",
+    "adapter_for",
+    "adapters",
+    "backend_of",
+    "check_fits",
+    "infer_manifest",
+    "register",
+]

@@ -120,8 +120,9 @@ class DriverAdapter:
         """The config's TLS keys over what the URL asked for. Generic drivers take TLS from the URL only."""
         return url_tls
 
-    def connect_args(self, manifest_args: Mapping[str, Any], tls: TlsSettings | None,
-                     pool: PoolSettings) -> dict[str, Any]:
+    def connect_args(
+        self, manifest_args: Mapping[str, Any], tls: TlsSettings | None, pool: PoolSettings
+    ) -> dict[str, Any]:
         """Keyword arguments for the DBAPI connect(); the manifest's connect_args are the base."""
         args = dict(manifest_args)
         if self.connect_timeout_arg:

@@ -67,8 +67,9 @@ class FirebirdAdapter(DriverAdapter):
         dialect.execution_ctx_cls = _Context
 
         @event.listens_for(engine, "after_cursor_execute")
-        def _commit_alone(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                          executemany: bool) -> None:
+        def _commit_alone(
+            conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+        ) -> None:
             dbapi_conn = conn.connection.dbapi_connection
             if dbapi_conn in alone:
                 dialect.do_commit(dbapi_conn)

@@ -31,10 +31,26 @@ __all__ = ["MysqlAdapter"]
 
 _NETWORKS = frozenset({"tcp", "tcp4", "tcp6", "unix"})
 # Go MySQL driver options with no meaning for PyMySQL (client-side behaviour of the Go driver).
-_GO_ONLY = frozenset({"parseTime", "loc", "readTimeout", "writeTimeout", "interpolateParams", "multiStatements",
-                      "allowNativePasswords", "allowCleartextPasswords", "allowOldPasswords", "collation",
-                      "columnsWithAlias", "clientFoundRows", "maxAllowedPacket", "rejectReadOnly",
-                      "checkConnLiveness", "allowAllFiles"})
+_GO_ONLY = frozenset(
+    {
+        "parseTime",
+        "loc",
+        "readTimeout",
+        "writeTimeout",
+        "interpolateParams",
+        "multiStatements",
+        "allowNativePasswords",
+        "allowCleartextPasswords",
+        "allowOldPasswords",
+        "collation",
+        "columnsWithAlias",
+        "clientFoundRows",
+        "maxAllowedPacket",
+        "rejectReadOnly",
+        "checkConnLiveness",
+        "allowAllFiles",
+    }
+)
 # System variables a Go DSN may set for its sessions, as go-sql-driver does (SET var=value at connect).
 _SESSION_VARIABLES = ("sql_mode", "time_zone")
 _VARIABLE_VALUE = re.compile(r"[A-Za-z0-9_,+:. /-]*")
@@ -94,18 +110,26 @@ class MysqlAdapter(DriverAdapter):
         if bundle and "PRIVATE KEY" not in (key or ""):
             raise ConfigError("tls_certificate_key: expected a PEM bundle with a certificate and its private key")
         base = url_tls or TlsSettings()
-        return TlsSettings(verify=base.verify and not skip, ca_pem=config.ca or base.ca_pem, cert_pem=cert,
-                           key_pem=key, server_name=config.server_name)
+        return TlsSettings(
+            verify=base.verify and not skip,
+            ca_pem=config.ca or base.ca_pem,
+            cert_pem=cert,
+            key_pem=key,
+            server_name=config.server_name,
+        )
 
     def check_url(self, url: URL) -> None:
         charset = str(url.query.get("charset", "utf8mb4")).lower()
         if charset not in _UTF8:
             # Escaping assumes UTF-8; in GBK, SJIS or Big5 a multi-byte character can swallow the escaping backslash.
-            raise ConfigError(f"connection_url: charset={charset} is not supported; yamldb talks utf8mb4 to "
-                              "MySQL/MariaDB (drop the charset option)")
+            raise ConfigError(
+                f"connection_url: charset={charset} is not supported; yamldb talks utf8mb4 to "
+                "MySQL/MariaDB (drop the charset option)"
+            )
 
-    def connect_args(self, manifest_args: Mapping[str, Any], tls: TlsSettings | None,
-                     pool: PoolSettings) -> dict[str, Any]:
+    def connect_args(
+        self, manifest_args: Mapping[str, Any], tls: TlsSettings | None, pool: PoolSettings
+    ) -> dict[str, Any]:
         args = super().connect_args(manifest_args, tls, pool)
         # 4-byte UTF-8 (emoji) would become '?' in a 3-byte "utf8" connection: always utf8mb4.
         args["charset"] = "utf8mb4"
@@ -180,11 +204,11 @@ def _split_go_dsn(dsn: str) -> _GoDsn | None:
     slash = dsn.rfind("/")
     if slash < 0:
         return None
-    left, right = dsn[:slash], dsn[slash + 1:]
+    left, right = dsn[:slash], dsn[slash + 1 :]
     user, password, address = "", None, left
     at = left.rfind("@")
     if at >= 0:
-        userinfo, address = left[:at], left[at + 1:]
+        userinfo, address = left[:at], left[at + 1 :]
         user, colon, rest = userinfo.partition(":")
         password = rest if colon else None
     net, addr = address, None
@@ -192,7 +216,7 @@ def _split_go_dsn(dsn: str) -> _GoDsn | None:
     if paren >= 0:
         if not address.endswith(")"):
             return None
-        net, addr = address[:paren], address[paren + 1:-1]
+        net, addr = address[:paren], address[paren + 1 : -1]
     database, _, params = right.partition("?")
     return _GoDsn(user, password, net, addr, database, params)
 
@@ -205,8 +229,9 @@ def _go_dsn_to_url(driver: str, dsn: _GoDsn) -> ParsedURL:
     if dsn.net == "unix":
         query["unix_socket"] = dsn.addr or "/tmp/mysql.sock"
     elif dsn.net not in ("", "tcp", "tcp4", "tcp6"):
-        raise ConfigError(f"connection_url: network {dsn.net!r} is not supported; use tcp(host:port) or "
-                          "unix(/path/to/socket)")
+        raise ConfigError(
+            f"connection_url: network {dsn.net!r} is not supported; use tcp(host:port) or unix(/path/to/socket)"
+        )
     elif dsn.addr:
         host, _, port_text = dsn.addr.rpartition(":") if ":" in dsn.addr else (dsn.addr, "", "")
         host = host.strip("[]")
@@ -222,8 +247,10 @@ def _go_dsn_to_url(driver: str, dsn: _GoDsn) -> ParsedURL:
                 tls = TlsSettings(verify=False)
             elif value not in ("false", "0"):
                 # "preferred" would fall back to plaintext without a word; custom names are Go-side registrations.
-                raise ConfigError(f"connection_url: tls={value} is not supported; use tls=true or tls=skip-verify, "
-                                  "and tls_ca/tls_certificate_key for your own certificates")
+                raise ConfigError(
+                    f"connection_url: tls={value} is not supported; use tls=true or tls=skip-verify, "
+                    "and tls_ca/tls_certificate_key for your own certificates"
+                )
         elif key == "timeout":
             try:
                 timeout = parse_duration(value)
@@ -239,6 +266,13 @@ def _go_dsn_to_url(driver: str, dsn: _GoDsn) -> ParsedURL:
             raise ConfigError(f"connection_url: option {key!r} is not supported by yamldb's MySQL driver")
     if session:  # PyMySQL runs init_command at connect; yamldb's quoting modes are pinned right after it
         query["init_command"] = "SET SESSION " + ", ".join(f"{k} = '{v}'" for k, v in session.items())
-    url = URL.create(driver, username=dsn.user or None, password=dsn.password, host=host or None, port=port,
-                     database=unquote(dsn.database) or None, query=query)
+    url = URL.create(
+        driver,
+        username=dsn.user or None,
+        password=dsn.password,
+        host=host or None,
+        port=port,
+        database=unquote(dsn.database) or None,
+        query=query,
+    )
     return ParsedURL(url, tls, timeout)

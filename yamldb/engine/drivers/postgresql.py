@@ -73,8 +73,9 @@ class PostgresqlAdapter(DriverAdapter):
             raise ConfigError("tls_certificate and private_key go together")
         return TlsSettings(verify=True, ca_pem=ca, cert_pem=cert, key_pem=key)
 
-    def connect_args(self, manifest_args: Mapping[str, Any], tls: TlsSettings | None,
-                     pool: PoolSettings) -> dict[str, Any]:
+    def connect_args(
+        self, manifest_args: Mapping[str, Any], tls: TlsSettings | None, pool: PoolSettings
+    ) -> dict[str, Any]:
         args = super().connect_args(manifest_args, tls, pool)
         if tls is not None:
             args.update(self._tls_files(tls))
@@ -170,7 +171,7 @@ def _url_to_url(driver: str, text: str) -> Any:
     user = password = None
     at = authority.rfind("@")
     if at >= 0:
-        userinfo, authority = authority[:at], authority[at + 1:]
+        userinfo, authority = authority[:at], authority[at + 1 :]
         raw_user, colon, raw_password = userinfo.partition(":")
         user = _unescape(raw_user, "user name") or None
         password = _unescape(raw_password, "password") if colon else None
@@ -193,12 +194,20 @@ def _url_to_url(driver: str, text: str) -> Any:
         query = {**query, "host": ",".join(hosts), "port": ",".join(ports)}
     port = ports[0] if single and ports and ports[0] else None
     if port is not None and not port.isdigit():
-        raise ConfigError("connection_url: the port is not a number (is an unescaped '/', '?' or '#' in the "
-                          "user name or password splitting the URL?)")
+        raise ConfigError(
+            "connection_url: the port is not a number (is an unescaped '/', '?' or '#' in the "
+            "user name or password splitting the URL?)"
+        )
     database = query.pop("database", database)
-    return URL.create(driver if "+" not in scheme else scheme, username=user, password=password,
-                      host=hosts[0] if single and hosts else None, port=int(port) if port else None,
-                      database=database or None, query=query)
+    return URL.create(
+        driver if "+" not in scheme else scheme,
+        username=user,
+        password=password,
+        host=hosts[0] if single and hosts else None,
+        port=int(port) if port else None,
+        database=database or None,
+        query=query,
+    )
 
 
 def _split_host_port(item: str) -> tuple[str, str]:
@@ -233,7 +242,7 @@ def _dsn_to_url(driver: str, dsn: str) -> Any:
         if end > len(rest) or (quoted and end >= len(rest)):
             raise ConfigError("connection_url: unterminated quoted value or trailing backslash in the DSN")
         value = rest[:end].replace("\\\\", "\\").replace("\\'", "'")
-        rest = rest[end + 1 if quoted else end:].lstrip(_SPACE)
+        rest = rest[end + 1 if quoted else end :].lstrip(_SPACE)
         key = _ALIASES.get(key, key)
         if not (key == "user" and value == ""):
             parts[key] = value

@@ -52,7 +52,7 @@ def adapter_for(backend: str) -> type[DriverAdapter]:
 
 
 def backend_of(driver: str) -> str:
-    """"postgresql+psycopg" -> "postgresql", as URL.get_backend_name() reads a drivername."""
+    """ "postgresql+psycopg" -> "postgresql", as URL.get_backend_name() reads a drivername."""
     return driver.split("+", 1)[0]
 
 
@@ -71,15 +71,19 @@ def check_fits(text: str, driver: str) -> None:
     if sep and head[:1].isalpha() and all(c.isalnum() or c in "+.-" for c in head):
         scheme = head.split("+", 1)[0].lower()
         if not adapter.serves_scheme(scheme, backend):
-            raise ConfigError(f"connection_url is a {scheme}:// URL, but the manifest's dialect connects with "
-                              f"{driver}: choose the manifest for that database{_suggest(text)} or a "
-                              f"{backend}:// URL")
+            raise ConfigError(
+                f"connection_url is a {scheme}:// URL, but the manifest's dialect connects with "
+                f"{driver}: choose the manifest for that database{_suggest(text)} or a "
+                f"{backend}:// URL"
+            )
         return
     owners = [a for a in adapters() if a.claims(text)]
     if owners and adapter not in owners:
-        raise ConfigError(f"connection_url is a {owners[0].form_name}, but the manifest's dialect connects with "
-                          f"{driver}: choose the manifest for that database{_suggest(text)} or a "
-                          f"{backend}:// URL")
+        raise ConfigError(
+            f"connection_url is a {owners[0].form_name}, but the manifest's dialect connects with "
+            f"{driver}: choose the manifest for that database{_suggest(text)} or a "
+            f"{backend}:// URL"
+        )
 
 
 def _suggest(text: str) -> str:

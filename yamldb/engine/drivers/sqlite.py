@@ -33,8 +33,9 @@ class SqliteAdapter(DriverAdapter):
             return ParsedURL(URL.create(driver, database=text))
         return None
 
-    def connect_args(self, manifest_args: Mapping[str, Any], tls: TlsSettings | None,
-                     pool: PoolSettings) -> dict[str, Any]:
+    def connect_args(
+        self, manifest_args: Mapping[str, Any], tls: TlsSettings | None, pool: PoolSettings
+    ) -> dict[str, Any]:
         args = super().connect_args(manifest_args, tls, pool)
         args.setdefault("check_same_thread", False)  # the pool hands a connection to any gRPC worker thread
         return args

@@ -15,7 +15,13 @@ from yamldb.templates.gotemplate.values import DATA_TYPE, TOO_LARGE, Data, FuncE
 __all__ = ["Printer", "go_quote", "is_print", "largest_width", "to_text"]
 
 _CTRL_ESCAPES: Final = {
-    "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
 }
 
 
@@ -52,9 +58,7 @@ def go_quote(s: str, quote: str = '"', ascii_only: bool = False) -> str:
 
 
 def _can_backquote(s: str) -> bool:
-    return not any(
-        (ch < " " and ch != "\t") or ch in "`\x7f\ufeff" for ch in s
-    )
+    return not any((ch < " " and ch != "\t") or ch in "`\x7f\ufeff" for ch in s)
 
 
 def _rune(v: int) -> str:
@@ -316,9 +320,7 @@ class Printer:
                 self.put(DATA_TYPE)
             self.put("{")
             named = self.plus_v or self.sharp_v
-            for i, (name, val) in enumerate(
-                (("DisplayName", arg.display_name), ("RoleName", arg.role_name))
-            ):
+            for i, (name, val) in enumerate((("DisplayName", arg.display_name), ("RoleName", arg.role_name))):
                 if i:
                     self.put(", " if self.sharp_v else " ")
                 if named:
@@ -497,4 +499,3 @@ def to_text(v: Value) -> str:
     p = Printer()
     p.print_arg(v, "v")
     return "".join(p.buf)
-

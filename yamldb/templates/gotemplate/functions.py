@@ -312,4 +312,3 @@ def _specs() -> dict[str, Spec]:
 FUNCTIONS: Final = _specs()
 GO_ONLY_FUNCTIONS: Final = frozenset({"call", "html", "index", "js", "slice", "urlquery"})
 TYPE_NAMES: Final = {int: "int", str: "string", bool: "bool"}
-

@@ -10,23 +10,53 @@ from yamldb.templates.gotemplate.fmt import go_quote, is_print
 from yamldb.templates.gotemplate.values import Value, clean
 
 __all__ = [
-    "T_DOT", "T_EOF", "T_FIELD", "T_IDENT", "T_KEYWORD", "T_LDELIM", "T_LIT", "T_LPAREN", "T_PIPE",
-    "T_RDELIM", "T_RPAREN", "T_SPACE", "T_TEXT", "Lexer", "Token",
+    "T_DOT",
+    "T_EOF",
+    "T_FIELD",
+    "T_IDENT",
+    "T_KEYWORD",
+    "T_LDELIM",
+    "T_LIT",
+    "T_LPAREN",
+    "T_PIPE",
+    "T_RDELIM",
+    "T_RPAREN",
+    "T_SPACE",
+    "T_TEXT",
+    "Lexer",
+    "Token",
 ]
 
 SPACES: Final = " \t\r\n"
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
 
 (
-    T_TEXT, T_LDELIM, T_RDELIM, T_SPACE, T_IDENT, T_FIELD, T_DOT, T_LIT,
-    T_PIPE, T_LPAREN, T_RPAREN, T_KEYWORD, T_EOF,
+    T_TEXT,
+    T_LDELIM,
+    T_RDELIM,
+    T_SPACE,
+    T_IDENT,
+    T_FIELD,
+    T_DOT,
+    T_LIT,
+    T_PIPE,
+    T_LPAREN,
+    T_RPAREN,
+    T_KEYWORD,
+    T_EOF,
 ) = range(13)
 _KEYWORDS: Final = frozenset(
-    {"if", "else", "end", "with", "range", "define", "template", "block", "break",
-     "continue", "nil"}
+    {"if", "else", "end", "with", "range", "define", "template", "block", "break", "continue", "nil"}
 )
 _SIMPLE_ESCAPES: Final = {
-    "a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92,
+    "a": 7,
+    "b": 8,
+    "f": 12,
+    "n": 10,
+    "r": 13,
+    "t": 9,
+    "v": 11,
+    "\\": 92,
 }
 
 
@@ -355,4 +385,3 @@ class Lexer:
         text = src[p:q]
         self.toks.append(Token(T_LIT, p, text, _parse_number(text, p)))
         return q
-

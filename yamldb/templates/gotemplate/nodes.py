@@ -189,9 +189,7 @@ class Branch:
 
     __slots__ = ("body", "is_with", "orelse", "pipe")
 
-    def __init__(
-        self, pipe: Pipe, body: list[Stmt], orelse: list[Stmt] | None, is_with: bool
-    ) -> None:
+    def __init__(self, pipe: Pipe, body: list[Stmt], orelse: list[Stmt] | None, is_with: bool) -> None:
         self.pipe = pipe
         self.body = tuple(body)
         self.orelse = tuple(orelse or ())
@@ -209,4 +207,3 @@ class Branch:
 
 
 Stmt = Text | Action | Branch
-

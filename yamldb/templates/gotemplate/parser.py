@@ -45,6 +45,7 @@ __all__ = ["MAX_DEPTH", "Parser"]
 
 MAX_DEPTH: Final = 100  # parens, if/with and else-if chains; far below Python's recursion limit
 
+
 class _Stop:
     """An {{else}} or {{end}} that closes the enclosing list."""
 
@@ -285,9 +286,7 @@ class Parser:
         nargs = len(ops) + piped
         nparams = len(spec.params)
         if spec.variadic is NOT_VARIADIC and nargs != nparams:
-            raise TemplateError(
-                f"wrong number of args for {spec.name}: want {nparams} got {nargs}", ident.pos
-            )
+            raise TemplateError(f"wrong number of args for {spec.name}: want {nparams} got {nargs}", ident.pos)
         if spec.variadic is not NOT_VARIADIC and nargs < nparams:
             raise TemplateError(
                 f"wrong number of args for {spec.name}: want at least {nparams} got {nargs}",
@@ -304,8 +303,7 @@ class Parser:
                 assert isinstance(lit, Lit)
                 if type(lit.value) is not typ:
                     raise TemplateError(
-                        f"wrong type for argument {i + 1} of {spec.name}: "
-                        f"expected {TYPE_NAMES[typ]}; found {lit.src}",
+                        f"wrong type for argument {i + 1} of {spec.name}: expected {TYPE_NAMES[typ]}; found {lit.src}",
                         lit.pos,
                     )
                 continue
@@ -320,4 +318,3 @@ class Parser:
         if spec.name in ("and", "or"):
             return AndOr(spec.name == "or", args, piped, ident.pos)
         return Call(spec, args, piped, tuple(checks), ident.pos)
-

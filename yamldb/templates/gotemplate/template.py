@@ -53,4 +53,3 @@ class UsernameTemplate:
 
     def __repr__(self) -> str:
         return f"UsernameTemplate({self.source!r})"
-

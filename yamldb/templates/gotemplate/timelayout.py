@@ -9,8 +9,18 @@ from typing import Final
 __all__ = ["go_time_format"]
 
 _MONTHS: Final = (
-    "January", "February", "March", "April", "May", "June", "July",
-    "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 _DAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -182,4 +192,3 @@ def go_time_format(dt: datetime, layout: str) -> str:
             else:
                 out.append(tok[-1] + nanos)
     return "".join(out)
-

@@ -40,11 +40,7 @@ class Data:
         self.role_name = role_name
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Data)
-            and self.display_name == other.display_name
-            and self.role_name == other.role_name
-        )
+        return isinstance(other, Data) and self.display_name == other.display_name and self.role_name == other.role_name
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -103,4 +99,3 @@ def go_type(v: object) -> str:
     if t is int:
         return "int"
     return DATA_TYPE
-
