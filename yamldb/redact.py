@@ -18,13 +18,20 @@ def path_escape(value: str) -> str:
 
 
 class Scrubber:
-    """Replaces known secret values, and the escaped forms SQL gives them, in text."""
+    """Replaces known secret values, and the escaped forms SQL gives them, in text.
+
+    Every request extends the connection's scrubber with its own secrets (the new password), yet text is
+    scrubbed only when a message leaves the plugin: the escaped variants are built on first use, not per
+    request."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets = tuple(s for s in secrets if s)
+        self._variants: list[str] | None = None
+
+    def _build(self) -> list[str]:
         variants: set[str] = set()
         for secret in self._secrets:
-            if not secret or len(secret) < 3:  # too short to scrub without mangling ordinary words
+            if len(secret) < 3:  # too short to scrub without mangling ordinary words
                 continue
             variants.update(
                 {
@@ -38,17 +45,21 @@ class Scrubber:
                 }
             )
         # Longest first, so a secret that contains another is replaced whole.
-        self._variants = sorted(variants, key=len, reverse=True)
+        return sorted(variants, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        for variant in self._variants:
+        variants = self._variants
+        if variants is None:  # a benign race: two threads may both build the same list
+            variants = self._variants = self._build()
+        for variant in variants:
             if variant in text:
                 text = text.replace(variant, MASK)
         return text
 
     def extend(self, secrets: Iterable[str]) -> Scrubber:
         # From the original secrets, not their variants: escaping an escaped form finds nothing new.
-        return Scrubber([*self._secrets, *secrets])
+        added = tuple(s for s in secrets if s and s not in self._secrets)
+        return Scrubber([*self._secrets, *added]) if added else self
 
 
 def mask_url(url: Any) -> str:
