@@ -92,6 +92,31 @@ def test_batch_trailing_comment_does_not_swallow_the_next_statement(pg_cluster, 
         pg_drop(pg_cluster, name)
 
 
+def test_step_wise_transaction_after_a_batch_on_the_same_connection_is_still_atomic(pg_cluster):
+    # The batch path leaves its connection in autocommit mode between operations; an operation that
+    # then takes the step-wise path (here: a step that may fail) on that same connection must still
+    # run in one transaction, so its failing step undoes the statements before it.
+    url = make_url(pg_cluster.url().replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = SqlEngine(url, PoolSettings(max_open_connections=1), {}, Scrubber([]), batch=True)
+    first, second = f"t-mixed-{secrets.token_hex(3)}", f"t-mixed-{secrets.token_hex(3)}"
+    try:
+        engine.run(steps(f'CREATE ROLE "{first}"'), "create")  # the batch path
+        with pytest.raises(StepFailed):
+            engine.run(
+                [
+                    RenderedStep((f'CREATE ROLE "{second}"',)),
+                    RenderedStep(("SELECT 1",), on_error="continue"),  # makes the operation step-wise
+                    RenderedStep(("SELECT 1/0",)),
+                ],
+                "create",
+            )
+        assert pg_role_exists(pg_cluster, first)
+        assert not pg_role_exists(pg_cluster, second)
+    finally:
+        engine.dispose()
+        pg_drop(pg_cluster, first, second)
+
+
 def test_pg_recently_used_connection_killed_by_server_is_retried(pg_cluster, pg_engine, monkeypatch):
     monkeypatch.setattr(executor, "PING_WINDOW", 3600.0)  # never ping: only the retry can save the operation
     pid = pg_engine.query_scalar("SELECT pg_backend_pid()")  # the one pooled connection

@@ -39,6 +39,11 @@ log = logging.getLogger("yamldb.engine")
 PING_WINDOW = 0.5
 _USED_AT = "yamldb.used_at"
 _PINGED = "yamldb.pinged"
+# The direct path keeps one cursor per DBAPI connection, and a batch-capable connection in autocommit mode
+# between operations (toggling it costs two driver calls per operation); _connection() takes it back for
+# SQLAlchemy's transactions. Both live in the pool record's info, which is cleared when the connection goes.
+_CURSOR = "yamldb.cursor"
+_AUTOCOMMIT = "yamldb.autocommit"
 
 
 class StepFailed(DatabaseError):
@@ -103,7 +108,7 @@ class SqlEngine:
 
     def verify(self, query: str) -> None:
         try:
-            with self._engine.connect() as conn:
+            with self._connection() as conn:
                 conn.exec_driver_sql(query)
         except SQLAlchemyError as exc:
             raise self._fail(f"cannot connect to {mask_url(self.url)}", exc) from None
@@ -129,7 +134,7 @@ class SqlEngine:
 
     def query_scalar(self, sql: str) -> Any:
         try:
-            with self._engine.connect() as conn:
+            with self._connection() as conn:
                 return conn.execution_options(no_parameters=True).exec_driver_sql(sql).scalar()
         except SQLAlchemyError as exc:
             raise self._fail("query failed", exc) from None
@@ -137,7 +142,7 @@ class SqlEngine:
     def query_rows(self, sql: str) -> list[dict[str, Any]]:
         """All rows of a read-only query as dicts keyed by lower-cased column name (`yamldb sweep`)."""
         try:
-            with self._engine.connect() as conn:
+            with self._connection() as conn:
                 result = conn.execution_options(no_parameters=True).exec_driver_sql(sql)
                 keys = [str(k).lower() for k in result.keys()]
                 return [dict(zip(keys, row, strict=True)) for row in result]
@@ -204,18 +209,18 @@ class SqlEngine:
             dbapi = fairy.dbapi_connection
             unpinged = fairy.info.get(_PINGED) is False
             watchdog = _Watchdog(dbapi, self, deadline) if deadline is not None else None
-            cursor = None
+            info = fairy.info
+            cursor = info.pop(_CURSOR, None)
             index = 0
             try:
-                cursor = dbapi.cursor()
+                if cursor is None:
+                    cursor = dbapi.cursor()
                 if self.batch:
-                    self._dialect.set_isolation_level(dbapi, "AUTOCOMMIT")
-                    try:
-                        # Statements are whole (split before substitution); a newline ends any trailing comment.
-                        cursor.execute(";\n".join(locked))
-                    finally:
-                        with contextlib.suppress(Exception):
-                            self._dialect.reset_isolation_level(dbapi)
+                    if not info.get(_AUTOCOMMIT):
+                        self._dialect.set_isolation_level(dbapi, "AUTOCOMMIT")
+                        info[_AUTOCOMMIT] = True
+                    # Statements are whole (split before substitution); a newline ends any trailing comment.
+                    cursor.execute(";\n".join(locked))
                 else:
                     holding = False  # the lock is transaction-scoped: taken once per attempt, where first needed
                     for position in range(start, len(statements)):
@@ -229,6 +234,7 @@ class SqlEngine:
                     index = 0  # a failing COMMIT is no statement's fault
                     if self.adapter.transaction_open(dbapi):
                         dbapi.commit()
+                info[_CURSOR], cursor = cursor, None  # kept for the next operation on this connection
                 return len(statements)
             except self._driver_error as exc:
                 disconnected = self._dialect.is_disconnect(exc, dbapi, cursor)
@@ -265,6 +271,14 @@ class SqlEngine:
                         cursor.close()
                 fairy.close()
 
+    def _connection(self) -> Connection:
+        """A SQLAlchemy connection from the pool, out of the autocommit mode the direct path may have left."""
+        conn = self._engine.connect()
+        record = conn.connection
+        if record.info.pop(_AUTOCOMMIT, False):
+            self._dialect.reset_isolation_level(record.dbapi_connection)
+        return conn
+
     def _connect(self, scrub: Scrubber) -> Any:
         try:
             return self._engine.raw_connection()
@@ -296,7 +310,7 @@ class SqlEngine:
     ) -> int:
         """Step by step through SQLAlchemy: autocommit steps, savepoints for on_error: continue."""
         try:
-            conn = self._engine.connect()
+            conn = self._connection()
         except SQLAlchemyError as exc:
             raise self._fail("cannot connect", exc, scrub) from None
         units = _units(steps)
