@@ -11,6 +11,8 @@ bring, or what one already made brings, by switching it off.
   (``batch_statements`` off) on the raw DBAPI connection.
 - ``stepwise``: every operation through SQLAlchemy's Connection/Transaction path (the
   engine before the raw-connection path); with ``always-ping`` this is the old engine.
+- ``sqla-queue``: pooled connections are waited for on SQLAlchemy's own queue (a Python Condition)
+  instead of ``queue.SimpleQueue`` (yamldb/engine/pool.py).
 - ``warn-log``: the plugin logs at WARNING.
 - ``rpc-workers-8``: the gRPC server's handler pool has 8 threads instead of 12.
 - ``no-database``: the floor. NewUser, UpdateUser and DeleteUser answer at once, without
@@ -18,6 +20,9 @@ bring, or what one already made brings, by switching it off.
   TLS terminator run as shipped. What is left is the cost of being an external plugin.
   With ``YAMLDB_BENCH_FLOOR_WAIT_MS=N`` each of those calls sleeps N ms first (the GIL released, as
   during a database round trip): the floor's cost when every call waits as long as yamldb's do.
+
+``YAMLDB_BENCH_SWITCH_INTERVAL=S`` (no patch name needed) sets ``sys.setswitchinterval(S)`` at start-up:
+how long a thread holds the GIL before one waiting for it may take it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ APPLIED: list[str] = []
 
 def _always_ping(executor) -> None:
     executor.PING_WINDOW = -1.0
+
+
+def _sqla_queue(executor) -> None:
+    from sqlalchemy.pool import QueuePool
+
+    executor.POOL_CLASS = QueuePool
 
 
 def _engine_paths(executor) -> None:
@@ -99,6 +110,7 @@ HOOKS = {
     "yamldb.engine.executor": [
         ("always-ping", "PING_WINDOW", _always_ping),
         ("engine-paths", "SqlEngine", _engine_paths),
+        ("sqla-queue", "POOL_CLASS", _sqla_queue),
     ],
     "yamldb.transport.server": [("rpc-workers-8", "futures", _rpc_workers)],
     "yamldb.transport.hclog": [("warn-log", "configure", _log_level(logging.WARNING))],
@@ -143,3 +155,5 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder):
 
 if PATCHES:
     sys.meta_path.insert(0, _PatchAfterImport())
+if os.environ.get("YAMLDB_BENCH_SWITCH_INTERVAL"):
+    sys.setswitchinterval(float(os.environ["YAMLDB_BENCH_SWITCH_INTERVAL"]))

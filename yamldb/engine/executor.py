@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from yamldb.engine.drivers import DriverAdapter, adapter_for
+from yamldb.engine.pool import FastQueuePool
 from yamldb.engine.tls import TlsSettings
 from yamldb.errors import DatabaseError
 from yamldb.manifest.model import PoolSettings
@@ -37,6 +38,8 @@ log = logging.getLogger("yamldb.engine")
 # 500 ms there too): under load a ping per operation is a round trip per operation. If such a connection
 # turns out dead, the operation is retried once on a fresh one (see _run_direct).
 PING_WINDOW = 0.5
+# Requests beyond the pool's size wait for a connection in C (engine/pool.py).
+POOL_CLASS = FastQueuePool
 _USED_AT = "yamldb.used_at"
 _PINGED = "yamldb.pinged"
 # The direct path keeps one cursor per DBAPI connection, and a batch-capable connection in autocommit mode
@@ -83,6 +86,7 @@ class SqlEngine:
         if self.adapter.pooled:
             idle = max(pool.idle, 1)
             kwargs.update(
+                poolclass=POOL_CLASS,
                 pool_size=idle,
                 max_overflow=max(pool.max_open_connections - idle, 0),
                 pool_recycle=int(pool.max_connection_lifetime) if pool.max_connection_lifetime > 0 else -1,
