@@ -51,3 +51,31 @@ def test_a_fitting_override_rescues_a_manifest_whose_own_template_is_too_long(tm
         db.initialize(config, False)
     db.initialize({**config, "username_template": "{{ random 20 }}"}, False)
     db.close()
+
+
+def test_a_roles_statements_are_compiled_once_per_connection_and_the_cache_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from yamldb.lifecycle import database
+
+    db = ManifestDatabase()
+    db.initialize({"connection_url": str(tmp_path / "app.db"), "manifest": "sqlite"}, True)
+    soon = datetime.now(timezone.utc) + timedelta(hours=1)
+    role_sql = ('CREATE TABLE "t_{{name}}" (x int);',)
+    parsed: list[str] = []
+    real_parse = sql.StatementTemplate.parse.__func__
+
+    def counting(cls, text, rules):
+        parsed.append(text)
+        return real_parse(cls, text, rules)
+
+    monkeypatch.setattr(sql.StatementTemplate, "parse", classmethod(counting))
+    for n in range(3):
+        db.new_user(NewUser("token", "r", soon, password=f"Pw-{n}-secret", statements=role_sql))
+    assert parsed == [role_sql[0]]  # three requests, one compilation
+
+    monkeypatch.setattr(database, "_OPERATIONS_KEPT", 4)
+    for n in range(10):  # ever-new statements: the cache is emptied when full, never larger
+        db.new_user(NewUser("token", "r", soon, password="Pw-x-secret", statements=(f"SELECT {n};",)))
+        assert len(db._current().operations) <= 4
+    db.close()

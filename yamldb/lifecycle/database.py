@@ -13,9 +13,9 @@ import re
 import shlex
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from yamldb.errors import ConfigError, DatabaseError, ManifestError, TemplateError, YamldbError
@@ -64,6 +64,9 @@ class _State:
     username_template: UsernameTemplate
     database: str
     scrub: Scrubber
+    # (operation, the role's statements) -> what _operation made of them: roles send the same statements on
+    # every request, so each distinct set is decoded, matched and compiled once per connection.
+    operations: dict[tuple[str, tuple[str, ...]], tuple[Operation, Mapping[str, str]]] = field(default_factory=dict)
 
     @property
     def manifest(self) -> Manifest:
@@ -71,6 +74,7 @@ class _State:
 
 
 INLINE_ENV = "YAMLDB_INLINE_MANIFESTS"
+_OPERATIONS_KEPT = 256
 
 
 def inline_manifests_allowed() -> bool:
@@ -234,9 +238,23 @@ class ManifestDatabase:
         return state
 
     # -- statement selection ----------------------------------------------------------------
-    def _operation(self, state: _State, operation: str, role_statements: Sequence[str]) -> tuple[Operation, dict]:
+    def _operation(
+        self, state: _State, operation: str, role_statements: Sequence[str]
+    ) -> tuple[Operation, Mapping[str, str]]:
         """The role's statements if it has any (SQL or a set reference), else the manifest's."""
-        texts = _decode(tuple(role_statements))
+        key = (operation, tuple(role_statements))
+        found = state.operations.get(key)
+        if found is None:
+            found = self._resolve(state, operation, key[1])
+            if len(state.operations) >= _OPERATIONS_KEPT:  # bounded: many roles with ever-new statements
+                state.operations.clear()
+            state.operations[key] = found
+        return found
+
+    def _resolve(
+        self, state: _State, operation: str, role_statements: tuple[str, ...]
+    ) -> tuple[Operation, Mapping[str, str]]:
+        texts = decode_vault_statements(role_statements)
         params: dict[str, str] = {}
         set_name = None
         if len(texts) == 1 and (match := SET_REFERENCE.match(texts[0])):
@@ -253,7 +271,7 @@ class ManifestDatabase:
                 raise ConfigError(f"{texts[0]!r}: arguments must be key=value pairs") from None
             texts = ()
         if texts:
-            op = _compile_role(
+            op = compile_role_statements(
                 tuple(texts), operation, state.manifest.dialect.quoting, tuple(state.manifest.parameters)
             )
         else:
@@ -261,7 +279,12 @@ class ManifestDatabase:
         return op, params
 
     def _values(
-        self, state: _State, username: str, role_params: Mapping[str, str], used: set[str] | None = None, **extra: str
+        self,
+        state: _State,
+        username: str,
+        role_params: Mapping[str, str],
+        used: AbstractSet[str] | None = None,
+        **extra: str,
     ) -> dict[str, str]:
         values: dict[str, str] = {}
         for name, parameter in state.manifest.parameters.items():
@@ -546,15 +569,3 @@ class ManifestDatabase:
             state, self._state = self._state, None
         if state is not None:
             state.engine.dispose()
-
-
-@lru_cache(maxsize=256)
-def _decode(statements: tuple[str, ...]) -> tuple[str, ...]:
-    # Roles send the same statements on every request; base64/JSON detection runs once per distinct set.
-    return tuple(decode_vault_statements(statements))
-
-
-@lru_cache(maxsize=256)
-def _compile_role(texts: tuple[str, ...], operation: str, rules: Any, parameters: tuple[str, ...]) -> Operation:
-    # Roles send the same statements on every request: compile each distinct set once.
-    return compile_role_statements(texts, operation, rules, parameters)

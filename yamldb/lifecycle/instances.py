@@ -91,6 +91,8 @@ class Instances:
             old.close()
 
     def _sweep(self) -> list[ManifestDatabase]:
+        if not self._retired:  # every request passes here; closed instances are rare
+            return []
         cutoff = time.monotonic() - self._grace
         with self._lock:
             expired = [key for key, (when, _) in self._retired.items() if when < cutoff]

@@ -84,28 +84,40 @@ class Operation:
     def __init__(self, name: str, steps: Sequence[CompiledStep]) -> None:
         self.name = name
         self.steps = tuple(steps)
+        # Asked on every request: computed once.
+        self._placeholders = frozenset(p.name for step in self.steps for p in step.template.placeholders)
+        self._filters: dict[str, frozenset[str]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.steps)
 
-    def placeholders(self) -> set[str]:
-        return {p.name for step in self.steps for p in step.template.placeholders}
+    def placeholders(self) -> frozenset[str]:
+        return self._placeholders
 
-    def filters_of(self, name: str) -> set[str]:
-        return {f for step in self.steps for p in step.template.placeholders if p.name == name for f in p.filters}
+    def filters_of(self, name: str) -> frozenset[str]:
+        found = self._filters.get(name)
+        if found is None:
+            found = self._filters[name] = frozenset(
+                f for step in self.steps for p in step.template.placeholders if p.name == name for f in p.filters
+            )
+        return found
 
     def render(self, values: Mapping[str, str]) -> tuple[RenderedStep, ...]:
-        masked = {**values, **{k: v for k, v in MASKED.items() if k in values}}
         return tuple(
             RenderedStep(
                 _render_step(step, values),
                 step.transaction,
                 step.on_error,
-                partial(_render_step, step, masked),
+                partial(_render_masked, step, values),
                 step.execute_results,
             )
             for step in self.steps
         )
+
+
+def _render_masked(step: CompiledStep, values: Mapping[str, str]) -> tuple[str, ...]:
+    # Only when a message shows the statement: the secrets replaced by their masks.
+    return _render_step(step, {**values, **{k: v for k, v in MASKED.items() if k in values}})
 
 
 def _render_step(step: CompiledStep, values: Mapping[str, str]) -> tuple[str, ...]:
