@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import struct
 import subprocess
@@ -137,3 +138,28 @@ def test_full_rsa_authentication_imports_cryptography_when_the_server_asks_for_i
     assert seen["before"] is False  # PyMySQL loaded, cryptography not
     assert server.received == [password.encode()]  # encrypted with the server's key, decrypted by it
     assert seen["after"] is True
+
+
+def test_a_pymysql_that_needs_cryptography_at_import_still_imports(tmp_path):
+    # A PyMySQL release whose _auth imports cryptography outside a try block: imported again, as it is.
+    package = tmp_path / "pymysql"
+    package.mkdir()
+    (package / "__init__.py").write_text("from . import _auth\n")
+    (package / "_auth.py").write_text("from cryptography.hazmat.primitives import hashes\n")
+    probe = (
+        "import sys\n"
+        "from yamldb.engine.drivers.mysql import MysqlAdapter\n"
+        "MysqlAdapter().load_driver()\n"
+        "import pymysql._auth\n"
+        "print(pymysql.__file__, pymysql._auth.hashes.__name__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(package / "__init__.py"), "cryptography.hazmat.primitives.hashes"]

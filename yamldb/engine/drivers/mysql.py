@@ -9,6 +9,7 @@ with Go's driver behind Vault's plugin.
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 import threading
@@ -217,10 +218,20 @@ def _import_pymysql() -> None:
         sys.meta_path.insert(0, finder)
         try:
             from pymysql import _auth
+        except ImportError as exc:
+            if not (exc.name or "").startswith("cryptography"):
+                raise
+            _auth = None
         finally:
             sys.meta_path.remove(finder)
-        if getattr(_auth, "_have_cryptography", True) or not hasattr(_auth, "sha2_rsa_encrypt"):
-            return  # already imported by another thread, or a PyMySQL this code does not know: leave it as is
+        if _auth is None or not hasattr(_auth, "_have_cryptography") or not hasattr(_auth, "sha2_rsa_encrypt"):
+            # A PyMySQL whose use of cryptography this code does not know: import it again, as it means to be.
+            for name in [n for n in sys.modules if n == "pymysql" or n.startswith("pymysql.")]:
+                del sys.modules[name]
+            importlib.import_module("pymysql")
+            return
+        if _auth._have_cryptography:
+            return  # cryptography had been imported before PyMySQL: nothing to save
         encrypt = _auth.sha2_rsa_encrypt
 
         def sha2_rsa_encrypt(password: bytes, salt: bytes, public_key: bytes) -> bytes:
