@@ -92,9 +92,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.skip |= set(PARTS) - {s.strip() for s in args.only.split(",") if s.strip()}
     if not set(args.databases) <= {"postgresql", "mysql"}:
         p.error("--databases: postgresql and/or mysql")
-    if args.plugin_format != "zipapp" and {"throughput", "layers"} - args.skip:
+    if args.plugin_format != "zipapp" and ({"throughput", "scenarios", "layers"} - args.skip or args.profile):
         # Their floor arms patch the plugin through PYTHONPATH, which the frozen interpreter does not read.
-        p.error("--plugin-format self-contained: skip throughput and layers (e.g. --only memory,cold)")
+        p.error("--plugin-format self-contained: only parts without the floor arm (e.g. --only memory,cold)")
     if args.leases < 2 or any(c < 1 for c in args.concurrency):
         p.error("--leases must be >= 2 and concurrency >= 1")
     return args
@@ -141,9 +141,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # yamldb first: its process is the one that appears with its first config. Then the floor's.
         targets = {db: {"yamldb": stack.target(db, "yamldb")} for db in args.databases}
-        stack.register_floor()
+        if args.plugin_format == "zipapp":  # the floor is the zipapp patched through PYTHONPATH
+            stack.register_floor()
         for db in args.databases:
-            targets[db].update(floor=stack.target(db, "floor"), builtin=stack.target(db, "builtin"))
+            if args.plugin_format == "zipapp":
+                targets[db]["floor"] = stack.target(db, "floor")
+            targets[db]["builtin"] = stack.target(db, "builtin")
         if "throughput" not in args.skip:
             _log(f"issue/revoke: {args.leases} leases per point and arm ({', '.join(PLUGINS)}), A B C C B A order")
             results["throughput"] = {}
