@@ -75,6 +75,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="before each measured segment wait up to SECONDS for the (shared) machine to be idle",
     )
     p.add_argument("--output", type=Path, default=RESULTS, help="directory for latest.md / latest.json")
+    p.add_argument(
+        "--plugin-format",
+        choices=("zipapp", "self-contained"),
+        default="zipapp",
+        help="the plugin file to build and measure; self-contained is what `yamldb plugin build` ships by default",
+    )
     args = p.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
     args.databases = tuple(d.strip() for d in args.databases.split(",") if d.strip())
@@ -86,6 +92,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.skip |= set(PARTS) - {s.strip() for s in args.only.split(",") if s.strip()}
     if not set(args.databases) <= {"postgresql", "mysql"}:
         p.error("--databases: postgresql and/or mysql")
+    if args.plugin_format != "zipapp" and ({"throughput", "scenarios", "layers"} - args.skip or args.profile):
+        # Their floor arms patch the plugin through PYTHONPATH, which the frozen interpreter does not read.
+        p.error("--plugin-format self-contained: only parts without the floor arm (e.g. --only memory,cold)")
     if args.leases < 2 or any(c < 1 for c in args.concurrency):
         p.error("--leases must be >= 2 and concurrency >= 1")
     return args
@@ -111,11 +120,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "notes": [],
     }
     with contextlib.ExitStack() as cleanup:
-        stack = start_stack(cleanup, args.databases, args.bao_log_level, _log)
+        stack = start_stack(cleanup, args.databases, args.bao_log_level, _log, args.plugin_format)
         cleanup.callback(_final_cleanup, stack, results)
         results["machine"] = machine.describe(stack)
         results["notes"] += stack.notes
         results["build"] = {
+            "format": args.plugin_format,
             "seconds": round(stack.build_seconds, 1),
             "sha256": stack.plugin_sha256,
             "size_mb": round(stack.plugin_path.stat().st_size / 2**20, 1),
@@ -131,9 +141,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # yamldb first: its process is the one that appears with its first config. Then the floor's.
         targets = {db: {"yamldb": stack.target(db, "yamldb")} for db in args.databases}
-        stack.register_floor()
+        if args.plugin_format == "zipapp":  # the floor is the zipapp patched through PYTHONPATH
+            stack.register_floor()
         for db in args.databases:
-            targets[db].update(floor=stack.target(db, "floor"), builtin=stack.target(db, "builtin"))
+            if args.plugin_format == "zipapp":
+                targets[db]["floor"] = stack.target(db, "floor")
+            targets[db]["builtin"] = stack.target(db, "builtin")
         if "throughput" not in args.skip:
             _log(f"issue/revoke: {args.leases} leases per point and arm ({', '.join(PLUGINS)}), A B C C B A order")
             results["throughput"] = {}

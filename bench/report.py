@@ -290,7 +290,8 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             "## Resident memory",
             "",
-            f"Configs alternate between {', '.join(mem['databases'])}; each is used once (one issue, one revoke).",
+            f"Configs alternate between {', '.join(mem['databases'])}; each is used once (one issue, one revoke). "
+            f"The plugin file: {results.get('build', {}).get('format', 'zipapp')}.",
             "",
             "| | 1 config | " + n + " configs |",
             "|---|---:|---:|",

@@ -201,13 +201,13 @@ class Stack:
             return None
 
 
-def build_plugin(plugin_dir: Path) -> tuple[str, float]:
+def build_plugin(plugin_dir: Path, plugin_format: str = "zipapp") -> tuple[str, float]:
     t0 = time.perf_counter()
-    # The zipapp: the benchmark's variants (the floor arm, bench.experiments) patch the plugin through
+    # The zipapp by default: the benchmark's variants (the floor arm, bench.experiments) patch the plugin through
     # PYTHONPATH=bench/variants, which the self-contained file's frozen interpreter does not read. The
     # Python code per request is the same in both formats; start-up is compared in bench/plugin_file.py.
     out = subprocess.run(
-        [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--format", "zipapp", "--output", str(plugin_dir)],
+        [sys.executable, "-m", "yamldb.cli", "plugin", "build", "--format", plugin_format, "--output", str(plugin_dir)],
         capture_output=True,
         text=True,
         timeout=1800,
@@ -238,7 +238,11 @@ def _mysql_manifest(notes: list[str]) -> str | None:
 
 
 def start_stack(
-    stack: contextlib.ExitStack, databases: tuple[str, ...], bao_log_level: str, log: Callable[[str], None]
+    stack: contextlib.ExitStack,
+    databases: tuple[str, ...],
+    bao_log_level: str,
+    log: Callable[[str], None],
+    plugin_format: str = "zipapp",
 ) -> Stack:
     """Start everything; the caller's ExitStack owns the cleanup."""
     workdir = Path(tempfile.mkdtemp(prefix="yamldb-bench-"))
@@ -250,8 +254,8 @@ def start_stack(
     cache_dir.mkdir(mode=0o700)
     notes: list[str] = []
 
-    log("building the plugin: python -m yamldb.cli plugin build --format zipapp --output DIR")
-    sha, build_s = build_plugin(plugin_dir)
+    log(f"building the plugin: python -m yamldb.cli plugin build --format {plugin_format} --output DIR")
+    sha, build_s = build_plugin(plugin_dir, plugin_format)
     pg = mariadb = None
     if "postgresql" in databases:
         log("starting a throw-away PostgreSQL cluster (scram-sha-256)")

@@ -94,6 +94,7 @@ class SqlEngine:
             )
         self._connect_args = kwargs["connect_args"]
         try:
+            self.adapter.load_driver()
             self._engine: Engine = create_engine(url, **kwargs)
         except BaseException:
             self.adapter.dispose()

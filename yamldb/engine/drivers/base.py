@@ -129,6 +129,11 @@ class DriverAdapter:
             args.setdefault(self.connect_timeout_arg, max(int(pool.connect_timeout), 1))
         return args
 
+    def load_driver(self) -> None:
+        """Import the DBAPI driver before SQLAlchemy does, where the adapter imports it its own way (e.g.
+        leaving out what only some servers need). Called before every engine is created; the generic
+        adapter leaves the import to SQLAlchemy."""
+
     def check_url(self, url: URL) -> None:
         """Refuse a parsed URL whose options this adapter cannot honour (raise ConfigError naming the option)."""
 

@@ -9,7 +9,10 @@ with Go's driver behind Vault's plugin.
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -102,6 +105,9 @@ class MysqlAdapter(DriverAdapter):
             return _go_dsn_to_url(driver, dsn)
         return None
 
+    def load_driver(self) -> None:
+        _import_pymysql()
+
     def tls_settings(self, config: TlsConfig, url_tls: TlsSettings | None) -> TlsSettings | None:
         bundle, skip = config.certificate_key, config.skip_verify
         if not (config.ca or bundle or skip or config.server_name) and url_tls is None:
@@ -177,6 +183,76 @@ class MysqlAdapter(DriverAdapter):
         if len(args) == 2 and isinstance(args[0], int):  # PyMySQL: (errno, message)
             return f"({args[0]}) {args[1]}"
         return super().message(exc)
+
+
+_import_lock = threading.Lock()
+_imported = False
+
+
+class _NoCryptography:
+    """A sys.meta_path finder that refuses cryptography's modules to one thread (the one importing PyMySQL)."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname.partition(".")[0] == "cryptography" and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None  # anything else, or another thread: the next finder's business
+
+
+def _import_pymysql() -> None:
+    """Import PyMySQL without the cryptography package, which it imports at once but needs only to RSA-encrypt
+    a password (sha256_password, and caching_sha2_password's full authentication over plain text, which a
+    MySQL 8 server asks for): importing it keeps ~9 MB resident for the process's life. pymysql._auth imports
+    it in a try block and runs without it; its one function that uses it, sha2_rsa_encrypt, is replaced by
+    one that imports cryptography into pymysql._auth at its first call, as that try block would have."""
+    global _imported
+    with _import_lock:
+        if _imported:
+            return
+        _imported = True
+        if "pymysql" in sys.modules:
+            return  # imported by someone else: with cryptography if it is installed, nothing left to save
+        finder = _NoCryptography()
+        sys.meta_path.insert(0, finder)
+        try:
+            from pymysql import _auth
+        except ImportError as exc:
+            if not (exc.name or "").startswith("cryptography"):
+                raise
+            _auth = None
+        finally:
+            sys.meta_path.remove(finder)
+        if _auth is None or not hasattr(_auth, "_have_cryptography") or not hasattr(_auth, "sha2_rsa_encrypt"):
+            # A PyMySQL whose use of cryptography this code does not know: import it again, as it means to be.
+            for name in [n for n in sys.modules if n == "pymysql" or n.startswith("pymysql.")]:
+                del sys.modules[name]
+            importlib.import_module("pymysql")
+            return
+        if _auth._have_cryptography:
+            return  # cryptography had been imported before PyMySQL: nothing to save
+        encrypt = _auth.sha2_rsa_encrypt
+
+        def sha2_rsa_encrypt(password: bytes, salt: bytes, public_key: bytes) -> bytes:
+            try:
+                from cryptography.hazmat.backends import default_backend
+                from cryptography.hazmat.primitives import hashes, serialization
+                from cryptography.hazmat.primitives.asymmetric import padding
+            except ImportError:
+                pass  # not installed: PyMySQL's own function raises its "cryptography is required" error
+            else:
+                vars(_auth).update(
+                    default_backend=default_backend,
+                    hashes=hashes,
+                    serialization=serialization,
+                    padding=padding,
+                    _have_cryptography=True,
+                    sha2_rsa_encrypt=encrypt,
+                )
+            return encrypt(password, salt, public_key)
+
+        _auth.sha2_rsa_encrypt = sha2_rsa_encrypt
 
 
 def _pin_sql_mode(dbapi_conn: Any, only_if_changed: bool = False) -> None:
