@@ -45,6 +45,18 @@ def test_loading_shipped_manifests_does_not_import_jsonschema():
     assert "jsonschema" not in loaded
 
 
+def test_a_connection_without_a_sweep_imports_neither_the_sweep_matcher_nor_schema_error_rendering(tmp_path: Path):
+    # Resident memory of the plugin that serves every connection (issue 17): both load only when needed.
+    loaded = modules_after(
+        "from yamldb.lifecycle.database import ManifestDatabase\n"
+        "db = ManifestDatabase()\n"
+        f"db.initialize({{'connection_url': {str(tmp_path / 'app.db')!r}, 'manifest': 'sqlite'}}, True)\n"
+        "db.close()"
+    )
+    assert "yamldb.templates.username_match" not in loaded
+    assert "yamldb.manifest.schema_errors" not in loaded
+
+
 def test_operator_manifests_are_still_checked_against_the_schema(tmp_path: Path):
     (tmp_path / "mine.yaml").write_text("yamldb: 1\ndialect: postgresql\nstatments: {}\n")
     with pytest.raises(ManifestError) as err:

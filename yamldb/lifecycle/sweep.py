@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 from yamldb.durations import parse_duration
 from yamldb.errors import ConfigError, TemplateError, YamldbError
 from yamldb.lifecycle import requests as rq
-from yamldb.templates.username_match import UsernameMatcher
 
 if TYPE_CHECKING:
     from yamldb.lifecycle.database import ManifestDatabase
     from yamldb.manifest.model import Manifest
     from yamldb.templates.gotemplate import UsernameTemplate
+    from yamldb.templates.username_match import UsernameMatcher
 
 __all__ = ["PeriodicSweep", "Sweep", "SweepPlan", "SweepPolicy", "SweepSettings", "SweptUser", "matcher_for"]
 
@@ -55,6 +55,9 @@ def matcher_for(manifest: Manifest, template: UsernameTemplate) -> UsernameMatch
             "users to sweep them (supported: postgresql, mysql, mariadb, or a manifest that sets "
             "list_users)"
         )
+    # Imported here: a connection without a sweep never needs it (0.3 MB of every plugin's resident memory).
+    from yamldb.templates.username_match import UsernameMatcher
+
     rules = manifest.username
     try:
         return UsernameMatcher.parse(

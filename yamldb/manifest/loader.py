@@ -30,7 +30,6 @@ from yamldb.manifest.model import (
 )
 from yamldb.manifest.patterns import pattern_problem
 from yamldb.manifest.quoting import QuotingRules
-from yamldb.manifest.schema_errors import schema_findings
 from yamldb.manifest.yamlsource import Document, load_yaml, load_yaml_file
 from yamldb.resources import manifest_schema, shipped_dir
 
@@ -116,7 +115,7 @@ def _parse(document: Document, validate: bool = True) -> tuple[_Partial | None, 
                 "the file is empty; a manifest needs at least `yamldb: 1` and `dialect:`", Location(document.file, 1, 1)
             )
         ]
-    findings = schema_findings(document, manifest_schema()) if validate else []
+    findings = _schema_findings(document) if validate else []
     findings = findings or _pattern_findings(document)
     if findings:
         return None, findings
@@ -366,3 +365,11 @@ def load_file(
         raise findings[0]
     assert manifest is not None
     return manifest
+
+
+def _schema_findings(document: Document) -> list[ManifestError]:
+    # Imported here: shipped manifests are validated at build time, and a plugin serving only those never
+    # needs jsonschema's error rendering (0.5 MB of its resident memory).
+    from yamldb.manifest.schema_errors import schema_findings
+
+    return schema_findings(document, manifest_schema())
