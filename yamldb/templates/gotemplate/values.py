@@ -62,17 +62,12 @@ class RenderContext:
         if now is not None and now.tzinfo is None:
             now = now.replace(tzinfo=timezone.utc)
         self._now = now
-        self.remaining = MAX_RENDER_SIZE  # characters this render may still compute
+        self.remaining = MAX_RENDER_SIZE  # characters this render may still compute; the nodes charge it
 
     def reserve(self, size: int) -> None:
         """Refuse, before allocating it, a result of `size` characters that the budget cannot hold."""
         if size > self.remaining:
             raise FuncError("result is " + TOO_LARGE)
-
-    def take(self, size: int) -> bool:
-        """Charge `size` computed characters to the budget; False when it is spent."""
-        self.remaining -= size
-        return self.remaining >= 0
 
     def now(self) -> datetime:
         if self._now is None:
