@@ -135,7 +135,7 @@ class Pipe:
 class Call:
     """A function call; `piped` says whether the previous pipeline stage supplies the last argument."""
 
-    __slots__ = ("args", "checks", "fn", "name", "piped", "pos", "src")
+    __slots__ = ("args", "checks", "fn", "name", "piped", "pos", "spec", "src")
 
     def __init__(
         self,
@@ -145,6 +145,7 @@ class Call:
         checks: tuple[tuple[int, type], ...],
         pos: int,
     ) -> None:
+        self.spec = spec
         self.name = spec.name
         self.fn = spec.fn
         self.args = tuple(args)
@@ -161,6 +162,9 @@ class Call:
         """
         name, checks, pos, piped = self.name, self.checks, self.pos, self.piped
         fn = self.fn
+        if self.spec.specialize is not None:
+            literals = [a.value if type(a) is Lit else MISSING for a in self.args] + [MISSING] * piped
+            fn = self.spec.specialize(*literals) or fn
 
         if all(type(a) is Lit for a in self.args):
             consts = tuple(a.value for a in self.args)  # type: ignore[union-attr]
