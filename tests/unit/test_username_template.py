@@ -307,6 +307,29 @@ def test_one_clock_reading_per_render() -> None:
 
 
 @pytest.mark.parametrize(
+    "source",
+    [
+        '{{ unix_time }} {{ unix_time_millis }} {{ timestamp "2006-01-02T15:04:05.000000Z07:00" }}',
+        '{{ timestamp "2006-01-02T15:04:05.000000Z07:00" }} {{ unix_time_millis }} {{ unix_time }}',
+    ],
+)
+def test_unix_time_and_timestamp_read_the_same_clock(source: str) -> None:
+    # Whichever function reads the clock first, the others print the same instant.
+    before = time.time()
+    parts = UsernameTemplate.parse(source).render("a", "b").split()
+    stamp = next(p for p in parts if "T" in p)
+    seconds, millis = sorted((p for p in parts if "T" not in p), key=len)
+    when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    assert int(millis) == int(when.timestamp() * 1000) == int(seconds) * 1000 + int(millis) % 1000
+    assert before - 1 <= when.timestamp() <= time.time() + 1
+
+
+def test_unix_time_before_1970_rounds_down_like_go() -> None:
+    just_before = datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    assert render("{{ unix_time }} {{ unix_time_millis }}", now=just_before) == "-1 -1"
+
+
+@pytest.mark.parametrize(
     ("layout", "expected"),
     [
         ("2006-01-02T15:04:05Z07:00", "2024-03-05T07:08:09Z"),

@@ -9,21 +9,27 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Final
 
 from yamldb.templates.gotemplate.fmt import Printer, largest_width
 from yamldb.templates.gotemplate.timelayout import go_time_format
-from yamldb.templates.gotemplate.values import MAX_RENDER_SIZE, TOO_LARGE, FuncError, RenderContext, Value, go_type
+from yamldb.templates.gotemplate.values import (
+    MAX_RENDER_SIZE,
+    TOO_LARGE,
+    FuncError,
+    RenderContext,
+    Value,
+    go_type,
+)
 
 __all__ = ["FUNCTIONS", "GO_ONLY_FUNCTIONS", "MAX_RANDOM", "NOT_VARIADIC", "TYPE_NAMES", "Spec"]
 
 MAX_RANDOM: Final = 65_536
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 _BASE62: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -56,10 +62,11 @@ def _check_random(length: object) -> None:
 def _fn_random(ctx: RenderContext, length: int) -> str:
     _check_random(length)
     ctx.reserve(length)
+    # os.urandom is the OS CSPRNG that secrets.token_bytes wraps. A quarter more bytes than needed
+    # makes a second draw rare (8 of 256 byte values are rejected).
     out = b""
     while len(out) < length:
-        batch = secrets.token_bytes(length + length // 4 + 1)
-        out += batch.translate(_BASE62_TABLE, _BASE62_REJECT)
+        out += os.urandom(length + length // 4 + 1).translate(_BASE62_TABLE, _BASE62_REJECT)
     return out[:length].decode("ascii")
 
 
@@ -144,11 +151,11 @@ def _fn_decode_hex(ctx: RenderContext, s: str) -> str:
 
 
 def _fn_unix_time(ctx: RenderContext) -> str:
-    return str((ctx.now() - _EPOCH) // timedelta(seconds=1))
+    return str(ctx.unix_ns() // 1_000_000_000)
 
 
 def _fn_unix_time_millis(ctx: RenderContext) -> str:
-    return str((ctx.now() - _EPOCH) // timedelta(milliseconds=1))
+    return str(ctx.unix_ns() // 1_000_000)
 
 
 def _fn_timestamp(ctx: RenderContext, layout: str) -> str:
