@@ -11,6 +11,7 @@ import base64
 import hashlib
 import re
 import time
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -306,6 +307,29 @@ def test_one_clock_reading_per_render() -> None:
 
 
 @pytest.mark.parametrize(
+    "source",
+    [
+        '{{ unix_time }} {{ unix_time_millis }} {{ timestamp "2006-01-02T15:04:05.000000Z07:00" }}',
+        '{{ timestamp "2006-01-02T15:04:05.000000Z07:00" }} {{ unix_time_millis }} {{ unix_time }}',
+    ],
+)
+def test_unix_time_and_timestamp_read_the_same_clock(source: str) -> None:
+    # Whichever function reads the clock first, the others print the same instant.
+    before = time.time()
+    parts = UsernameTemplate.parse(source).render("a", "b").split()
+    stamp = next(p for p in parts if "T" in p)
+    seconds, millis = sorted((p for p in parts if "T" not in p), key=len)
+    when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    assert int(millis) == int(when.timestamp() * 1000) == int(seconds) * 1000 + int(millis) % 1000
+    assert before - 1 <= when.timestamp() <= time.time() + 1
+
+
+def test_unix_time_before_1970_rounds_down_like_go() -> None:
+    just_before = datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    assert render("{{ unix_time }} {{ unix_time_millis }}", now=just_before) == "-1 -1"
+
+
+@pytest.mark.parametrize(
     ("layout", "expected"),
     [
         ("2006-01-02T15:04:05Z07:00", "2024-03-05T07:08:09Z"),
@@ -438,6 +462,63 @@ def test_printf_of_the_data_object() -> None:
 def test_printf_piped_value_is_last_argument() -> None:
     assert render('{{ .DisplayName | printf "%s-%s" "x" }}', "me") == "x-me"
     assert render('{{ "%s!" | printf }}') == "%!s(MISSING)!"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # Formats of text, %s and %% with one string per %s (every Vault default) take a shortcut;
+        # anything else takes the general printer. Both must print what Go prints.
+        ('{{ printf "a%sb%%c%s" .DisplayName .RoleName }}', "adnb%crn"),
+        ('{{ printf "%%s%s%%" .DisplayName }}', "%sdn%"),
+        ('{{ printf "" }}', ""),
+        ('{{ printf "%%" }}', "%"),
+        ('{{ printf "v-%s" "%d%s" }}', "v-%d%s"),
+        ('{{ printf "%s-%s" (len .DisplayName) .RoleName }}', "%!s(int=2)-rn"),
+        ('{{ printf "%s-%s" . .RoleName }}', "{dn rn}-rn"),
+        ('{{ printf "%s-%s" .DisplayName }}', "dn-%!s(MISSING)"),
+        ('{{ printf "%s" .DisplayName .RoleName }}', "dn%!(EXTRA string=rn)"),
+        ('{{ printf "%s%" .DisplayName }}', "dn%!(NOVERB)"),
+        ('{{ printf "%5s|%s" .DisplayName .RoleName }}', "   dn|rn"),
+        ('{{ .RoleName | printf "<%s-%s>" .DisplayName }}', "<dn-rn>"),
+        ('{{ "%s-%s" | printf "x" }}', "x%!(EXTRA string=%s-%s)"),
+    ],
+)
+def test_printf_plain_formats(source: str, expected: str) -> None:
+    assert render(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        (524_287, "x"),  # printf computes 1048574 characters, the output 1 more: within the budget
+        (524_288, "error calling truncate: result is too large"),  # printf spends the whole budget
+        (524_289, "error calling printf: result is too large"),  # printf alone would pass it
+    ],
+)
+def test_printf_plain_format_is_held_to_the_budget(size: int, expected: str) -> None:
+    source = '{{ printf "%s%s" .DisplayName .DisplayName | truncate 1 }}'
+    tpl = UsernameTemplate.parse(source)
+    try:
+        out = tpl.render("x" * size, "r", now=NOW)
+    except TemplateError as exc:
+        out = exc.message
+        assert exc.position is not None
+    assert out.startswith(expected)
+
+
+def test_printf_plain_format_refuses_before_allocating() -> None:
+    # 80 copies of a 200,000-character name would be a 16 MB string; the budget stops it first.
+    tpl = UsernameTemplate.parse("{{ printf " + '"' + "%s" * 80 + '"' + " .DisplayName" * 80 + " }}")
+    name = "x" * 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateError, match="error calling printf: result is too large"):
+            tpl.render(name, "r", now=NOW)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4_000_000
 
 
 def test_print_and_println_spacing() -> None:

@@ -8,8 +8,8 @@ that language username templates use, with Go's observable behaviour, so a
     tpl = UsernameTemplate.parse('{{ printf "v-%s-%s" (.DisplayName | truncate 8) (random 20) }}')
     tpl.render("token", "readonly")          # 'v-token-Xa93...'
 
-A template is parsed once into a tree of small node objects; `render` only
-walks the tree, so it takes microseconds.
+A template is parsed once into a tree of small node objects, which is compiled
+once into nested closures; `render` only calls them, so it takes microseconds.
 
 Supported:
 
@@ -55,9 +55,9 @@ Deliberate differences from Go:
   one of 100000 characters or more ("template too large").
 
 Modules, in the order a template travels through them: `lexer` (tokens), `parser` (checks and
-builds the tree), `nodes` (the tree, which rendering walks), `functions` (what a call runs), `fmt`
-(Go's fmt verbs for printf/print), `timelayout` (Go's time layouts for timestamp), `values` (the
-data object and per-render state), `template` (UsernameTemplate).
+builds the tree), `nodes` (the tree, and its compilation to closures), `functions` (what a call
+runs), `fmt` (Go's fmt verbs for printf/print), `timelayout` (Go's time layouts for timestamp),
+`values` (the data object and per-render state), `template` (UsernameTemplate).
 """
 
 from yamldb.templates.gotemplate.template import MAX_TEMPLATE_SIZE, UsernameTemplate

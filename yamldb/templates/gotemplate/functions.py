@@ -9,21 +9,27 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Final
 
 from yamldb.templates.gotemplate.fmt import Printer, largest_width
 from yamldb.templates.gotemplate.timelayout import go_time_format
-from yamldb.templates.gotemplate.values import MAX_RENDER_SIZE, TOO_LARGE, FuncError, RenderContext, Value, go_type
+from yamldb.templates.gotemplate.values import (
+    MAX_RENDER_SIZE,
+    TOO_LARGE,
+    FuncError,
+    RenderContext,
+    Value,
+    go_type,
+)
 
 __all__ = ["FUNCTIONS", "GO_ONLY_FUNCTIONS", "MAX_RANDOM", "NOT_VARIADIC", "TYPE_NAMES", "Spec"]
 
 MAX_RANDOM: Final = 65_536
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 _BASE62: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -56,10 +62,11 @@ def _check_random(length: object) -> None:
 def _fn_random(ctx: RenderContext, length: int) -> str:
     _check_random(length)
     ctx.reserve(length)
+    # os.urandom is the OS CSPRNG that secrets.token_bytes wraps. A quarter more bytes than needed
+    # makes a second draw rare (8 of 256 byte values are rejected).
     out = b""
     while len(out) < length:
-        batch = secrets.token_bytes(length + length // 4 + 1)
-        out += batch.translate(_BASE62_TABLE, _BASE62_REJECT)
+        out += os.urandom(length + length // 4 + 1).translate(_BASE62_TABLE, _BASE62_REJECT)
     return out[:length].decode("ascii")
 
 
@@ -144,11 +151,11 @@ def _fn_decode_hex(ctx: RenderContext, s: str) -> str:
 
 
 def _fn_unix_time(ctx: RenderContext) -> str:
-    return str((ctx.now() - _EPOCH) // timedelta(seconds=1))
+    return str(ctx.unix_ns() // 1_000_000_000)
 
 
 def _fn_unix_time_millis(ctx: RenderContext) -> str:
-    return str((ctx.now() - _EPOCH) // timedelta(milliseconds=1))
+    return str(ctx.unix_ns() // 1_000_000)
 
 
 def _fn_timestamp(ctx: RenderContext, layout: str) -> str:
@@ -251,16 +258,56 @@ def _fn_printf(ctx: RenderContext, fmt: str, *args: Value) -> str:
     return Printer(ctx.remaining).sprintf(fmt, args)
 
 
+def _plain_format(fmt: str) -> int | None:
+    """How many %s a format has if it has nothing but text, %s and %%; else None."""
+    verbs = 0
+    i = fmt.find("%")
+    while i >= 0:
+        nxt = fmt[i + 1 : i + 2]
+        if nxt == "s":
+            verbs += 1
+        elif nxt != "%":
+            return None
+        i = fmt.find("%", i + 2)
+    return verbs
+
+
+def _specialize_printf(fmt: object, *args: object) -> Callable[..., Value] | None:
+    """printf for a literal format of text, %s and %% with one argument per %s (every Vault default).
+
+    For string arguments Go prints exactly what Python's `%` does with such a format; any other
+    argument, or a result the budget cannot hold, takes the general Printer, which prints it or
+    raises its own error. So the output and errors are the Printer's, in one C call.
+    """
+    if type(fmt) is not str or _plain_format(fmt) != len(args):
+        return None
+    fixed = len(fmt % (("",) * len(args)))
+
+    def printf(ctx: RenderContext, fmt: str, *args: Value) -> str:
+        size = fixed
+        for a in args:
+            if type(a) is not str:
+                return _fn_printf(ctx, fmt, *args)
+            size += len(a)  # type: ignore[arg-type]
+        if size > ctx.remaining:
+            return _fn_printf(ctx, fmt, *args)
+        return fmt % args
+
+    return printf
+
+
 ANY: Final = None
 NOT_VARIADIC: Final = object()  # marks a function that is not variadic
 
 
 @dataclass(frozen=True, slots=True)
 class Spec:
-    """A function's signature: parameter types (None = any), variadic tail type, and `check`.
+    """A function's signature: parameter types (None = any), variadic tail type, `check`, `specialize`.
 
     `check`, when there is one, sees the call's literal arguments (MISSING for the others) at
     parse time and raises FuncError for what would surely fail or allocate too much later.
+    `specialize` sees them when the template is compiled and may return a faster `fn` for calls
+    with those literals (same arguments, same results and errors), or None.
     """
 
     name: str
@@ -268,6 +315,7 @@ class Spec:
     params: tuple[type | None, ...]
     variadic: object
     check: Callable[..., None] | None = None
+    specialize: Callable[..., Callable[..., Value] | None] | None = None
 
 
 def _specs() -> dict[str, Spec]:
@@ -306,7 +354,10 @@ def _specs() -> dict[str, Spec]:
         ("glob", _fn_glob, (str, str), NOT_VARIADIC),
     ]
     checks: dict[str, Callable[..., None]] = {"printf": _check_format, "random": _check_random}
-    return {name: Spec(name, fn, params, var, checks.get(name)) for name, fn, params, var in table}
+    specialize: dict[str, Callable[..., Callable[..., Value] | None]] = {"printf": _specialize_printf}
+    return {
+        name: Spec(name, fn, params, var, checks.get(name), specialize.get(name)) for name, fn, params, var in table
+    }
 
 
 FUNCTIONS: Final = _specs()

@@ -7,7 +7,7 @@ from typing import Final
 
 from yamldb.errors import TemplateError
 from yamldb.templates.gotemplate.lexer import Lexer
-from yamldb.templates.gotemplate.nodes import Stmt
+from yamldb.templates.gotemplate.nodes import Emit, Stmt, compile_block
 from yamldb.templates.gotemplate.parser import Parser
 from yamldb.templates.gotemplate.values import Data, RenderContext, clean
 
@@ -19,7 +19,7 @@ MAX_TEMPLATE_SIZE: Final = 100_000
 class UsernameTemplate:
     """A parsed username template; parse once, render for every new user."""
 
-    __slots__ = ("nodes", "source")
+    __slots__ = ("_emit", "nodes", "source")
 
     source: str
     nodes: tuple[Stmt, ...]  # the parsed tree (yamldb.templates.gotemplate.nodes), read-only by convention
@@ -27,6 +27,7 @@ class UsernameTemplate:
     def __init__(self, source: str, nodes: list[Stmt]) -> None:
         self.source = source
         self.nodes = tuple(nodes)
+        self._emit: Emit = compile_block(self.nodes)  # the tree as closures: what render runs
 
     @classmethod
     def parse(cls, source: str) -> UsernameTemplate:
@@ -44,12 +45,7 @@ class UsernameTemplate:
         """Render for one user; `now` freezes unix_time/unix_time_millis/timestamp."""
         if type(display_name) is not str or type(role_name) is not str:
             raise TypeError("display_name and role_name must be str")
-        data = Data(clean(display_name), clean(role_name))
-        ctx = RenderContext(now)
-        out: list[str] = []
-        for node in self.nodes:
-            node.emit(ctx, data, out)
-        return "".join(out)
+        return self._emit(RenderContext(now), Data(clean(display_name), clean(role_name)))
 
     def __repr__(self) -> str:
         return f"UsernameTemplate({self.source!r})"

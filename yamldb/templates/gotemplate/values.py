@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Final
 
 from yamldb.errors import TemplateError
 
 __all__ = [
     "DATA_TYPE",
+    "EPOCH",
     "FIELDS",
     "MAX_RENDER_SIZE",
     "MISSING",
@@ -24,6 +26,8 @@ __all__ = [
 
 DATA_TYPE: Final = "dbplugin.UsernameMetadata"  # Go type name Vault renders, used in fmt output
 MISSING: Final = object()  # "no piped value", distinct from every template value
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND: Final = timedelta(microseconds=1)
 # What one render may compute, every function result and the output counted: a username is a few
 # dozen characters, and the cap keeps printf widths, replace and nested calls from eating memory.
 MAX_RENDER_SIZE: Final = 1 << 20
@@ -56,27 +60,33 @@ class FuncError(TemplateError):
 class RenderContext:
     """Per-render state: the clock, read once so unix_time and timestamp agree, and the size budget."""
 
-    __slots__ = ("_now", "remaining")
+    __slots__ = ("_now", "_ns", "remaining")
 
     def __init__(self, now: datetime | None) -> None:
         if now is not None and now.tzinfo is None:
             now = now.replace(tzinfo=timezone.utc)
         self._now = now
-        self.remaining = MAX_RENDER_SIZE  # characters this render may still compute
+        self._ns: int | None = None
+        self.remaining = MAX_RENDER_SIZE  # characters this render may still compute; the nodes charge it
 
     def reserve(self, size: int) -> None:
         """Refuse, before allocating it, a result of `size` characters that the budget cannot hold."""
         if size > self.remaining:
             raise FuncError("result is " + TOO_LARGE)
 
-    def take(self, size: int) -> bool:
-        """Charge `size` computed characters to the budget; False when it is spent."""
-        self.remaining -= size
-        return self.remaining >= 0
+    def unix_ns(self) -> int:
+        """The render's time in nanoseconds since 1970 (whole microseconds, as datetime keeps them)."""
+        if self._ns is None:
+            if self._now is None:
+                # time_ns is the clock datetime.now reads, without building a datetime for unix_time.
+                self._ns = time.time_ns() // 1000 * 1000
+            else:
+                self._ns = (self._now - EPOCH) // _MICROSECOND * 1000
+        return self._ns
 
     def now(self) -> datetime:
         if self._now is None:
-            self._now = datetime.now(timezone.utc)
+            self._now = EPOCH + timedelta(microseconds=self.unix_ns() // 1000)
         return self._now
 
 
