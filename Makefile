@@ -36,7 +36,8 @@ matrix: install
 	$(VENV)/bin/pytest -q -p no:cacheprovider --matrix --compat-report docs/compatibility.md \
 	  tests/integration/test_matrix_postgresql.py tests/integration/test_matrix_firebird.py
 
-# Side by side with OpenBao's built-in plugins (docs/benchmarks.md); not part of make test.
+# yamldb beside its floor (the same plugin without database work) and OpenBao's built-in plugins
+# (docs/benchmarks.md); not part of make test.
 bench: install
 	$(PY) -m pip install --quiet 'py-spy>=0.3'   # the profile section needs it; not a runtime dependency
 	$(PY) -m bench --profile 20 --profile-svg

@@ -518,16 +518,16 @@ def scenarios_section(sc: dict[str, Any] | None) -> list[str]:
             "",
             storm.get("about", ""),
             "",
-            "| database | plugin | issued | issue s | expiry window s | drained s after first expiry "
+            "| database | plugin | issued | issue s | renew s | expiry window s | drained s after first expiry "
             "| after last expiry | revoked/s while draining | errors in OpenBao's log | leases left "
             "| users left | CPU s (bao/plugin/db) while draining |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for database, arms in storm["results"].items():
             for plugin, row in arms.items():
                 cpu = row.get("cpu_s", {})
                 lines.append(
-                    f"| {database} | {plugin} | {row['issued']} | {_f(row['issue_s'])} | "
+                    f"| {database} | {plugin} | {row['issued']} | {_f(row['issue_s'])} | {_f(row.get('renew_s'))} | "
                     f"{_f(row['expiry_window_s'])} | {_f(row['drain_s_from_first_expiry'])} | "
                     f"{_f(row['drain_s_after_last_expiry'])} | {_f(row['revoked_per_s'])} | {row['log_errors']} | "
                     f"{row['leases_left']} | {_f(row['users_left'], 0)} | "

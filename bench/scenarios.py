@@ -4,9 +4,9 @@ All three use roles exactly as the Vault docs write them: creation statements wi
 revocation statements, so each plugin revokes with its own defaults.
 
 a. Throughput with those roles (the same A B C C B A points as the synthetic statements).
-b. A revocation storm: N leases (5,000 by default) issued so that their TTLs end together, then
-   drained by OpenBao's own expiry manager; no client revokes anything. Time to drain, OpenBao's
-   error lines, leases and database users left.
+b. A revocation storm: N leases (5,000 by default) issued, then renewed so that their TTLs end
+   together (within a few seconds), then drained by OpenBao's own expiry manager; no client revokes
+   anything. Time to drain, OpenBao's error lines, leases and database users left.
 c. A burst: N credentials (1,000) asked for at the same moment, each client on its own connection,
    as when a fleet of pods starts: p50, p99, max and the time until the last one is served.
 """
@@ -226,9 +226,10 @@ def storms(
         "leases": leases,
         "results": results,
         "about": (
-            f"Roles as in scenario a. The leases are issued at c={STORM_CONCURRENCY} in {STORM_BATCHES} batches, each "
-            "to a role whose TTL is set so that every lease expires at about the same moment (the TTL shrinks as "
-            "time passes); then nobody revokes anything and OpenBao's expiry manager drains them. 'Drained' is when "
+            f"Roles as in scenario a. The leases are issued at c={STORM_CONCURRENCY} with a TTL of 1 h, then each is "
+            "renewed with an increment that ends it at one common moment (a renewal may shorten a lease; OpenBao "
+            "asks the plugin to move the user's expiry), so every lease expires within a few seconds; then nobody "
+            "revokes anything and OpenBao's expiry manager drains them. 'Drained' is when "
             f"OpenBao lists no lease of these roles any more (polled every {STORM_POLL_S} s), at most "
             f"{STORM_DRAIN_LIMIT_S:.0f} s after the last expiry; errors are OpenBao's 'failed to revoke lease' lines "
             "for these leases (one per failed attempt: OpenBao retries with a growing delay); users left are the "
@@ -251,41 +252,55 @@ def storm(stack: Stack, target: Target, leases: int, log: Callable[[str], None])
         return body.get("lease_id", ""), body.get("data", {}).get("username", "")
 
     try:
-        # How fast can this arm issue? Sets the common expiry far enough ahead for all batches.
-        pilot = role("s-p", 3600)
-        probe = throughput.issue(stack, pilot, STORM_CONCURRENCY, 4 * STORM_CONCURRENCY, 60)
-        throughput.revoke(stack, [lease for lease in probe.outputs if lease], STORM_CONCURRENCY, 60)
-        rate = max(probe.rate, 1.0)
-        horizon = max(20.0, leases / rate * 1.4 + 10)
+        # Issue with a long TTL first: issuing 5,000 credentials with the docs' GRANT can take minutes (each
+        # GRANT grows the tables' ACLs), far longer than any expiry set in advance would allow. Then renew every
+        # lease to one common deadline (a renewal with a smaller increment shortens the lease: OpenBao asks the
+        # plugin to move the user's expiry), so they all end within a few seconds of each other.
+        batches = [role("s", 3600)]
         started = time.monotonic()
-        expiry_target = started + horizon
-        per_batch = [leases // STORM_BATCHES + (1 if b < leases % STORM_BATCHES else 0) for b in range(STORM_BATCHES)]
         errors: list[str] = []
-        first_expiry, last_expiry = float("inf"), 0.0
-        batches: list[Target] = []
-        for b, n in enumerate(per_batch):
-            ttl = max(round(expiry_target - time.monotonic()), 5)
-            batch = role(f"s{b:02d}", ttl)
-            batches.append(batch)
-            t0 = time.monotonic()
+        per_batch = [leases // STORM_BATCHES + (1 if b < leases % STORM_BATCHES else 0) for b in range(STORM_BATCHES)]
+        for n in per_batch:
             res = run_phase(
                 stack.bao.port,
                 stack.bao.token,
                 STORM_CONCURRENCY,
                 n,
-                lambda _i, p=f"{MOUNT}/creds/{batch.role}": ("GET", p, None),
+                lambda _i, p=f"{MOUNT}/creds/{batches[0].role}": ("GET", p, None),
                 expect=(200,),
                 extract=extract,
             )
-            t1 = time.monotonic()
             issued += [out for out in res.outputs if out and out[0]]
             errors += res.errors
-            first_expiry, last_expiry = min(first_expiry, t0 + ttl), max(last_expiry, t1 + ttl)
         issue_s = time.monotonic() - started
+        # How fast can this arm renew? Sets the common deadline far enough ahead for every renewal.
+        lease_ids = [lease for lease, _ in issued]
+        pilot = lease_ids[: 4 * STORM_CONCURRENCY]
+        probe = run_phase(
+            stack.bao.port,
+            stack.bao.token,
+            STORM_CONCURRENCY,
+            len(pilot),
+            lambda i: ("PUT", "sys/leases/renew", {"lease_id": pilot[i], "increment": 3600}),
+            expect=(200,),
+        )
+        horizon = max(20.0, len(lease_ids) / max(probe.rate, 1.0) * 1.5 + 10)
+        deadline = time.monotonic() + horizon
+        expiries: list[float] = []
+
+        def renew(i: int) -> tuple[str, str, dict[str, Any]]:
+            now = time.monotonic()
+            increment = max(round(deadline - now), 5)
+            expiries.append(now + increment)  # list.append is atomic: the load generator's threads share it
+            return "PUT", "sys/leases/renew", {"lease_id": lease_ids[i], "increment": increment}
+
+        renewed = run_phase(stack.bao.port, stack.bao.token, STORM_CONCURRENCY, len(lease_ids), renew, expect=(200,))
+        errors += renewed.errors
+        first_expiry, last_expiry = min(expiries, default=deadline), max(expiries, default=deadline)
         log(
-            f"  {target.database:10} {target.plugin:8} storm: {len(issued)} leases issued in {issue_s:.1f} s "
-            f"({len(errors)} errors), expiring {first_expiry - time.monotonic():.0f}-"
-            f"{last_expiry - time.monotonic():.0f} s from now"
+            f"  {target.database:10} {target.plugin:8} storm: {len(issued)} leases issued in {issue_s:.1f} s and "
+            f"renewed in {renewed.ok / max(renewed.rate, 0.001):.1f} s ({len(errors)} errors), expiring "
+            f"{first_expiry - time.monotonic():.0f}-{last_expiry - time.monotonic():.0f} s from now"
         )
         log_mark = len(stack.bao.log_text())
         time.sleep(max(first_expiry - time.monotonic() - 0.5, 0))
@@ -321,6 +336,7 @@ def storm(stack: Stack, target: Target, leases: int, log: Callable[[str], None])
             "issued": len(issued),
             "issue_errors": len(errors),
             "issue_s": round(issue_s, 1),
+            "renew_s": round(renewed.ok / max(renewed.rate, 0.001), 1),
             "expiry_window_s": round(last_expiry - first_expiry, 1),
             "drained": drained_at is not None,
             "drain_s_from_first_expiry": round(end - first_expiry, 1),
