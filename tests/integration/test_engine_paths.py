@@ -73,6 +73,24 @@ def test_batch_failure_names_the_statement_and_leaves_nothing(pg_cluster, pg_eng
         pg_drop(pg_cluster, first, second)
 
 
+def test_a_failing_batch_gives_its_connection_back_before_the_step_wise_rerun(pg_cluster):
+    # With one pooled connection the step-wise rerun can only run if the batch returned its connection
+    # first; holding it, the rerun waited for the pool's timeout and failed with "cannot connect" instead of
+    # naming the failing statement (seen with 4 connections and 4 failing GRANTs at once).
+    url = make_url(pg_cluster.url().replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = SqlEngine(url, PoolSettings(max_open_connections=1), {}, Scrubber([]), batch=True)
+    engine._engine.pool._timeout = 5  # a regression fails in seconds, not after the default 30
+    name = f"t-batch-{secrets.token_hex(3)}"
+    try:
+        with pytest.raises(StepFailed) as err:
+            engine.run(steps(f'CREATE ROLE "{name}"', f'GRANT SELECT ON no_such_table TO "{name}"'), "create")
+        assert err.value.index == 2
+        assert not pg_role_exists(pg_cluster, name)
+    finally:
+        engine.dispose()
+        pg_drop(pg_cluster, name)
+
+
 def test_batch_trailing_comment_does_not_swallow_the_next_statement(pg_cluster, pg_engine):
     name = f"t-batch-{secrets.token_hex(3)}"
     try:

@@ -262,12 +262,11 @@ class SqlEngine:
                     continue  # rolled back for a concurrency reason: run it again from the last commit
                 if disconnected or (index == 0 and not self.batch):
                     raise self._fail(f"{operation} failed", exc, scrub) from None
-                if self.batch and len(statements) > 1:
-                    # The database rolled the whole message back. Run it again statement by statement,
-                    # so the error names the statement exactly as the step-wise path does.
-                    return self._run_steps(steps, operation, scrub, deadline, lock)
-                _, step, position = statements[max(index, 1) - 1]
-                raise self._step_failed(exc, operation, max(index, 1), step, position, scrub) from None
+                if not (self.batch and len(statements) > 1):
+                    _, step, position = statements[max(index, 1) - 1]
+                    raise self._step_failed(exc, operation, max(index, 1), step, position, scrub) from None
+                # The database rolled the whole message back: it is run again statement by statement below,
+                # so the error names the statement exactly as the step-wise path does.
             finally:
                 if watchdog is not None:
                     watchdog.disarm()
@@ -275,6 +274,10 @@ class SqlEngine:
                     with contextlib.suppress(Exception):
                         cursor.close()
                 fairy.close()
+            # Only the batch's fallback gets here, with its connection back in the pool: the step-wise run takes
+            # one of its own. Holding one while waiting for another stalled every request for the pool's
+            # timeout (30 s) whenever as many operations failed at once as the pool has connections.
+            return self._run_steps(steps, operation, scrub, deadline, lock)
 
     def _connection(self) -> Connection:
         """A SQLAlchemy connection from the pool, out of the autocommit mode the direct path may have left."""
