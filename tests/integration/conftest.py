@@ -17,6 +17,7 @@ import pytest
 from devenv import HarnessUnavailable, OpenBaoDevServer
 from devenv.compatibility import CompatMatrix
 from devenv.distributions import cache_root
+from devenv.firebird import ensure_firebird_packages
 from devenv.openbao import bao_version, find_bao
 from devenv.toolchain import ensure_build_tools
 from tests.conftest import require
@@ -63,6 +64,11 @@ def built_plugin(tmp_path_factory: pytest.TempPathFactory) -> BuiltPlugin:
         ensure_build_tools()
     except HarnessUnavailable as exc:
         require(exc)
+    # The build bundles the Firebird client library when the system has it (the firebird extra loads it).
+    # Install it before the first build, not when the first Firebird test does: otherwise a fresh machine's
+    # first build lacks it and a later one has it, and two builds of the same sources differ.
+    with contextlib.suppress(HarnessUnavailable):  # without it the Firebird tests say why they cannot run
+        ensure_firebird_packages()
     directory = tmp_path_factory.mktemp("plugins")
     # The timeout allows minutes when the machine is busy.
     result = subprocess.run(
