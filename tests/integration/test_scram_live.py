@@ -14,19 +14,9 @@ import psycopg
 import pytest
 
 from devenv import PostgresCluster
-from yamldb.manifest.quoting import QuotingRules
+from tests.quoting_rules import PG_RULES
 from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.sql import StatementTemplate
-
-PG_RULES = QuotingRules(
-    identifier_quotes=('"',),
-    string_quotes=("'",),
-    backslash_escapes=False,
-    dollar_quoting=True,
-    escape_string_prefix=True,
-    preferred_identifier_quote='"',
-    max_identifier_length=63,
-)
 
 
 def _salt_and_iterations(verifier: str) -> tuple[bytes, int]:

@@ -17,27 +17,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.quoting_rules import MYSQL_RULES, PG_RULES, SQLITE_RULES
 from yamldb.errors import TemplateError
-from yamldb.manifest.quoting import QuotingRules
 from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.sql import StatementTemplate
-
-PG_RULES = QuotingRules(
-    identifier_quotes=('"',),
-    string_quotes=("'",),
-    backslash_escapes=False,
-    dollar_quoting=True,
-    escape_string_prefix=True,
-    preferred_identifier_quote='"',
-    max_identifier_length=63,
-)
-MYSQL_RULES = QuotingRules(
-    identifier_quotes=("`",),
-    string_quotes=("'", '"'),
-    backslash_escapes=True,
-    preferred_identifier_quote="`",
-    max_identifier_length=80,
-)
 
 pytestmark = pytest.mark.integration
 
@@ -317,8 +300,6 @@ def test_mariadb_other_sql_modes_cannot_break_out(my: object, mode: str) -> None
 
 
 # --- SQLite (in-process, always available) -------------------------------------------------------
-
-SQLITE_RULES = QuotingRules(identifier_quotes=('"', "`", "["), string_quotes=("'",), preferred_identifier_quote='"')
 
 
 @pytest.mark.parametrize(

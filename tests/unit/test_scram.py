@@ -11,20 +11,9 @@ import hmac
 
 import pytest
 
-from yamldb.manifest.quoting import QuotingRules
+from tests.quoting_rules import PG_RULES
 from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.sql import StatementTemplate
-
-PG_RULES = QuotingRules(
-    identifier_quotes=('"',),
-    string_quotes=("'",),
-    backslash_escapes=False,
-    dollar_quoting=True,
-    escape_string_prefix=True,
-    preferred_identifier_quote='"',
-    max_identifier_length=63,
-)
-
 
 # --- independent reference: PBKDF2 written out from RFC 8018 with hmac only ---------
 

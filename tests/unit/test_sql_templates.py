@@ -14,28 +14,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests.quoting_rules import MYSQL_RULES as MYSQL
+from tests.quoting_rules import PG_RULES as PG
+from tests.quoting_rules import SQLITE_RULES as SQLITE
 from yamldb.errors import TemplateError
 from yamldb.manifest.quoting import QuotingRules
 from yamldb.templates.scram import scram_sha256_verifier
 from yamldb.templates.sql import FILTERS, Placeholder, StatementTemplate, _closes_at_end
 
-PG = QuotingRules(
-    identifier_quotes=('"',),
-    string_quotes=("'",),
-    backslash_escapes=False,
-    dollar_quoting=True,
-    escape_string_prefix=True,
-    preferred_identifier_quote='"',
-    max_identifier_length=63,
-)
-MYSQL = QuotingRules(
-    identifier_quotes=("`",),
-    string_quotes=("'", '"'),
-    backslash_escapes=True,
-    preferred_identifier_quote="`",
-    max_identifier_length=80,
-)
-SQLITE = QuotingRules(identifier_quotes=('"', "`", "["), string_quotes=("'",), preferred_identifier_quote='"')
 MSSQL = QuotingRules(
     identifier_quotes=('"', "["), string_quotes=("'",), preferred_identifier_quote='"', max_identifier_length=128
 )
