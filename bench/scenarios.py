@@ -37,7 +37,7 @@ DOCS_CREATE = {
 STORM_CREATE = {"postgresql": DOCS_CREATE["postgresql"].split("; GRANT", 1)[0], "mysql": DOCS_CREATE["mysql"]}
 # The docs' GRANT has something to grant: a schema with tables, as in any real database.
 DOCS_TABLES = 20
-STORM_BATCHES = 20
+STORM_ISSUE_LIMIT_S = 1800.0  # issuing with the docs' GRANT slows as users pile up; bounded all the same
 STORM_CONCURRENCY = 32
 STORM_POLL_S = 0.5
 STORM_DRAIN_LIMIT_S = 120.0  # OpenBao retries failed revocations for longer; what is left then counts
@@ -262,22 +262,20 @@ def storm(stack: Stack, target: Target, leases: int, log: Callable[[str], None])
         # GRANT grows the tables' ACLs), far longer than any expiry set in advance would allow. Then renew every
         # lease to one common deadline (a renewal with a smaller increment shortens the lease: OpenBao asks the
         # plugin to move the user's expiry), so they all end within a few seconds of each other.
-        batches = [role("s", 3600)]
+        storm_role = role("s", 3600)
         started = time.monotonic()
-        errors: list[str] = []
-        per_batch = [leases // STORM_BATCHES + (1 if b < leases % STORM_BATCHES else 0) for b in range(STORM_BATCHES)]
-        for n in per_batch:
-            res = run_phase(
-                stack.bao.port,
-                stack.bao.token,
-                STORM_CONCURRENCY,
-                n,
-                lambda _i, p=f"{MOUNT}/creds/{batches[0].role}": ("GET", p, None),
-                expect=(200,),
-                extract=extract,
-            )
-            issued += [out for out in res.outputs if out and out[0]]
-            errors += res.errors
+        res = run_phase(
+            stack.bao.port,
+            stack.bao.token,
+            STORM_CONCURRENCY,
+            leases,
+            lambda _i, p=f"{MOUNT}/creds/{storm_role.role}": ("GET", p, None),
+            expect=(200,),
+            extract=extract,
+            phase_timeout=STORM_ISSUE_LIMIT_S,
+        )
+        issued += [out for out in res.outputs if out and out[0]]
+        errors = list(res.errors)
         issue_s = time.monotonic() - started
         # How fast can this arm renew? Sets the common deadline far enough ahead for every renewal.
         lease_ids = [lease for lease, _ in issued]
@@ -317,7 +315,7 @@ def storm(stack: Stack, target: Target, leases: int, log: Callable[[str], None])
         drained_at = None
         samples: list[tuple[float, int]] = []
         while not STOP.is_set():
-            left = sum(_leases_left(stack, b.role) for b in batches)
+            left = _leases_left(stack, storm_role.role)
             now = time.monotonic()
             samples.append((round(now - first_expiry, 1), left))
             if left == 0:
