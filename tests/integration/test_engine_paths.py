@@ -323,3 +323,23 @@ def test_mysql_retry_resumes_after_what_ddl_committed(mariadb_admin, my_engine):
         holder.close()
         with mariadb_admin.connect() as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE {database}")
+
+
+def test_postgresql_batches_go_out_without_the_cursor_and_keep_their_text(pg_cluster, pg_engine):
+    from yamldb.engine.drivers import postgresql
+
+    assert postgresql._lean is not None  # the psycopg in use has what execute_batch needs (else it falls back)
+    name = f"t-lean-é-{secrets.token_hex(3)}"
+    comment = "ünïcödé ✓ 'quoted' \\ backslash"
+    try:
+        pg_engine.run(
+            steps(f'CREATE ROLE "{name}"', f"COMMENT ON ROLE \"{name}\" IS '{comment.replace(chr(39), chr(39) * 2)}'"),
+            "create",
+        )
+        with pg_cluster.connect() as conn:
+            row = conn.execute(
+                "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s", (name,)
+            ).fetchone()
+        assert row == (comment,)
+    finally:
+        pg_drop(pg_cluster, name)

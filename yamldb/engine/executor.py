@@ -225,7 +225,7 @@ class SqlEngine:
                         self._dialect.set_isolation_level(dbapi, "AUTOCOMMIT")
                         info[_AUTOCOMMIT] = True
                     # Statements are whole (split before substitution); a newline ends any trailing comment.
-                    cursor.execute(";\n".join(locked))
+                    self.adapter.execute_batch(dbapi, cursor, ";\n".join(locked))
                 else:
                     holding = False  # the lock is transaction-scoped: taken once per attempt, where first needed
                     for position in range(start, len(statements)):

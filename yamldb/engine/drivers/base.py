@@ -145,6 +145,10 @@ class DriverAdapter:
         """Release what connect_args created (files, contexts) when the engine goes."""
 
     # -- running ---------------------------------------------------------------------------------
+    def execute_batch(self, dbapi_conn: Any, cursor: Any, sql: str) -> None:
+        """Run a message of one or more statements on a connection in autocommit mode; raise the driver's error."""
+        cursor.execute(sql)
+
     def transaction_open(self, dbapi_conn: Any) -> bool:
         """False only when the driver knows no transaction is open (then COMMIT is a wasted round trip)."""
         return True
