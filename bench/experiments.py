@@ -35,6 +35,7 @@ VARIANTS: list[tuple[str, list[str], dict[str, str]]] = [
     ("stepwise (SQLAlchemy Connection path)", ["stepwise"], {}),
     ("old engine: stepwise + always-ping", OLD_ENGINE, {}),
     ("log level WARNING", ["warn-log"], {}),
+    ("psycopg cursor.execute (before execute_batch)", ["psycopg-cursor"], {}),
     ("rpc-workers-8", ["rpc-workers-8"], {}),
     ("MALLOC_ARENA_MAX=2", [], {"MALLOC_ARENA_MAX": "2"}),
     ("floor: no database work", ["no-database"], {}),

@@ -13,6 +13,8 @@ bring, or what one already made brings, by switching it off.
   engine before the raw-connection path); with ``always-ping`` this is the old engine.
 - ``sqla-queue``: pooled connections are waited for on SQLAlchemy's own queue (a Python Condition)
   instead of ``queue.SimpleQueue`` (yamldb/engine/pool.py).
+- ``psycopg-cursor``: PostgreSQL batches go through psycopg's cursor.execute() with its prepared-statement
+  counting (prepare_threshold 5), as before execute_batch (yamldb/engine/drivers/postgresql.py).
 - ``warn-log``: the plugin logs at WARNING.
 - ``rpc-workers-8``: the gRPC server's handler pool has 8 threads instead of 12.
 - ``no-database``: the floor. NewUser, UpdateUser and DeleteUser answer at once, without
@@ -57,6 +59,21 @@ def _engine_paths(executor) -> None:
             self._direct = False
 
     executor.SqlEngine.__init__ = __init__
+
+
+def _psycopg_cursor(postgresql) -> None:
+    adapter = postgresql.PostgresqlAdapter
+    connect_args = adapter.connect_args
+
+    def execute_batch(self, dbapi_conn, cursor, sql) -> None:
+        cursor.execute(sql)
+
+    def with_prepare_threshold(self, *args, **kwargs):
+        args = connect_args(self, *args, **kwargs)
+        args["prepare_threshold"] = 5  # psycopg's default
+        return args
+
+    adapter.execute_batch, adapter.connect_args = execute_batch, with_prepare_threshold
 
 
 def _rpc_workers(server) -> None:
@@ -112,6 +129,7 @@ HOOKS = {
         ("engine-paths", "SqlEngine", _engine_paths),
         ("sqla-queue", "POOL_CLASS", _sqla_queue),
     ],
+    "yamldb.engine.drivers.postgresql": [("psycopg-cursor", "PostgresqlAdapter", _psycopg_cursor)],
     "yamldb.transport.server": [("rpc-workers-8", "futures", _rpc_workers)],
     "yamldb.transport.hclog": [("warn-log", "configure", _log_level(logging.WARNING))],
     "yamldb.lifecycle.database": [("no-database", "ManifestDatabase", _no_database)],
