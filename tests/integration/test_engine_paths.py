@@ -239,6 +239,32 @@ def test_mysql_commits_only_when_a_transaction_is_open(mariadb_admin, my_engine,
         my_engine.run(steps(f"DROP DATABASE `{database}`"), "cleanup")
 
 
+def test_mysql_step_wise_operations_commit_only_when_a_transaction_may_be_open(mariadb_admin, my_engine, monkeypatch):
+    # The same for operations through SQLAlchemy (a step that may fail makes them step-wise), whose COMMIT goes
+    # through the dialect; and after a tolerated error, whose reply carries no transaction flag, it is sent.
+    monkeypatch.setattr(executor, "PING_WINDOW", 3600.0)
+    prefix = f"t_cs_{secrets.token_hex(3)}_"
+    mariadb_admin.track_prefix(prefix)
+    database = f"{prefix}db"
+    my_engine.run(steps(f"CREATE DATABASE `{database}`", f"CREATE TABLE `{database}`.t (v INT PRIMARY KEY)"), "setup")
+    tolerated = RenderedStep(("SELECT * FROM no_such_db.no_such_table",), on_error="continue")
+    duplicate = RenderedStep((f"INSERT INTO `{database}`.t VALUES (1)",), on_error="continue")
+    try:
+        before = _session_commits(my_engine)
+        my_engine.run([tolerated, *steps(f"CREATE USER '{prefix}a'@'%'")], "create")
+        assert _session_commits(my_engine) == before
+        my_engine.run([*steps(f"INSERT INTO `{database}`.t VALUES (1)"), tolerated], "create")
+        assert _session_commits(my_engine) == before + 1
+        with mariadb_admin.connect() as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM `{database}`.t")
+            assert cur.fetchone() == (1,)
+        # After DDL (no transaction), a failed INSERT still opens one: it is ended with a COMMIT, not left open.
+        my_engine.run([*steps(f"CREATE USER '{prefix}b'@'%'"), duplicate], "create")
+        assert _session_commits(my_engine) == before + 2
+    finally:
+        my_engine.run(steps(f"DROP DATABASE `{database}`"), "cleanup")
+
+
 def test_a_statement_that_turns_backslash_escapes_on_does_not_outlive_its_operation(pg_engine, my_engine):
     # issue 11 §3: role statements may change the quoting settings; the next operation on that pooled
     # connection gets them pinned back before its values (escaped for the pinned state) reach the server.

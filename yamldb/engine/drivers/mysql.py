@@ -164,10 +164,25 @@ class MysqlAdapter(DriverAdapter):
         event.listen(engine, "connect", lambda dbapi_conn, record: _pin_sql_mode(dbapi_conn))
         event.listen(engine, "checkout", lambda dbapi_conn, record, proxy: _pin_sql_mode(dbapi_conn, True))
 
+        # SQLAlchemy's paths (steps that may fail, statements that build statements) commit through the
+        # dialect; after DDL that COMMIT does nothing and costs a round trip: one of five in manifest=mysql's
+        # revocation. The direct path asks transaction_open itself.
+        commit = engine.dialect.do_commit
+
+        def do_commit(dbapi_conn: Any) -> None:
+            if self.transaction_open(dbapi_conn):
+                commit(dbapi_conn)
+
+        engine.dialect.do_commit = do_commit  # type: ignore[method-assign]
+
     def transaction_open(self, dbapi_conn: Any) -> bool:
-        # After MySQL's DDL, which commits implicitly, no transaction is open and COMMIT would do nothing.
+        # After MySQL's DDL, which commits implicitly, no transaction is open and COMMIT would do nothing. The
+        # flag is the server's, from its last OK reply; an error reply carries none, and after one PyMySQL holds
+        # no result: the flag may then be stale (a failed statement can leave a transaction open), so say yes.
         status = getattr(dbapi_conn, "server_status", None)
-        return not isinstance(status, int) or bool(status & _IN_TRANSACTION)
+        if not isinstance(status, int) or getattr(dbapi_conn, "_result", None) is None:
+            return True
+        return bool(status & _IN_TRANSACTION)
 
     def cancel(self, dbapi_conn: Any, engine: Engine) -> None:
         # The protocol has no out-of-band cancel: KILL QUERY from a second connection.
