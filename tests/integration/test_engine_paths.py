@@ -241,7 +241,7 @@ def test_mysql_commits_only_when_a_transaction_is_open(mariadb_admin, my_engine,
 
 def test_mysql_step_wise_operations_commit_only_when_a_transaction_may_be_open(mariadb_admin, my_engine, monkeypatch):
     # The same for operations through SQLAlchemy (a step that may fail makes them step-wise), whose COMMIT goes
-    # through the dialect; and after a tolerated error, whose reply carries no transaction flag, it is sent.
+    # through the dialect: skipped after DDL, sent after DML, also when a tolerated error came after it.
     monkeypatch.setattr(executor, "PING_WINDOW", 3600.0)
     prefix = f"t_cs_{secrets.token_hex(3)}_"
     mariadb_admin.track_prefix(prefix)
@@ -356,7 +356,7 @@ def test_postgresql_batches_go_out_without_the_cursor_and_keep_their_text(pg_clu
 
     assert postgresql._lean is not None  # the psycopg in use has what execute_batch needs (else it falls back)
     name = f"t-lean-é-{secrets.token_hex(3)}"
-    comment = "ünïcödé ✓ 'quoted' \\ backslash"
+    comment = "ünïcödé ✓ 🔑 'quoted' \\ backslash"
     try:
         pg_engine.run(
             steps(f'CREATE ROLE "{name}"', f"COMMENT ON ROLE \"{name}\" IS '{comment.replace(chr(39), chr(39) * 2)}'"),

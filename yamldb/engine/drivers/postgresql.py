@@ -79,7 +79,8 @@ class PostgresqlAdapter(DriverAdapter):
         args = super().connect_args(manifest_args, tls, pool)
         # Every statement yamldb sends is new text (names and values are in it), so psycopg's prepared-statement
         # bookkeeping only costs time per statement; and any DROP or ALTER clears what it did prepare (the
-        # pool's repeated ping) with a DEALLOCATE ALL round trip. A manifest's connect_args may set it back.
+        # pool's repeated ping) with a DEALLOCATE ALL round trip. A manifest's connect_args may set it back for
+        # the SQLAlchemy paths; execute_batch never prepares.
         args.setdefault("prepare_threshold", None)
         if tls is not None:
             args.update(self._tls_files(tls))
@@ -122,7 +123,7 @@ class PostgresqlAdapter(DriverAdapter):
             results = dbapi_conn.wait(_lean.execute(dbapi_conn.pgconn))
         for result in results:
             if result.status not in _lean.done:
-                raise _lean.error(result, dbapi_conn.info.encoding)
+                raise _lean.error(result, encoding=dbapi_conn.info.encoding)
 
     def load_driver(self) -> None:
         global _lean
@@ -158,13 +159,14 @@ class PostgresqlAdapter(DriverAdapter):
 
 
 class _Lean:
-    """The parts of psycopg that execute_batch uses (present in psycopg 3.1 to 3.3, checked at import)."""
+    """The parts of psycopg that execute_batch uses (present in psycopg 3.1 to 3.3; looked up once, when the first
+    PostgreSQL engine is made)."""
 
     def __init__(self) -> None:
         from psycopg import errors, generators, pq
 
         self.execute = generators.execute
-        self.error = lambda result, encoding: errors.error_from_result(result, encoding=encoding)
+        self.error = errors.error_from_result
         status = pq.ExecStatus
         self.done = frozenset({status.COMMAND_OK, status.TUPLES_OK, status.EMPTY_QUERY})
 
