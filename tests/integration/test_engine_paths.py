@@ -369,3 +369,67 @@ def test_postgresql_batches_go_out_without_the_cursor_and_keep_their_text(pg_clu
         assert row == (comment,)
     finally:
         pg_drop(pg_cluster, name)
+
+
+# A character the session's client encoding cannot carry fails before anything is sent. The error must say
+# which encoding, never quote the character (here it is part of a password), and leave no open transaction.
+KEY = "\U0001f511"
+SECRET = f"pw-{KEY}-secret"
+
+
+def _unencodable(exc: BaseException) -> None:
+    text = str(exc)
+    assert "secret" not in text and KEY not in text and "1f511" not in text.lower()
+    assert "encoding" in text and "UTF8" in text.upper().replace("-", "")
+
+
+@pytest.mark.parametrize("path", ["batch", "direct", "step-wise"])
+def test_postgresql_a_character_latin1_cannot_carry_fails_cleanly(pg_cluster, path):
+    url = make_url(pg_cluster.url().replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = SqlEngine(
+        url,
+        PoolSettings(max_open_connections=1),
+        {"options": "-c client_encoding=LATIN1"},
+        Scrubber([SECRET]),
+        batch=path == "batch",  # else statement by statement, in one transaction the failure must roll back
+    )
+    first, second = f"t-enc-{secrets.token_hex(3)}", f"t-enc-{secrets.token_hex(3)}"
+    # A step that may fail takes SQLAlchemy's step-wise path.
+    tolerated = [RenderedStep(("SELECT 1",), on_error="continue")] if path == "step-wise" else []
+    try:
+        with pytest.raises(StepFailed) as err:
+            engine.run(
+                [*tolerated, *steps(f'CREATE ROLE "{first}"', f"COMMENT ON ROLE \"{first}\" IS '{SECRET}'")], "create"
+            )
+        assert err.value.index == len(tolerated) + 2  # the statement that holds the character
+        assert "latin" in str(err.value).lower()
+        _unencodable(err.value)
+        engine.run(steps(f'CREATE ROLE "{second}"'), "create")  # same (only) connection, its own transaction
+        assert not pg_role_exists(pg_cluster, first)
+        assert pg_role_exists(pg_cluster, second)
+    finally:
+        engine.dispose()
+        pg_drop(pg_cluster, first, second)
+
+
+def test_an_unexpected_failure_mid_transaction_does_not_leave_the_transaction_to_the_next_user(pg_cluster):
+    # The pool does not roll back on return; a failure that is not the driver's (here a bug stood in for by
+    # transaction_open raising) must not hand the next operation a connection with statements still pending.
+    url = make_url(pg_cluster.url().replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = SqlEngine(url, PoolSettings(max_open_connections=1), {}, Scrubber([]), batch=False)
+    first, second = f"t-bug-{secrets.token_hex(3)}", f"t-bug-{secrets.token_hex(3)}"
+
+    def broken(dbapi_conn):
+        raise RuntimeError("stand-in for a bug")
+
+    try:
+        real, engine.adapter.transaction_open = engine.adapter.transaction_open, broken
+        with pytest.raises(RuntimeError):
+            engine.run(steps(f'CREATE ROLE "{first}"', "SELECT 1"), "create")
+        engine.adapter.transaction_open = real
+        engine.run(steps(f'CREATE ROLE "{second}"'), "create")
+        assert pg_role_exists(pg_cluster, second)
+        assert not pg_role_exists(pg_cluster, first)
+    finally:
+        engine.dispose()
+        pg_drop(pg_cluster, first, second)

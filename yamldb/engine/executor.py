@@ -109,7 +109,13 @@ class SqlEngine:
 
     def _fail(self, what: str, exc: BaseException, scrub: Scrubber | None = None) -> DatabaseError:
         # `scrub`: the request's scrubber (it also knows the new password), else the connection's.
-        return DatabaseError((scrub or self.scrub)(f"{what}: {self.adapter.message(exc)}"))
+        return DatabaseError((scrub or self.scrub)(f"{what}: {self._reason(exc)}"))
+
+    def _reason(self, exc: BaseException) -> str:
+        """Why a statement failed: the database's words, or the encoding that could not carry its text."""
+        if isinstance(exc, UnicodeError):
+            return _encoding_failure(exc)
+        return self.adapter.message(exc)
 
     def verify(self, query: str) -> None:
         try:
@@ -241,8 +247,10 @@ class SqlEngine:
                         dbapi.commit()
                 info[_CURSOR], cursor = cursor, None  # kept for the next operation on this connection
                 return len(statements)
-            except self._driver_error as exc:
-                disconnected = self._dialect.is_disconnect(exc, dbapi, cursor)
+            except (self._driver_error, UnicodeError) as exc:
+                # A UnicodeError: the driver could not encode a statement for the session's client encoding;
+                # nothing of that statement was sent, what ran before it is rolled back like any failure's.
+                disconnected = not isinstance(exc, UnicodeError) and self._dialect.is_disconnect(exc, dbapi, cursor)
                 if disconnected:
                     fairy.invalidate(exc)
                     self._disconnected_at = time.monotonic()  # every older pooled connection gets pinged
@@ -258,7 +266,7 @@ class SqlEngine:
                     reconnected = True
                     log.info(f"{operation}: pooled connection was closed by the server; retrying on a new one")
                     continue
-                if not disconnected and self.adapter.retryable(exc) and backoff.again(self.adapter.message(exc)):
+                if not disconnected and self.adapter.retryable(exc) and backoff.again(self._reason(exc)):
                     continue  # rolled back for a concurrency reason: run it again from the last commit
                 if disconnected or (index == 0 and not self.batch):
                     raise self._fail(f"{operation} failed", exc, scrub) from None
@@ -267,6 +275,11 @@ class SqlEngine:
                     raise self._step_failed(exc, operation, max(index, 1), step, position, scrub) from None
                 # The database rolled the whole message back: it is run again statement by statement below,
                 # so the error names the statement exactly as the step-wise path does.
+            except BaseException as exc:
+                # Anything else (a bug, an interrupt) may have left a transaction open on this connection, and
+                # the pool does not roll back on return: the connection goes, so its next user cannot commit it.
+                fairy.invalidate(exc)
+                raise
             finally:
                 if watchdog is not None:
                     watchdog.disarm()
@@ -411,17 +424,15 @@ class SqlEngine:
                 if savepoint is not None:
                     savepoint.commit()
                 return
-            except DBAPIError as exc:
+            except (DBAPIError, UnicodeError) as exc:  # SQLAlchemy passes a driver's UnicodeError on unwrapped
                 if savepoint is not None:
                     savepoint.rollback()
-                if self.adapter.retryable(exc) and backoff.again(self.adapter.message(exc)):
+                if self.adapter.retryable(exc) and backoff.again(self._reason(exc)):
                     if savepoint is not None or not step.transaction:
                         continue  # only this statement was undone
                     raise _Restart() from None
                 if tolerate:
-                    self._skipped(
-                        step, operation, index, scrub(self.adapter.message(exc)), scrub(step.display[position])
-                    )
+                    self._skipped(step, operation, index, scrub(self._reason(exc)), scrub(step.display[position]))
                     return
                 raise self._step_failed(exc, operation, index, step, position, scrub) from None
 
@@ -440,12 +451,12 @@ class SqlEngine:
                 conn.exec_driver_sql(str(row[0]))
                 if savepoint is not None:
                     savepoint.commit()
-            except DBAPIError as exc:
+            except (DBAPIError, UnicodeError) as exc:
                 if savepoint is not None:
                     savepoint.rollback()
                 if step.on_error == "abort":
                     raise self._step_failed(exc, operation, index, step, position, scrub) from None
-                failures.append(scrub(self.adapter.message(exc)))
+                failures.append(scrub(self._reason(exc)))
         if failures:
             reasons = "; ".join(dict.fromkeys(failures))
             self._skipped(
@@ -473,7 +484,7 @@ class SqlEngine:
     def _step_failed(
         self, exc: BaseException, operation: str, index: int, step: RenderedStep, position: int, scrub: Scrubber
     ) -> StepFailed:
-        message = scrub(self.adapter.message(exc))
+        message = scrub(self._reason(exc))
         shown = scrub(step.display[position])
         preview = shown if len(shown) <= 300 else shown[:300] + "…"
         return StepFailed(f"{operation} statement {index} failed: {message} (statement: {preview})", shown, index)
@@ -494,6 +505,17 @@ BACKOFF_BASE = 0.01
 BACKOFF_CAP = 0.4
 
 _Item = tuple[str, RenderedStep, int, int]  # sql, its step, its position in the step, its number in the operation
+
+
+def _encoding_failure(exc: UnicodeError) -> str:
+    # Never the exception's own text: it quotes the character, which may belong to a password.
+    encoding = getattr(exc, "encoding", "?")
+    if isinstance(exc, UnicodeDecodeError):
+        return f"the database sent text that is not valid in the connection's client encoding ({encoding})"
+    return (
+        f"the statement holds a character that the connection's client encoding ({encoding}) cannot represent; "
+        "use UTF-8 (remove the client encoding or charset setting from connect_args or the connection URL)"
+    )
 
 
 class _Restart(DatabaseError):
