@@ -433,3 +433,28 @@ def test_an_unexpected_failure_mid_transaction_does_not_leave_the_transaction_to
     finally:
         engine.dispose()
         pg_drop(pg_cluster, first, second)
+
+
+def test_mysql_a_statement_that_changes_the_character_set_cannot_let_a_value_out_of_its_quotes(mariadb_admin):
+    # PyMySQL sends utf8mb4 whatever the session says; read as GBK, '€' (E2 82 AC) leaves a lead byte that eats
+    # the backslash escaping the quote after it. After any statement naming the session's character set the
+    # engine sets utf8mb4 again, in the same operation and for the next one on the connection.
+    from tests.quoting_rules import MYSQL_RULES
+    from yamldb.templates.sql import StatementTemplate
+
+    db = mariadb_admin
+    prefix = f"t_gbk_{secrets.token_hex(3)}_"
+    db.track_prefix(prefix)
+    create = StatementTemplate.parse("CREATE USER '{{name}}'@'%' IDENTIFIED BY 'pw'", MYSQL_RULES)
+    names = [f"{prefix}a\u20ac\\' OR 1=1 -- x", f"{prefix}b\u20ac\\'@'%' -- x"]
+    url = make_url(f"mysql+pymysql://{db.user}:{db.password}@{db.host}:{db.port}/")
+    engine = SqlEngine(url, PoolSettings(max_open_connections=1), {}, Scrubber([db.password]))
+    try:
+        engine.run(steps("SET NAMES gbk", *create.render({"name": names[0]})), "create")
+        engine.run(steps(*create.render({"name": names[1]})), "create")  # the same connection, the next operation
+        assert engine.query_scalar("SELECT @@character_set_client") == "utf8mb4"
+        with db.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT User FROM mysql.user WHERE User LIKE %s ORDER BY User", [prefix + "%"])
+            assert [row[0] for row in cur.fetchall()] == names
+    finally:
+        engine.dispose()

@@ -197,3 +197,45 @@ def test_mysql_sql_mode_no_backslash_escapes_and_ansi_quotes(
         openbao.api("DELETE", f"database/config/{name}")
         with db.connect() as conn, conn.cursor() as cur:
             cur.execute(f"DROP USER IF EXISTS '{mark}'@'%'")
+
+
+def test_mysql_a_role_that_sets_names_gbk_cannot_let_a_value_out_of_its_quotes(openbao, mariadb_admin, quote_policy):
+    # yamldb sends utf8mb4 bytes; a role statement switching the session to GBK would make the server read '€'
+    # (E2 82 AC) as one character plus a lead byte that swallows the backslash escaping the quote after it,
+    # and the username's SQL would follow. The engine sets utf8mb4 again right after such a statement.
+    db = mariadb_admin
+    mark = canary()
+    db.track_prefix(f"yt{mark[-6:]}")
+    with db.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE USER '{mark}'@'%'")  # the payload tries to drop it
+    name = "myss-gbk"
+    login, stored, exists, count = maria_helpers(db)
+    try:
+        openbao.api(
+            "POST",
+            f"database/config/{name}",
+            {
+                "plugin_name": "yamldb",
+                "manifest": "mariadb",
+                "allowed_roles": "*",
+                "username": db.user,
+                "password": db.password,
+                "password_policy": quote_policy,
+                "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/",
+                "username_template": f"yt{mark[-6:]}{{{{random 4}}}}\u20ac\\' OR DROP USER {mark} #",
+            },
+        )
+        openbao.api(
+            "POST",
+            f"database/roles/{name}",
+            {
+                "db_name": name,
+                "creation_statements": "SET NAMES gbk; CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
+            },
+        )
+        issue_login_revoke(openbao, name, login, stored, exists)
+        assert count(mark) == 1, "SQL from the username ran"
+    finally:
+        openbao.api("DELETE", f"database/config/{name}")
+        with db.connect() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP USER IF EXISTS '{mark}'@'%'")

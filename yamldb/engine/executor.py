@@ -184,8 +184,11 @@ class SqlEngine:
         # transactions queue in the database one at a time; what comes before (CREATE ROLE hashing the
         # password) and every other operation stays concurrent.
         lock = self.adapter.privilege_lock if self.adapter.privilege_lock and _changes_privileges(steps) else None
-        if self._direct and all(
-            step.transaction and step.on_error == "abort" and not step.execute_results for step in steps
+        changes = self.adapter.encoding_change
+        if (
+            self._direct
+            and all(step.transaction and step.on_error == "abort" and not step.execute_results for step in steps)
+            and not (changes is not None and any(changes.search(sql) for step in steps for sql in step.statements))
         ):
             count = self._run_direct(steps, operation, scrub, deadline, lock)
         else:
@@ -419,8 +422,10 @@ class SqlEngine:
             savepoint = conn.begin_nested() if tolerate and step.transaction and self.savepoints else None
             try:
                 result = conn.exec_driver_sql(sql)
-                if step.execute_results:
-                    self._execute_results(conn, result.fetchall(), item, operation, scrub)
+                rows = result.fetchall() if step.execute_results else None
+                self._keep_encoding(conn, sql)
+                if rows is not None:
+                    self._execute_results(conn, rows, item, operation, scrub)
                 if savepoint is not None:
                     savepoint.commit()
                 return
@@ -449,6 +454,7 @@ class SqlEngine:
             savepoint = conn.begin_nested() if step.transaction and self.savepoints else None
             try:
                 conn.exec_driver_sql(str(row[0]))
+                self._keep_encoding(conn, str(row[0]))
                 if savepoint is not None:
                     savepoint.commit()
             except (DBAPIError, UnicodeError) as exc:
@@ -466,6 +472,14 @@ class SqlEngine:
                 f"{len(failures)} of {len(rows)} statements it built failed: {reasons}",
                 scrub(step.display[position]),
             )
+
+    def _keep_encoding(self, conn: Connection, sql: str) -> None:
+        # Values were escaped for the encoding the connection was opened with: a statement that may have changed
+        # how the server reads the next ones is followed by setting it back (operations with such a statement
+        # take this path, never the direct one).
+        changes = self.adapter.encoding_change
+        if changes is not None and changes.search(sql):
+            self.adapter.restore_encoding(conn.connection.dbapi_connection)
 
     @staticmethod
     def _skipped(step: RenderedStep, operation: str, index: int, error: str, statement: str) -> None:

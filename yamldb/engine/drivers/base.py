@@ -59,6 +59,10 @@ class DriverAdapter:
     privilege_lock: ClassVar[str | None] = None
     # The driver's connect() keyword for a connect timeout in whole seconds, if it has one.
     connect_timeout_arg: ClassVar[str | None] = None
+    # Statements that may change how the server reads the bytes the driver sends (MySQL's SET NAMES): after
+    # one, the engine calls restore_encoding() before the next statement, since values were escaped for the
+    # encoding the connection was opened with. None: the driver follows such changes (psycopg does).
+    encoding_change: ClassVar[re.Pattern[str] | None] = None
 
     # -- connection URLs -----------------------------------------------------------------------
     # How connection strings of this driver without a scheme are called in messages ("Go MySQL DSN").
@@ -148,6 +152,9 @@ class DriverAdapter:
     def execute_batch(self, dbapi_conn: Any, cursor: Any, sql: str) -> None:
         """Run a message of one or more statements on a connection in autocommit mode; raise the driver's error."""
         cursor.execute(sql)
+
+    def restore_encoding(self, dbapi_conn: Any) -> None:
+        """Set the session's character set back to the one the driver encodes with (see encoding_change)."""
 
     def transaction_open(self, dbapi_conn: Any) -> bool:
         """False only when the driver knows no transaction is open (then COMMIT is a wasted round trip)."""

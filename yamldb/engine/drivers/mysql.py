@@ -88,6 +88,13 @@ class MysqlAdapter(DriverAdapter):
     schemes = ("mysql", "mariadb")
     connect_timeout_arg = "connect_timeout"
     form_name = "Go MySQL DSN"
+    # The server reads a statement in the session's character_set_client; PyMySQL always encodes utf8mb4. In
+    # GBK, SJIS, Big5, CP932 or GB18030 the last byte of a multi-byte character may be that of '\', and swallow
+    # the backslash escaping a quote. A statement that names the session's character set is followed by SET
+    # NAMES utf8mb4; false alarms (CREATE TABLE ... CHARACTER SET) cost a round trip.
+    encoding_change = re.compile(
+        r"\b(?:NAMES|CHARSET|CHARACTER\s+SET|character_set_(?:client|connection|results))\b", re.IGNORECASE
+    )
 
     @classmethod
     def infer_manifest(cls, text: str) -> str | None:
@@ -174,6 +181,10 @@ class MysqlAdapter(DriverAdapter):
                 commit(dbapi_conn)
 
         engine.dialect.do_commit = do_commit  # type: ignore[method-assign]
+
+    def restore_encoding(self, dbapi_conn: Any) -> None:
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute("SET NAMES utf8mb4")
 
     def transaction_open(self, dbapi_conn: Any) -> bool:
         # After MySQL's DDL, which commits implicitly, no transaction is open and COMMIT would do nothing. The
