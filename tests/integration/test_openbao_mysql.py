@@ -161,3 +161,27 @@ def test_go_dsn_with_special_characters_in_the_password(openbao, maria):
     lease = openbao.api("GET", "database/creds/sp")
     openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
     openbao.api("DELETE", "database/config/my-special")
+
+
+@pytest.mark.parametrize("plugin", ["yamldb", "mysql-database-plugin"])
+def test_go_dsn_without_an_address_connects_to_go_sql_drivers_default(openbao, maria, plugin):
+    # "user:password@/dbname" is the first example of go-sql-driver's README: tcp to 127.0.0.1:3306. The
+    # built-in plugin takes it; so must yamldb.
+    assert (maria.host, maria.port) == ("127.0.0.1", 3306), "this test needs the machine's MariaDB on its default port"
+    name = f"my-noaddr-{plugin}"
+    body = {
+        "plugin_name": plugin,
+        "connection_url": "{{username}}:{{password}}@/",
+        "username": maria.user,
+        "password": maria.password,
+        "allowed_roles": "*",
+    }
+    openbao.api("POST", f"database/config/{name}", body | ({"manifest": "mysql"} if plugin == "yamldb" else {}))
+    try:
+        openbao.api("POST", f"database/roles/{name}", {"db_name": name, "creation_statements": DOCS_CREATE})
+        lease = openbao.api("GET", f"database/creds/{name}")
+        assert can_login(maria, lease["data"]["username"], lease["data"]["password"])
+        openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
+        assert hosts_of(maria, lease["data"]["username"]) == []
+    finally:
+        openbao.api("DELETE", f"database/config/{name}")

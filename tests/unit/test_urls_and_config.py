@@ -143,6 +143,19 @@ def test_go_mysql_dsn_without_database_or_port():
     assert url.host == "db.internal" and url.port is None and url.database is None
 
 
+@pytest.mark.parametrize("text", ["u:p@/app", "u:p@tcp/app", "u:p@tcp()/app", "/app"])
+def test_go_mysql_dsn_without_an_address_means_go_sql_drivers_default(text):
+    # go-sql-driver's README opens with sql.Open("mysql", "user:password@/dbname"): tcp to 127.0.0.1:3306.
+    url = to_sqlalchemy_url(text, "mysql+pymysql", MY)
+    assert (url.host, url.port, url.database) == ("127.0.0.1", None, "app")
+    assert url.username == ("u" if text.startswith("u") else None)
+
+
+def test_go_mysql_dsn_with_an_unknown_network_names_it():
+    with pytest.raises(ConfigError, match="network 'udp' is not supported"):
+        to_sqlalchemy_url("u:p@udp(h:1)/app", "mysql+pymysql", MY)
+
+
 def test_sqlalchemy_url_passes_and_plain_scheme_gets_the_driver():
     assert to_sqlalchemy_url("mysql://u:p@h/db", "mysql+pymysql", MY).drivername == "mysql+pymysql"
     assert to_sqlalchemy_url("mysql+mysqldb://u:p@h/db", "mysql+pymysql", MY).drivername == "mysql+mysqldb"

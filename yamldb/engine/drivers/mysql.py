@@ -106,9 +106,12 @@ class MysqlAdapter(DriverAdapter):
         return dsn is not None and (dsn.net in _NETWORKS or dsn.addr is not None)
 
     def parse_other_url(self, text: str, driver: str, formats: tuple[str, ...]) -> ParsedURL | None:
-        if "go_mysql_dsn" in formats and self.claims(text):
-            dsn = _split_go_dsn(text)
-            assert dsn is not None
+        if "go_mysql_dsn" not in formats:
+            return None
+        dsn = _split_go_dsn(text)
+        # Also the forms without a network, which go-sql-driver reads as tcp(127.0.0.1:3306): "user:pass@/db",
+        # the first example of its README. Not claimed (too plain to infer a manifest from), but accepted here.
+        if dsn is not None and (self.claims(text) or dsn.net == ""):
             return _go_dsn_to_url(driver, dsn)
         return None
 
@@ -338,6 +341,8 @@ def _go_dsn_to_url(driver: str, dsn: _GoDsn) -> ParsedURL:
         host, _, port_text = dsn.addr.rpartition(":") if ":" in dsn.addr else (dsn.addr, "", "")
         host = host.strip("[]")
         port = int(port_text) if port_text.isdigit() else None
+    else:
+        host = "127.0.0.1"  # go-sql-driver's default address; PyMySQL's would be "localhost", maybe ::1
     tls, timeout, session = None, None, {}
     for key, value in options.items():
         if key == "charset":
