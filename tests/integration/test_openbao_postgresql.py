@@ -222,3 +222,46 @@ def test_a_username_template_that_would_exhaust_memory_is_refused(openbao, pg_cl
     lease = openbao.api("GET", "database/creds/reader")  # the plugin keeps serving
     assert role_exists(pg_cluster, lease["data"]["username"])
     openbao.cli("lease", "revoke", "-sync", lease["lease_id"])
+
+
+@pytest.mark.parametrize("plugin", ["yamldb", "postgresql-database-plugin"])
+def test_server_parameters_in_the_url_apply_to_the_session_as_with_pgx(openbao, pg_cluster, plugin):
+    # pgx (the built-in plugin's driver) sends every URL key libpq does not know to the server as a run-time
+    # parameter; libpq refused them ("invalid connection option"). Here search_path decides where the role's
+    # CREATE TABLE lands, and statement_timeout is checked by the statement itself.
+    schema = f"yt_sp_{plugin.split('-')[0]}"
+    with pg_cluster.connect() as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    name = f"pg-params-{plugin.split('-')[0]}"
+    query = f"sslmode=disable&search_path={schema}%2C%20public&statement_timeout=4321&statement_cache_capacity=0"
+    body = {
+        "plugin_name": plugin,
+        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg_cluster.port}/postgres?{query}",
+        "username": pg_cluster.superuser,
+        "password": pg_cluster.password,
+        "allowed_roles": "*",
+    }
+    openbao.api("POST", f"database/config/{name}", body | ({"manifest": "postgresql"} if plugin == "yamldb" else {}))
+    create = (
+        'CREATE ROLE "{{name}}"; CREATE TABLE "{{name}}" (x int); '
+        "DO $$ BEGIN IF current_setting('statement_timeout') <> '4321ms' THEN RAISE 'timeout not set'; END IF; END $$;"
+    )
+    revoke = 'DROP TABLE "{{name}}"; DROP ROLE "{{name}}";'
+    try:
+        openbao.api(
+            "POST",
+            f"database/roles/{name}",
+            {"db_name": name, "creation_statements": create, "revocation_statements": revoke},
+        )
+        lease = openbao.api("GET", f"database/creds/{name}")
+        user = lease["data"]["username"]
+        with pg_cluster.connect() as conn:
+            row = conn.execute("SELECT table_schema FROM information_schema.tables WHERE table_name = %s", (user,))
+            assert row.fetchall() == [(schema,)]
+        openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
+        assert not role_exists(pg_cluster, user)
+    finally:
+        openbao.api("DELETE", f"database/config/{name}")
+        with pg_cluster.connect() as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

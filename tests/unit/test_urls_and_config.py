@@ -132,6 +132,27 @@ def test_postgresql_key_value_dsn():
     assert url.query["sslmode"] == "disable"
 
 
+def test_postgresql_keys_libpq_does_not_know_become_server_parameters_as_pgx_sends_them():
+    url = to_sqlalchemy_url(
+        "postgresql://u:p@h/db?options=-c%20work_mem%3D8MB&search_path=%22%24user%22%2C%20public&TimeZone=UTC"
+        "&statement_cache_capacity=0&application_name=vault",
+        "postgresql+psycopg",
+        PG,
+    )
+    assert dict(url.query) == {
+        "application_name": "vault",  # a libpq keyword: kept as it is
+        "options": '-c work_mem=8MB -c search_path="$user",\\ public -c TimeZone=UTC',  # pgx's cache knob dropped
+    }
+    dsn = to_sqlalchemy_url("host=h user=u search_path='a\\\\b c'", "postgresql+psycopg", PG)
+    assert dict(dsn.query) == {"options": "-c search_path=a\\\\b\\ c"}  # backslash and space escaped
+
+
+@pytest.mark.parametrize(("query", "message"), [("krbspn=x", "krbspn is not supported"), ("a%20b=1", "'a b' is not")])
+def test_postgresql_keys_that_cannot_be_passed_on_are_named(query, message):
+    with pytest.raises(ConfigError, match=message):
+        to_sqlalchemy_url(f"postgresql://u:p@h/db?{query}", "postgresql+psycopg", PG)
+
+
 def test_go_mysql_dsn_with_raw_password():
     url = to_sqlalchemy_url("u:p@ss:w/rd@tcp(10.0.0.1:3307)/app?charset=utf8mb4&parseTime=true", "mysql+pymysql", MY)
     assert (url.username, url.password, url.host, url.port, url.database) == ("u", "p@ss:w/rd", "10.0.0.1", 3307, "app")

@@ -35,6 +35,20 @@ _RETRYABLE = frozenset({"40001", "40P01", "55P03"})
 _ESCAPES = re.compile(r"(?:[^%]|%[0-9A-Fa-f]{2})*", re.DOTALL)
 _ALIASES = {"dbname": "database"}  # pgx's canonical key; it becomes the URL's database
 _KEYWORD = re.compile(r"[ \t\n\r\v\f]*[A-Za-z_]+[ \t\n\r\v\f]*=")  # a key=value DSN starts with a keyword
+# libpq's connection keywords (PostgreSQL 17). pgx, under Vault's plugin, sends every other key of a URL or DSN
+# to the server as a run-time parameter (search_path, timezone, statement_timeout ...); libpq refuses them, so
+# yamldb passes them the way libpq can: as `-c key=value` in `options`.
+_LIBPQ_KEYWORDS = frozenset(
+    "host hostaddr port dbname user password passfile require_auth channel_binding connect_timeout "
+    "client_encoding options application_name fallback_application_name keepalives keepalives_idle "
+    "keepalives_interval keepalives_count tcp_user_timeout replication gssencmode sslmode sslnegotiation "
+    "sslcompression sslcert sslkey sslkeylogfile sslpassword sslcertmode sslrootcert sslcrl sslcrldir sslsni "
+    "requirepeer ssl_min_protocol_version ssl_max_protocol_version min_protocol_version max_protocol_version "
+    "krbsrvname gsslib gssdelegation service target_session_attrs load_balance_hosts".split()
+)
+# pgx's own settings for its client side (statement caches, query mode): nothing to send, nothing to change here.
+_PGX_CLIENT_ONLY = frozenset({"statement_cache_capacity", "description_cache_capacity", "default_query_exec_mode"})
+_PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 @register
@@ -250,6 +264,7 @@ def _url_to_url(driver: str, text: str) -> Any:
             "user name or password splitting the URL?)"
         )
     database = query.pop("database", database)
+    query = _runtime_parameters(query)
     return URL.create(
         driver if "+" not in scheme else scheme,
         username=user,
@@ -308,5 +323,26 @@ def _dsn_to_url(driver: str, dsn: str) -> Any:
         host=parts.pop("host", None) or parts.pop("hostaddr", None),
         port=int(port) if port else None,
         database=parts.pop("database", None),
-        query=parts,
+        query=_runtime_parameters(parts),
     )
+
+
+def _runtime_parameters(query: dict[str, str]) -> dict[str, str]:
+    """The URL's or DSN's keys as libpq takes them: what pgx would send as run-time parameters goes into
+    `options` (after any options given), pgx's client-side settings are dropped."""
+    extra: list[str] = []
+    out: dict[str, str] = {}
+    for key, value in query.items():
+        if key in _LIBPQ_KEYWORDS:
+            out[key] = value
+        elif key in ("krbspn", "servicefile"):
+            raise ConfigError(f"connection_url: {key} is not supported by yamldb's PostgreSQL driver (libpq)")
+        elif key not in _PGX_CLIENT_ONLY:
+            if not _PARAMETER_NAME.fullmatch(key):
+                raise ConfigError(f"connection_url: {key!r} is not a server parameter name")
+            # The server splits options at whitespace; a backslash keeps the next character.
+            escaped = re.sub(r"([\\\s])", r"\\\1", value)
+            extra.append(f"-c {key}={escaped}")
+    if extra:
+        out["options"] = " ".join(filter(None, [out.get("options", ""), *extra]))
+    return out
