@@ -185,3 +185,30 @@ def test_go_dsn_without_an_address_connects_to_go_sql_drivers_default(openbao, m
         assert hosts_of(maria, lease["data"]["username"]) == []
     finally:
         openbao.api("DELETE", f"database/config/{name}")
+
+
+@pytest.mark.parametrize("plugin", ["yamldb", "mysql-database-plugin"])
+def test_go_dsn_system_variables_apply_to_the_session_as_with_go_sql_driver(openbao, maria, plugin):
+    # go-sql-driver sets every DSN option it does not know itself as a session variable (SET key=value);
+    # the role's first statement fails ("Subquery returns more than 1 row") unless both are in force.
+    name = f"my-vars-{plugin.split('-')[0]}"
+    body = {
+        "plugin_name": plugin,
+        "connection_url": f"{dsn(maria)}?wait_timeout=1234&tx_isolation=%27READ-COMMITTED%27",
+        "username": maria.user,
+        "password": maria.password,
+        "allowed_roles": "*",
+    }
+    openbao.api("POST", f"database/config/{name}", body | ({"manifest": "mysql"} if plugin == "yamldb" else {}))
+    check = (
+        "SELECT IF(@@SESSION.wait_timeout = 1234 AND @@SESSION.tx_isolation = 'READ-COMMITTED', 1, "
+        "(SELECT 1 UNION SELECT 2));"
+    )
+    try:
+        openbao.api("POST", f"database/roles/{name}", {"db_name": name, "creation_statements": check + DOCS_CREATE})
+        lease = openbao.api("GET", f"database/creds/{name}")
+        assert can_login(maria, lease["data"]["username"], lease["data"]["password"])
+        openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
+        assert hosts_of(maria, lease["data"]["username"]) == []
+    finally:
+        openbao.api("DELETE", f"database/config/{name}")

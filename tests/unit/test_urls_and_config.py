@@ -172,6 +172,31 @@ def test_go_mysql_dsn_without_an_address_means_go_sql_drivers_default(text):
     assert url.username == ("u" if text.startswith("u") else None)
 
 
+def test_go_mysql_dsn_options_are_session_variables_as_go_sql_driver_sets_them():
+    url = to_sqlalchemy_url(
+        "u:p@tcp(h)/?wait_timeout=1234&transaction_isolation=%27READ-COMMITTED%27&time_zone=%2B03:00&parseTime=true",
+        "mysql+pymysql",
+        MY,
+    )
+    assert url.query["init_command"] == (
+        "SET SESSION wait_timeout = 1234, transaction_isolation = 'READ-COMMITTED', time_zone = '+03:00'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("character_set_client=gbk", "character_set_client cannot be set"),  # would move where quotes end
+        ("a%3Bb=1", "option 'a;b' is not supported"),
+        ("x=%27a%27b%27", "x: only letters"),
+        ("x=1;DROP", "x: only letters"),
+    ],
+)
+def test_go_mysql_dsn_options_that_cannot_be_session_variables_are_named(query, message):
+    with pytest.raises(ConfigError, match=message):
+        to_sqlalchemy_url(f"u:p@tcp(h)/?{query}", "mysql+pymysql", MY)
+
+
 def test_go_mysql_dsn_with_an_unknown_network_names_it():
     with pytest.raises(ConfigError, match="network 'udp' is not supported"):
         to_sqlalchemy_url("u:p@udp(h:1)/app", "mysql+pymysql", MY)

@@ -54,9 +54,12 @@ _GO_ONLY = frozenset(
         "allowAllFiles",
     }
 )
-# System variables a Go DSN may set for its sessions, as go-sql-driver does (SET var=value at connect).
-_SESSION_VARIABLES = ("sql_mode", "time_zone")
+# A Go DSN's other options are system variables for its sessions, as go-sql-driver sets them (SET var=value
+# at connect). These two are strings whether the DSN quotes them or not.
+_STRING_VARIABLES = ("sql_mode", "time_zone")
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VARIABLE_VALUE = re.compile(r"[A-Za-z0-9_,+:. /-]*")
+_BARE_VALUE = re.compile(r"-?[A-Za-z0-9_.]+")  # a number or a word (ON, OFF, DEFAULT): SQL as it stands
 _IN_TRANSACTION = 1  # SERVER_STATUS_IN_TRANS in the status flags of the server's last reply
 _NO_BACKSLASH_ESCAPES = 0x200
 # ER_LOCK_DEADLOCK (the transaction was rolled back), ER_LOCK_WAIT_TIMEOUT (the statement was), and
@@ -326,6 +329,24 @@ def _split_go_dsn(dsn: str) -> _GoDsn | None:
     return _GoDsn(user, password, net, addr, database, params)
 
 
+def _session_value(key: str, value: str) -> str:
+    """Every other DSN option is a system variable that go-sql-driver sets for its sessions (SET key=value).
+    The value as SQL: quoted where the DSN quoted it or where it is more than a number or a word (go-sql-driver
+    pastes it raw, so `time_zone=+00:00` would fail there); only characters that cannot leave a literal."""
+    if not _VARIABLE_NAME.fullmatch(key):
+        # Never drop an option silently: it may have been a security setting.
+        raise ConfigError(f"connection_url: option {key!r} is not supported by yamldb's MySQL driver")
+    if MysqlAdapter.encoding_change and MysqlAdapter.encoding_change.search(key):
+        raise ConfigError(f"connection_url: {key} cannot be set; yamldb talks utf8mb4 to MySQL/MariaDB")
+    quoted = len(value) >= 2 and value[0] in "'\"" and value[-1] == value[0]
+    inner = value[1:-1] if quoted else value
+    if not _VARIABLE_VALUE.fullmatch(inner):
+        raise ConfigError(f"connection_url: {key}: only letters, digits and , + : . / - are accepted")
+    if quoted or key in _STRING_VARIABLES or not _BARE_VALUE.fullmatch(inner):
+        return f"'{inner}'"
+    return inner
+
+
 def _go_dsn_to_url(driver: str, dsn: _GoDsn) -> ParsedURL:
     from sqlalchemy.engine import URL
 
@@ -363,16 +384,10 @@ def _go_dsn_to_url(driver: str, dsn: _GoDsn) -> ParsedURL:
                 timeout = parse_duration(value)
             except ValueError as exc:
                 raise ConfigError(f"connection_url: timeout: {exc}") from None
-        elif key in _SESSION_VARIABLES:
-            value = value.strip("'\"")  # go-sql-driver takes string variables quoted: sql_mode=%27...%27
-            if not _VARIABLE_VALUE.fullmatch(value):
-                raise ConfigError(f"connection_url: {key}: only letters, digits and , + : . / - are accepted")
-            session[key] = value
         elif key not in _GO_ONLY:
-            # Never drop an option silently: it may have been a security setting.
-            raise ConfigError(f"connection_url: option {key!r} is not supported by yamldb's MySQL driver")
+            session[key] = _session_value(key, value)
     if session:  # PyMySQL runs init_command at connect; yamldb's quoting modes are pinned right after it
-        query["init_command"] = "SET SESSION " + ", ".join(f"{k} = '{v}'" for k, v in session.items())
+        query["init_command"] = "SET SESSION " + ", ".join(f"{k} = {v}" for k, v in session.items())
     url = URL.create(
         driver,
         username=dsn.user or None,
