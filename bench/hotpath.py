@@ -9,6 +9,9 @@ operation of this process for three arms:
   (bench/variants/sitecustomize.py's ``no-database`` patch applied in-process);
 - ``no-db``: everything yamldb does per operation except the database round trip
   (the engine's ``run`` replaced by a no-op): servicer, lifecycle, rendering;
+- ``wait``: as ``no-db``, but the engine's ``run`` sleeps (the GIL released) as long as the ``full`` arm's
+  database call took on average, per operation: what merely waiting for a database costs a thread that
+  blocks and is woken again (the wake-up, and the code after it running with cold caches);
 - ``full``: the whole operation, the driver's round trip included.
 
 With ``--callgrind`` the same loop runs under valgrind's callgrind for a fixed number of
@@ -31,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ARMS = ("servicer", "no-db", "full")
+ARMS = ("servicer", "no-db", "wait", "full")
 ROOT = Path(__file__).resolve().parent.parent
 PG_CREATE = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
 PG_REVOKE = 'DROP ROLE IF EXISTS "{{name}}";'
@@ -96,9 +99,17 @@ def _config(database: str, url: str, username: str, password: str) -> Any:
 
 
 def run_loop(
-    database: str, url: str, username: str, password: str, arm: str, ops: int, warmup: int = 50
+    database: str,
+    url: str,
+    username: str,
+    password: str,
+    arm: str,
+    ops: int,
+    warmup: int = 50,
+    waits: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """`ops` NewUser + DeleteUser pairs in this thread; CPU seconds per operation (and the users it made)."""
+    """`ops` NewUser + DeleteUser pairs in this thread; CPU seconds per operation, and for `full` the mean wall
+    time of the database call per operation name (what the `wait` arm sleeps, given as `waits`)."""
     from yamldb.lifecycle.instances import Instances
     from yamldb.transport.pb import database_pb2 as db
     from yamldb.transport.services import DatabaseServicer
@@ -117,6 +128,22 @@ def run_loop(
         sitecustomize._no_database(sys.modules["yamldb.lifecycle.database"])
     elif arm == "no-db":
         instance._current().engine.run = lambda *args, **kwargs: None
+    elif arm == "wait":
+        pause = dict(waits or {})
+        instance._current().engine.run = lambda steps, operation, *args, **kwargs: time.sleep(pause[operation])
+    walls: dict[str, list[float]] = {}
+    if arm == "full":
+        engine = instance._current().engine
+        real_run = engine.run
+
+        def timed_run(steps: Any, operation: str, *args: Any, **kwargs: Any) -> None:
+            began = time.perf_counter()
+            try:
+                real_run(steps, operation, *args, **kwargs)
+            finally:
+                walls.setdefault(operation, []).append(time.perf_counter() - began)
+
+        engine.run = timed_run
     new_user, delete_user = _requests(database)
     for i in range(warmup):
         name = servicer.NewUser(new_user(i), context).username
@@ -134,10 +161,13 @@ def run_loop(
         servicer.DeleteUser(delete_user(name), context)
     done = time.process_time()
     instances.close_all()
-    return {
+    result: dict[str, Any] = {
         "new_user_ms": round((created - started) * 1000 / ops, 4),
         "delete_user_ms": round((done - created) * 1000 / ops, 4),
     }
+    if walls:
+        result["database_wall_s"] = {name: sum(values) / len(values) for name, values in walls.items()}
+    return result
 
 
 def _databases(names: list[str], stack: contextlib.ExitStack) -> dict[str, tuple[str, str, str]]:
@@ -214,15 +244,18 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    if "wait" in arms:  # it sleeps as long as the full arm's database calls took: measure those first
+        arms = [a for a in arms if a not in ("wait", "full")] + ["full", "wait"]
     results: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         conns = _databases(databases, stack)
         for database, conn in conns.items():
             for arm in arms:
                 runs = []
+                waits = results.get(database, {}).get("full", {}).get("database_wall_s", {}) if arm == "wait" else {}
                 for _ in range(args.runs):
                     proc = subprocess.run(
-                        [sys.executable, "-c", _ONE_RUN, database, *conn, arm, str(args.ops)],
+                        [sys.executable, "-c", _ONE_RUN, database, *conn, arm, str(args.ops), json.dumps(waits)],
                         capture_output=True,
                         text=True,
                         cwd=ROOT,
@@ -232,16 +265,24 @@ def main(argv: list[str] | None = None) -> int:
                     if proc.returncode != 0:
                         raise RuntimeError(proc.stderr[-2000:])
                     runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-                row = {key: sorted(r[key] for r in runs)[len(runs) // 2] for key in runs[0]}
+                row = {key: sorted(r[key] for r in runs)[len(runs) // 2] for key in ("new_user_ms", "delete_user_ms")}
+                if arm == "full":  # mean over the runs of each run's mean wall time per database call
+                    row["database_wall_s"] = {
+                        name: sum(r["database_wall_s"][name] for r in runs) / len(runs)
+                        for name in runs[0]["database_wall_s"]
+                    }
+                if waits:
+                    row["slept_ms"] = {name: round(value * 1000, 3) for name, value in waits.items()}
                 row["runs"] = runs
-                if args.callgrind:
+                if args.callgrind and arm != "wait":  # instructions do not see what waiting costs
                     row["callgrind"] = _callgrind(database, conn, arm, args.callgrind)
                 results.setdefault(database, {})[arm] = row
                 cg = row.get("callgrind", {}).get("instructions_per_op_pair")
                 print(
                     f"{database:10} {arm:9} NewUser {row['new_user_ms']:.3f} ms  DeleteUser "
                     f"{row['delete_user_ms']:.3f} ms CPU per op (median of {args.runs})"
-                    + (f"  {cg / 1e6:.3f} M instructions per NewUser+DeleteUser" if cg else ""),
+                    + (f"  {cg / 1e6:.3f} M instructions per NewUser+DeleteUser" if cg else "")
+                    + (f"  (slept ms per call: {row['slept_ms']})" if waits else ""),
                     flush=True,
                 )
     if args.json:
@@ -253,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
 _ONE_RUN = """
 import json, sys
 from bench.hotpath import run_loop
-database, url, user, password, arm, ops = sys.argv[1:7]
-print(json.dumps(run_loop(database, url, user, password, arm, int(ops))))
+database, url, user, password, arm, ops, waits = sys.argv[1:8]
+print(json.dumps(run_loop(database, url, user, password, arm, int(ops), waits=json.loads(waits))))
 """
 
 

@@ -52,8 +52,13 @@ _GO_ONLY = frozenset(
         "rejectReadOnly",
         "checkConnLiveness",
         "allowAllFiles",
+        "connectionAttributes",
+        "timeTruncate",
+        "compress",
     }
 )
+# go-sql-driver's own options that would change security here and that PyMySQL cannot honour the same way.
+_GO_REFUSED = frozenset({"allowFallbackToPlaintext", "serverPubKey"})
 # A Go DSN's other options are system variables for its sessions, as go-sql-driver sets them (SET var=value
 # at connect). These two are strings whether the DSN quotes them or not.
 _STRING_VARIABLES = ("sql_mode", "time_zone")
@@ -334,7 +339,6 @@ def _session_value(key: str, value: str) -> str:
     The value as SQL: quoted where the DSN quoted it or where it is more than a number or a word (go-sql-driver
     pastes it raw, so `time_zone=+00:00` would fail there); only characters that cannot leave a literal."""
     if not _VARIABLE_NAME.fullmatch(key):
-        # Never drop an option silently: it may have been a security setting.
         raise ConfigError(f"connection_url: option {key!r} is not supported by yamldb's MySQL driver")
     if MysqlAdapter.encoding_change and MysqlAdapter.encoding_change.search(key):
         raise ConfigError(f"connection_url: {key} cannot be set; yamldb talks utf8mb4 to MySQL/MariaDB")
@@ -384,6 +388,9 @@ def _go_dsn_to_url(driver: str, dsn: _GoDsn) -> ParsedURL:
                 timeout = parse_duration(value)
             except ValueError as exc:
                 raise ConfigError(f"connection_url: timeout: {exc}") from None
+        elif key in _GO_REFUSED:
+            # Never drop an option silently: it may have been a security setting.
+            raise ConfigError(f"connection_url: option {key!r} is not supported by yamldb's MySQL driver")
         elif key not in _GO_ONLY:
             session[key] = _session_value(key, value)
     if session:  # PyMySQL runs init_command at connect; yamldb's quoting modes are pinned right after it
