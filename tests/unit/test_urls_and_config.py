@@ -232,11 +232,28 @@ def test_config_values_arrive_as_strings_from_the_cli():
     assert config.disable_escaping is True and config.parameters == {"schema": "app"}
 
 
+def test_zero_pool_sizes_mean_unset_as_in_vaults_sql_plugins():
+    # connutil: max_open_connections 0 -> 4, max_idle_connections 0 -> max_open_connections; 0 must not mean
+    # "keep no connection idle".
+    from yamldb.manifest.model import PoolSettings
+
+    config = ConnectionConfig.parse({"connection_url": "x", "max_open_connections": 0, "max_idle_connections": "0"})
+    assert config.pool_overrides == {}
+    pool = PoolSettings(
+        **{
+            "max_open_connections": 6,
+            **ConnectionConfig.parse({"connection_url": "x", "max_idle_connections": 0}).pool_overrides,
+        }
+    )
+    assert pool.idle == 6
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
         ("max_open_connections", "five", "expected a whole number"),
-        ("max_open_connections", "0", "at least 1"),
+        ("max_open_connections", "-1", "at least 0"),
+        ("max_idle_connections", "-1", "at least 0"),
         ("disable_escaping", "maybe", "expected true or false"),
         ("max_connection_lifetime", "soon", "not a duration"),
         ("parameters", "[1]", "expected a mapping"),

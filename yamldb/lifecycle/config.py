@@ -119,9 +119,11 @@ class ConnectionConfig:
                 f"password_authentication: {auth!r} is not a valid password authentication type "
                 "(use password or scram-sha-256)"
             )
+        # 0 means "not set" for Vault's SQL plugins (connutil): 4 open, and as many idle as open. Read as "keep
+        # none idle", every connection beyond the first was opened and closed per operation.
         pool = {
-            "max_open_connections": read.get("max_open_connections", as_int, 1),
-            "max_idle_connections": read.get("max_idle_connections", as_int),
+            "max_open_connections": read.get("max_open_connections", as_int, 0) or None,
+            "max_idle_connections": read.get("max_idle_connections", as_int, 0) or None,
             "max_connection_lifetime": read.get("max_connection_lifetime", _duration),
         }
         return cls(
