@@ -147,6 +147,24 @@ def test_postgresql_keys_libpq_does_not_know_become_server_parameters_as_pgx_sen
     assert dict(dsn.query) == {"options": "-c search_path=a\\\\b\\ c"}  # backslash and space escaped
 
 
+@pytest.mark.parametrize(
+    ("template", "driver", "formats"),
+    [
+        ("postgresql://{{username}}:{{password}}@h/db?search_path={{username}}", "postgresql+psycopg", PG),
+        ("postgresql://{{username}}:{{password}}@h/db?options=-c%20role%3D{{username}}", "postgresql+psycopg", PG),
+        ("host=h user={{username}} password={{password}} statement_timeout={{password}}", "postgresql+psycopg", PG),
+        ("{{username}}:{{password}}@tcp(h:3306)/?time_zone={{password}}", "mysql+pymysql", MY),
+    ],
+)
+def test_credentials_cannot_land_inside_composed_parameters(template, driver, formats):
+    # libpq's options and MySQL's init_command are strings of their own syntax: a password with a space, a
+    # backslash or a quote would change what they say. (application_name={{username}} stays fine: a keyword.)
+    with pytest.raises(ConfigError, match="cannot be used in server or session parameters"):
+        connection_target(template, "us er", "p' w\\d", driver=driver, formats=formats)
+    url = target("postgresql://{{username}}:{{password}}@h/db?application_name={{username}}", "us er", "pw")
+    assert url.query["application_name"] == "us er"
+
+
 @pytest.mark.parametrize(("query", "message"), [("krbspn=x", "krbspn is not supported"), ("a%20b=1", "'a b' is not")])
 def test_postgresql_keys_that_cannot_be_passed_on_are_named(query, message):
     with pytest.raises(ConfigError, match=message):

@@ -54,6 +54,13 @@ def connection_target(
     marks = {f"yamldbuser{token}": username, f"yamldbpass{token}": password}
     skeleton = template.replace("{{username}}", f"yamldbuser{token}").replace("{{password}}", f"yamldbpass{token}")
     parsed = adapter.parse_url(skeleton, driver, formats)
+    for key in adapter.composed_query_keys:
+        value = parsed.url.query.get(key)
+        if isinstance(value, str) and any(mark in value for mark in marks):
+            raise ConfigError(
+                "connection_url: {{username}} and {{password}} cannot be used in server or session "
+                "parameters (options, search_path=..., a DSN's session variables), only as the user and password"
+            )
     url = _fill(parsed.url, marks)
     if disable_escaping and skeleton != template:
         raw = adapter.parse_url(

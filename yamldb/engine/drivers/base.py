@@ -59,6 +59,9 @@ class DriverAdapter:
     privilege_lock: ClassVar[str | None] = None
     # The driver's connect() keyword for a connect timeout in whole seconds, if it has one.
     connect_timeout_arg: ClassVar[str | None] = None
+    # Query keys whose value the adapter composes in a syntax of its own (libpq's options, MySQL's init_command):
+    # {{username}} and {{password}} may not land there, where they would need that syntax's escaping.
+    composed_query_keys: ClassVar[tuple[str, ...]] = ()
     # Statements that may change how the server reads the bytes the driver sends (MySQL's SET NAMES): after
     # one, the engine calls restore_encoding() before the next statement, since values were escaped for the
     # encoding the connection was opened with. None: the driver follows such changes (psycopg does).

@@ -96,6 +96,7 @@ class MysqlAdapter(DriverAdapter):
     schemes = ("mysql", "mariadb")
     connect_timeout_arg = "connect_timeout"
     form_name = "Go MySQL DSN"
+    composed_query_keys = ("init_command",)
     # The server reads a statement in the session's character_set_client; PyMySQL always encodes utf8mb4. In
     # GBK, SJIS, Big5, CP932 or GB18030 the last byte of a multi-byte character may be that of '\', and swallow
     # the backslash escaping a quote. A statement that names the session's character set is followed by SET

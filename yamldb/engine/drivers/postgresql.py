@@ -63,6 +63,7 @@ class PostgresqlAdapter(DriverAdapter):
     # in a batch it costs no round trip. The key is "yamldb" in ASCII.
     privilege_lock = "SELECT pg_advisory_xact_lock(133476889813602)"
     connect_timeout_arg = "connect_timeout"
+    composed_query_keys = ("options",)
 
     def __init__(self) -> None:
         self._tls_dir: Path | None = None  # libpq reads certificates only from files
