@@ -147,6 +147,23 @@ def test_postgresql_keys_libpq_does_not_know_become_server_parameters_as_pgx_sen
     assert dict(dsn.query) == {"options": "-c search_path=a\\\\b\\ c"}  # backslash and space escaped
 
 
+@pytest.mark.parametrize("password", ["Se cr;et=1", "Se crkrbspn=1", "Se cret%zz"])
+def test_disable_escaping_errors_never_quote_a_piece_of_the_password(password):
+    # Pasted raw into a key=value DSN, a space splits the password into keys of their own; whatever the
+    # parser then refuses, the message must not repeat any of it.
+    with pytest.raises(ConfigError) as err:
+        connection_target(
+            "host=h user={{username}} password={{password}}",
+            "vault",
+            password,
+            driver="postgresql+psycopg",
+            formats=PG,
+            disable_escaping=True,
+        )
+    assert "disable_escaping=true" in str(err.value)
+    assert not any(piece in str(err.value) for piece in password.split() if len(piece) > 2)
+
+
 @pytest.mark.parametrize(
     ("template", "driver", "formats"),
     [

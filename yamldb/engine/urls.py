@@ -63,15 +63,20 @@ def connection_target(
             )
     url = _fill(parsed.url, marks)
     if disable_escaping and skeleton != template:
-        raw = adapter.parse_url(
-            template.replace("{{username}}", username).replace("{{password}}", password), driver, formats
+        moved = ConfigError(
+            "connection_url: with disable_escaping=true the username or password is pasted into "
+            "the URL unescaped, and here it changes where the URL's parts end (a '/', '?', '#', "
+            "'@' or a space in it?): percent-encode it, or remove disable_escaping"
         )
-        if _shape(raw.url) != _shape(url):
-            raise ConfigError(
-                "connection_url: with disable_escaping=true the username or password is pasted into "
-                "the URL unescaped, and here it changes where the URL's parts end (a '/', '?', '#' "
-                "or '@' in it?): percent-encode it, or remove disable_escaping"
+        try:
+            raw = adapter.parse_url(
+                template.replace("{{username}}", username).replace("{{password}}", password), driver, formats
             )
+        except ConfigError:
+            # The parser's own message may quote a piece of the text, here a piece of the password.
+            raise moved from None
+        if _shape(raw.url) != _shape(url):
+            raise moved
         parsed, url = raw, raw.url
     final = adapter_for(url.get_backend_name())()
     final.check_url(url)
