@@ -212,3 +212,26 @@ def test_go_dsn_system_variables_apply_to_the_session_as_with_go_sql_driver(open
         assert hosts_of(maria, lease["data"]["username"]) == []
     finally:
         openbao.api("DELETE", f"database/config/{name}")
+
+
+def test_default_revocation_without_select_on_mysql_user_still_drops_the_user(openbao, maria):
+    # The default revocation drops '{{name}}'@'%' first and only then lists the user's other accounts in
+    # mysql.user; an admin that may create users but not read mysql.user still revokes.
+    admin, password = f"yamldb_ns_{secrets.token_hex(3)}", f"Np-{secrets.token_hex(8)}"
+    maria.track_prefix(admin)
+    with maria.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (admin, password))
+        cur.execute(f"GRANT CREATE USER ON *.* TO '{admin}'@'%'")
+    configure(openbao, "my-nosel", maria, admin, password)
+    try:
+        openbao.api(
+            "POST",
+            "database/roles/nosel",
+            {"db_name": "my-nosel", "creation_statements": "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';"},
+        )
+        lease = openbao.api("GET", "database/creds/nosel")
+        assert hosts_of(maria, lease["data"]["username"]) == ["%"]
+        openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
+        assert hosts_of(maria, lease["data"]["username"]) == []
+    finally:
+        openbao.api("DELETE", "database/config/my-nosel")

@@ -1,10 +1,10 @@
 -- mariadb: revoke
 
--- 1.1 (on_error: continue, execute_results: true)
-SELECT CONCAT('DROP USER IF EXISTS ', QUOTE(User), '@', QUOTE(Host)) FROM mysql.user WHERE User = 'v-token-role-abc''"\\;--'
-
--- 2.1
+-- 1.1
 DROP USER IF EXISTS 'v-token-role-abc''"\\;--'@'%'
+
+-- 2.1 (on_error: continue, execute_results: true)
+SELECT CONCAT('DROP USER IF EXISTS ', QUOTE(User), '@', QUOTE(Host)) FROM mysql.user WHERE User = 'v-token-role-abc''"\\;--'
 
 -- 3.1 (on_error: warn)
 KILL CONNECTION USER 'v-token-role-abc''"\\;--'
