@@ -169,22 +169,10 @@ def test_go_dsn_without_an_address_connects_to_go_sql_drivers_default(openbao, m
     # built-in plugin takes it; so must yamldb.
     assert (maria.host, maria.port) == ("127.0.0.1", 3306), "this test needs the machine's MariaDB on its default port"
     name = f"my-noaddr-{plugin}"
-    body = {
-        "plugin_name": plugin,
-        "connection_url": "{{username}}:{{password}}@/",
-        "username": maria.user,
-        "password": maria.password,
-        "allowed_roles": "*",
-    }
-    openbao.api("POST", f"database/config/{name}", body | ({"manifest": "mysql"} if plugin == "yamldb" else {}))
-    try:
-        openbao.api("POST", f"database/roles/{name}", {"db_name": name, "creation_statements": DOCS_CREATE})
-        lease = openbao.api("GET", f"database/creds/{name}")
-        assert can_login(maria, lease["data"]["username"], lease["data"]["password"])
-        openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
-        assert hosts_of(maria, lease["data"]["username"]) == []
-    finally:
-        openbao.api("DELETE", f"database/config/{name}")
+    configure(
+        openbao, name, maria, maria.user, maria.password, plugin=plugin, connection_url="{{username}}:{{password}}@/"
+    )
+    issue_log_in_revoke(openbao, maria, name, DOCS_CREATE)
 
 
 @pytest.mark.parametrize("plugin", ["yamldb", "mysql-database-plugin"])
@@ -192,26 +180,26 @@ def test_go_dsn_system_variables_apply_to_the_session_as_with_go_sql_driver(open
     # go-sql-driver sets every DSN option it does not know itself as a session variable (SET key=value);
     # the role's first statement fails ("Subquery returns more than 1 row") unless both are in force.
     name = f"my-vars-{plugin.split('-')[0]}"
-    body = {
-        "plugin_name": plugin,
-        "connection_url": f"{dsn(maria)}?wait_timeout=1234&tx_isolation=%27READ-COMMITTED%27",
-        "username": maria.user,
-        "password": maria.password,
-        "allowed_roles": "*",
-    }
-    openbao.api("POST", f"database/config/{name}", body | ({"manifest": "mysql"} if plugin == "yamldb" else {}))
+    url = f"{dsn(maria)}?wait_timeout=1234&tx_isolation=%27READ-COMMITTED%27"
+    configure(openbao, name, maria, maria.user, maria.password, plugin=plugin, connection_url=url)
     check = (
         "SELECT IF(@@SESSION.wait_timeout = 1234 AND @@SESSION.tx_isolation = 'READ-COMMITTED', 1, "
         "(SELECT 1 UNION SELECT 2));"
     )
+    issue_log_in_revoke(openbao, maria, name, check + DOCS_CREATE)
+
+
+def issue_log_in_revoke(bao: OpenBaoDevServer, db: MariaDBAdmin, name: str, creation: str) -> None:
+    """On the configured connection `name`: a role of `creation`, one lease that logs in and is revoked; then
+    the connection goes."""
     try:
-        openbao.api("POST", f"database/roles/{name}", {"db_name": name, "creation_statements": check + DOCS_CREATE})
-        lease = openbao.api("GET", f"database/creds/{name}")
-        assert can_login(maria, lease["data"]["username"], lease["data"]["password"])
-        openbao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
-        assert hosts_of(maria, lease["data"]["username"]) == []
+        bao.api("POST", f"database/roles/{name}", {"db_name": name, "creation_statements": creation})
+        lease = bao.api("GET", f"database/creds/{name}")
+        assert can_login(db, lease["data"]["username"], lease["data"]["password"])
+        bao.api("PUT", "sys/leases/revoke", {"lease_id": lease["lease_id"]})
+        assert hosts_of(db, lease["data"]["username"]) == []
     finally:
-        openbao.api("DELETE", f"database/config/{name}")
+        bao.api("DELETE", f"database/config/{name}")
 
 
 def test_default_revocation_without_select_on_mysql_user_still_drops_the_user(openbao, maria):

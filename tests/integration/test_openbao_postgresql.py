@@ -18,15 +18,21 @@ CREATE = (
 
 
 def configure(
-    bao: OpenBaoDevServer, pg: PostgresCluster, name: str, password: str | None = None, expect=(200, 204), **extra: str
+    bao: OpenBaoDevServer,
+    pg: PostgresCluster,
+    name: str,
+    password: str | None = None,
+    expect=(200, 204),
+    plugin: str = "yamldb",
+    **extra: str,
 ) -> dict:
     body = {
-        "plugin_name": "yamldb",
-        "manifest": "postgresql",
+        "plugin_name": plugin,
         "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg.port}/postgres",
         "username": pg.superuser,
         "password": pg.password if password is None else password,
         "allowed_roles": "*",
+        **({"manifest": "postgresql"} if plugin == "yamldb" else {}),
         **extra,
     }
     return bao.api("POST", f"database/config/{name}", body, expect=expect)
@@ -235,14 +241,8 @@ def test_server_parameters_in_the_url_apply_to_the_session_as_with_pgx(openbao, 
         conn.execute(f"CREATE SCHEMA {schema}")
     name = f"pg-params-{plugin.split('-')[0]}"
     query = f"sslmode=disable&search_path={schema}%2C%20public&statement_timeout=4321&statement_cache_capacity=0"
-    body = {
-        "plugin_name": plugin,
-        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg_cluster.port}/postgres?{query}",
-        "username": pg_cluster.superuser,
-        "password": pg_cluster.password,
-        "allowed_roles": "*",
-    }
-    openbao.api("POST", f"database/config/{name}", body | ({"manifest": "postgresql"} if plugin == "yamldb" else {}))
+    url = f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg_cluster.port}/postgres?{query}"
+    configure(openbao, pg_cluster, name, plugin=plugin, connection_url=url)
     create = (
         'CREATE ROLE "{{name}}"; CREATE TABLE "{{name}}" (x int); '
         "DO $$ BEGIN IF current_setting('statement_timeout') <> '4321ms' THEN RAISE 'timeout not set'; END IF; END $$;"

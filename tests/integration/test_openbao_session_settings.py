@@ -164,54 +164,45 @@ def test_mysql_sql_mode_no_backslash_escapes_and_ansi_quotes(
     # as go-sql-driver does, on the shared server.
     db = maria_quoting_off if way == "global" else mariadb_admin
     session = "?sql_mode=%27NO_BACKSLASH_ESCAPES,ANSI_QUOTES%27" if way == "session" else ""
-    mark = canary()
-    db.track_prefix(f"yt{mark[-6:]}")
-    with db.connect() as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE USER '{mark}'@'%'")  # the payload tries to drop it
-    name = f"myss-{way}"
-    login, stored, exists, count = maria_helpers(db)
-    try:
-        openbao.api(
-            "POST",
-            f"database/config/{name}",
-            {
-                "plugin_name": "yamldb",
-                "manifest": "mariadb",
-                "allowed_roles": "*",
-                "username": db.user,
-                "password": db.password,
-                "password_policy": quote_policy,
-                "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/{session}",
-                "username_template": f"yt{mark[-6:]}{{{{random 4}}}}\\'; DROP USER {mark}; #",
-            },
-        )
-        # "..." is a string only without ANSI_QUOTES; the role writes the password that way on purpose.
-        openbao.api(
-            "POST",
-            f"database/roles/{name}",
-            {"db_name": name, "creation_statements": "CREATE USER '{{name}}'@'%' IDENTIFIED BY \"{{password}}\";"},
-        )
-        issue_login_revoke(openbao, name, login, stored, exists)
-        assert count(mark) == 1, "SQL from the username ran"
-    finally:
-        openbao.api("DELETE", f"database/config/{name}")
-        with db.connect() as conn, conn.cursor() as cur:
-            cur.execute(f"DROP USER IF EXISTS '{mark}'@'%'")
+    # "..." is a string only without ANSI_QUOTES; the role writes the password that way on purpose.
+    maria_payload_never_runs(
+        openbao,
+        db,
+        f"myss-{way}",
+        quote_policy,
+        url_tail=session,
+        name_tail="\\'; DROP USER {mark}; #",
+        creation="CREATE USER '{{name}}'@'%' IDENTIFIED BY \"{{password}}\";",
+    )
 
 
 def test_mysql_a_role_that_sets_names_gbk_cannot_let_a_value_out_of_its_quotes(openbao, mariadb_admin, quote_policy):
     # yamldb sends utf8mb4 bytes; a role statement switching the session to GBK would make the server read '€'
     # (E2 82 AC) as one character plus a lead byte that swallows the backslash escaping the quote after it,
     # and the username's SQL would follow. The engine sets utf8mb4 again right after such a statement.
-    db = mariadb_admin
+    maria_payload_never_runs(
+        openbao,
+        mariadb_admin,
+        "myss-gbk",
+        quote_policy,
+        name_tail="\u20ac\\' OR DROP USER {mark} #",
+        creation="SET NAMES gbk; CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
+    )
+
+
+def maria_payload_never_runs(
+    bao: OpenBaoDevServer, db: MariaDBAdmin, name: str, policy: str, name_tail: str, creation: str, url_tail: str = ""
+) -> None:
+    """A yamldb connection `name` on `db` whose usernames end in `name_tail` (SQL that would drop a canary user,
+    `{mark}` standing for its name) and whose role runs `creation`: one lease logs in, is stored byte for byte
+    and revoked, and the canary is still there."""
     mark = canary()
     db.track_prefix(f"yt{mark[-6:]}")
     with db.connect() as conn, conn.cursor() as cur:
         cur.execute(f"CREATE USER '{mark}'@'%'")  # the payload tries to drop it
-    name = "myss-gbk"
     login, stored, exists, count = maria_helpers(db)
     try:
-        openbao.api(
+        bao.api(
             "POST",
             f"database/config/{name}",
             {
@@ -220,22 +211,15 @@ def test_mysql_a_role_that_sets_names_gbk_cannot_let_a_value_out_of_its_quotes(o
                 "allowed_roles": "*",
                 "username": db.user,
                 "password": db.password,
-                "password_policy": quote_policy,
-                "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/",
-                "username_template": f"yt{mark[-6:]}{{{{random 4}}}}\u20ac\\' OR DROP USER {mark} #",
+                "password_policy": policy,
+                "connection_url": f"{{{{username}}}}:{{{{password}}}}@tcp({db.host}:{db.port})/{url_tail}",
+                "username_template": f"yt{mark[-6:]}{{{{random 4}}}}" + name_tail.format(mark=mark),
             },
         )
-        openbao.api(
-            "POST",
-            f"database/roles/{name}",
-            {
-                "db_name": name,
-                "creation_statements": "SET NAMES gbk; CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
-            },
-        )
-        issue_login_revoke(openbao, name, login, stored, exists)
+        bao.api("POST", f"database/roles/{name}", {"db_name": name, "creation_statements": creation})
+        issue_login_revoke(bao, name, login, stored, exists)
         assert count(mark) == 1, "SQL from the username ran"
     finally:
-        openbao.api("DELETE", f"database/config/{name}")
+        bao.api("DELETE", f"database/config/{name}")
         with db.connect() as conn, conn.cursor() as cur:
             cur.execute(f"DROP USER IF EXISTS '{mark}'@'%'")
